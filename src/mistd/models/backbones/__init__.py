@@ -1,0 +1,1 @@
+"""mistd.models.backbones."""
