@@ -1,9 +1,174 @@
-"""CLI commands: evaluate (filled in by its owner)."""
+"""CLI commands: `mistd eval-dets` (score a COCO result file) and `mistd eval` (end to end).
+
+Both follow the official protocol (DESIGN.md §5, `mistd.evaluation.coco`). `eval-dets` scores a
+result file as given: the official code applies class-aware NMS (IoU 0.65) to the model outputs
+BEFORE writing results, so a file written by that code (or by `mistd eval`/`mistd detect`) is
+already suppressed; `eval-dets` only drops scores below 0.001. `eval` runs a detector (whose
+`detect` applies its own NMS) over a data set and scores it.
+"""
 
 from __future__ import annotations
 
+import difflib
+import warnings
+from pathlib import Path
+
 import typer
+
+from mistd.errors import InputError
+
+EVAL_DETS_HELP = """Score a COCO result file against COCO ground truth (official mAP50/P/R/F1).
+
+\b
+Examples:
+  mistd eval-dets --gt instances_test.json --dets results.json
+  mistd eval-dets --gt gt.json --dets dets.json --score-threshold 0.5 --json m.json --plot pr.png
+
+The result file is scored as given (no NMS; scores < 0.001 dropped). The operating point
+P/R/F1@thr uses greedy IoU >= 0.5 matching per image at --score-threshold.
+"""
+
+EVAL_HELP = """Run a detector over a data set and score it (official protocol).
+
+\b
+Examples:
+  mistd eval --model tophat --data data/synth/medium/instances.json
+  mistd eval --model temporal --data ../DAUB/coco_val_DAUB.txt --root ../DAUB --json m.json
+  mistd eval --weights runs/train/exp/best.pt --data data/synth/medium
+
+Writes metrics.json, pr_curve.png, detections.json (COCO results) and ground_truth.json (COCO,
+so `mistd eval-dets` reproduces the numbers) under runs/eval/<name>.
+"""
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    return console
+
+
+def print_metrics(metrics: dict, title: str = "Detection metrics (official protocol)") -> None:
+    """Print the metrics table (all frames + one row per sequence) with rich."""
+    from mistd.evaluation.coco import metrics_table
+
+    _console().print(metrics_table(metrics, title))
+
+
+def echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print caught warnings as one `warning: ...` line each on stderr."""
+    for item in caught:
+        typer.echo(f"warning: {item.message}", err=True)
+
+
+def model_names() -> list[str]:
+    """Names accepted by `--model`."""
+    from mistd.classical import CLASSICAL
+
+    return sorted(CLASSICAL)
+
+
+def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"):
+    """The detector for `--model NAME` or `--weights W` (exactly one). Returns (detector, name)."""
+    if (model is None) == (weights is None):
+        raise InputError("give exactly one of --model NAME or --weights FILE")
+    if model is not None:
+        from mistd.classical import CLASSICAL
+
+        if model not in CLASSICAL:
+            close = difflib.get_close_matches(model, list(CLASSICAL), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise InputError(
+                f"unknown model '{model}' (choose from {', '.join(sorted(CLASSICAL))}{hint}); "
+                "for trained weights use --weights"
+            )
+        return CLASSICAL[model](), model
+    assert weights is not None
+    try:
+        from mistd.engine.checkpoint import load_detector
+    except ImportError as exc:
+        raise InputError(
+            f"--weights needs mistd.engine.checkpoint.load_detector, which is not available "
+            f"in this build ({exc})",
+            path=weights,
+        ) from None
+    return load_detector(weights, device=device), Path(weights).stem
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add `eval-dets` and `eval` to `app`."""
+
+    @app.command("eval-dets", help=EVAL_DETS_HELP)
+    def eval_dets(
+        gt: Path = typer.Option(..., "--gt", help="COCO ground-truth json (all frames)."),
+        dets: Path = typer.Option(..., "--dets", help="COCO result json (list of detections)."),
+        score_threshold: float = typer.Option(
+            0.5, "--score-threshold", help="Score threshold of the operating-point P/R/F1."
+        ),
+        json_out: Path | None = typer.Option(None, "--json", help="Write the metrics here."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write the PR curve PNG here."),
+    ) -> None:
+        from mistd.evaluation.coco import evaluate_coco_files
+        from mistd.io import write_json_atomic
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            metrics, curve = evaluate_coco_files(gt, dets, score_threshold=score_threshold)
+        print_metrics(metrics)
+        echo_warnings(caught)
+        if json_out is not None:
+            write_json_atomic(json_out, metrics)
+            typer.echo(f"metrics: {json_out}")
+        if plot is not None:
+            from mistd.viz.plots import plot_pr_curve
+
+            plot_pr_curve({dets.stem: (curve.recall, curve.precision)}, plot)
+            typer.echo(f"PR curve: {plot}")
+
+    @app.command("eval", help=EVAL_HELP)
+    def eval_command(
+        data: str = typer.Option(
+            ..., "--data", help="Data set (any path `mistd data info` reads)."
+        ),
+        model: str | None = typer.Option(None, "--model", help="Classical detector name."),
+        weights: str | None = typer.Option(None, "--weights", help="Trained weights file."),
+        root: str | None = typer.Option(None, "--root", help="Remap image paths under this root."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
+        score_threshold: float = typer.Option(
+            0.5, "--score-threshold", help="Score threshold of the operating-point P/R/F1."
+        ),
+        max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
+        project: Path = typer.Option(Path("runs/eval"), "--project", help="Output parent folder."),
+        name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
+        device: str = typer.Option("cpu", "--device", help="Device for --weights models."),
+    ) -> None:
+        from mistd.data.readers import read_dataset
+        from mistd.evaluation.coco import COCOEvaluator
+        from mistd.evaluation.runner import evaluate_detector
+        from mistd.io import increment_path, write_json_atomic
+        from mistd.viz.plots import plot_pr_curve
+
+        detector, default_name = resolve_detector(model, weights, device)
+        dataset = read_dataset(data, root=root)
+        evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            metrics, _ = evaluate_detector(
+                detector, dataset, max_frames=max_frames, evaluator=evaluator
+            )
+        metrics["model"] = default_name
+        metrics["data"] = str(data)
+        out_dir = increment_path(project, name or default_name)
+        write_json_atomic(out_dir / "metrics.json", metrics)
+        evaluator.write_results(out_dir / "detections.json")
+        evaluator.write_ground_truth(out_dir / "ground_truth.json")
+        curve = evaluator.pr_curve()
+        plot_pr_curve({default_name: (curve.recall, curve.precision)}, out_dir / "pr_curve.png")
+        print_metrics(metrics, f"{default_name} on {data} ({metrics['ms_per_frame']:.1f} ms/frame)")
+        echo_warnings(caught)
+        if json_out is not None:
+            write_json_atomic(json_out, metrics)
+            typer.echo(f"metrics: {json_out}")
+        typer.echo(f"results in {out_dir} (metrics.json, pr_curve.png, detections.json)")

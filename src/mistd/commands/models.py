@@ -1,9 +1,91 @@
-"""CLI commands: models (filled in by its owner)."""
+"""CLI commands about models: `mistd convert-official` (official CHAL checkpoint -> mistd)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+CONVERT_HELP = """Convert an official CHAL checkpoint (github.com/UESTC-nnLab/CHAL) to mistd format.
+
+\b
+Examples:
+  mistd convert-official DAUB_best.pth --out chal_daub.pt
+  mistd convert-official official.pth --out chal.pt --verify official_io_128.pt
+
+Every official key is mapped or dropped for a stated reason (dead layer, derived buffer); any
+other key is an error. Weights are stored as float32 in the mistd format
+{"state_dict", "config", "mistd_version", "model": "chal"}. With --verify REF.pt (a dict with
+'input' [B, C, T, H, W] and some of fused/background/appearance_anomaly/anomaly/neck/head, as the
+official model computed them), the converted model is run on the input and each tensor's relative
+L2 error is printed; the command exits with status 1, writing nothing, if any exceeds --tolerance.
+"""
+
+
+def convert_official_command(
+    checkpoint: Path = typer.Argument(..., help="official CHAL state dict (.pth/.pt)"),
+    out: Path = typer.Option(..., "--out", "-o", help="where to write the mistd checkpoint"),
+    verify: Path | None = typer.Option(
+        None, "--verify", help="reference tensors of the official model to compare against"
+    ),
+    tolerance: float = typer.Option(1e-4, help="largest relative L2 error accepted by --verify"),
+) -> None:
+    import torch
+
+    from mistd import __version__
+    from mistd.config import to_dict
+    from mistd.errors import InputError
+    from mistd.io import atomic_path
+    from mistd.models.official import (
+        convert_official,
+        is_official_state_dict,
+        official_num_classes,
+        read_checkpoint,
+        verify_against_reference,
+    )
+    from mistd.models.zoo import build_model
+
+    state_dict = read_checkpoint(checkpoint)
+    if isinstance(state_dict, dict) and "state_dict" in state_dict:
+        state_dict = state_dict["state_dict"]
+    if not is_official_state_dict(state_dict):
+        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", checkpoint)
+    converted, dropped = convert_official(state_dict, source=checkpoint)
+    model, cfg = build_model("chal", {"num_classes": official_num_classes(state_dict)})
+    model.load_state_dict(converted, strict=True)
+    typer.echo(f"mapped {len(converted)} tensors; dropped {len(dropped)}:")
+    for key, reason in dropped.items():
+        typer.echo(f"  {key}: {reason}")
+
+    if verify is not None:
+        reference = read_checkpoint(verify)
+        if not isinstance(reference, dict):
+            raise InputError("expected a dict of reference tensors", verify)
+        errors = verify_against_reference(model, reference)
+        if not errors:
+            raise InputError("no reference tensor to compare (fused, background, ...)", verify)
+        worst = max(errors.values())
+        typer.echo(f"{'tensor':<20} {'relative L2 error':>18}")
+        for name, error in errors.items():
+            flag = "" if error <= tolerance else "  > tolerance"
+            typer.echo(f"{name:<20} {error:>18.3e}{flag}")
+        if worst > tolerance:
+            typer.echo(
+                f"FAILED: worst error {worst:.3e} > {tolerance:g}; nothing written", err=True
+            )
+            raise typer.Exit(1)
+
+    payload = {
+        "state_dict": model.state_dict(),
+        "config": to_dict(cfg),
+        "mistd_version": __version__,
+        "model": "chal",
+    }
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
+    typer.echo(f"wrote {out}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("convert-official", help=CONVERT_HELP)(convert_official_command)

@@ -1,0 +1,93 @@
+"""Eval-mode forward latency of mistd's `chal` (batch 1, T=5) on CPU, optionally beside the
+official implementation.
+
+    python benchmarks/chal_latency.py                       # 256 and 512, 2 threads
+    python benchmarks/chal_latency.py --sizes 256 512 --threads 2 --repeats 5
+    python benchmarks/chal_latency.py --official /path/to/CHAL   # a checkout of UESTC-nnLab/CHAL
+
+With the shared fidelity fixture beside the checkout (`../shared/fixtures/chal_official`) both
+models get its weights; otherwise random weights (latency does not depend on them). The official
+code is imported only from the path given with --official (its `nets/module/CBAM.py` must exist
+there; the public repository lacks it). Prints a table: size, median seconds per clip, GMACs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mistd.models.complexity import count_macs
+from mistd.models.official import convert_official
+from mistd.models.zoo import build_model
+
+FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "chal_official"
+
+
+def official_state_dict() -> dict[str, torch.Tensor] | None:
+    path = FIXTURE / "official_state_dict_fp16.pt"
+    if not path.is_file():
+        return None
+    state_dict = torch.load(path, weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def median_seconds(run, repeats: int) -> float:
+    run()  # warm-up (allocations, one-time caches)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def build_ours(state_dict):
+    model, _ = build_model("chal", {})
+    if state_dict is not None:
+        model.load_state_dict(convert_official(state_dict)[0], strict=True)
+    return model.eval()
+
+
+def build_official(checkout: Path, state_dict):
+    sys.path.insert(0, str(checkout))
+    from nets.slowfastnet import slowfastnet  # the user's official checkout
+
+    model = slowfastnet(num_classes=1, num_frame=5)
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--official", type=Path, default=None, help="official CHAL checkout")
+    parser.add_argument("--macs", action="store_true", help="also count GMACs (slow at 512)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    state_dict = official_state_dict()
+    models = {"mistd chal": build_ours(state_dict)}
+    if args.official is not None:
+        models["official"] = build_official(args.official, state_dict)
+    weights = "fixture weights" if state_dict is not None else "random weights"
+    print(f"eval forward, batch 1, T=5, {args.threads} threads, {weights}, median of {args.repeats}")
+    print(f"{'model':<12} {'size':>5} {'seconds':>9} {'GMAC':>8}")
+    for size in args.sizes:
+        clip = torch.randn(1, 5, 3, size, size)  # mistd layout [B, T, C, H, W]
+        for name, model in models.items():
+            x = clip if name != "official" else clip.permute(0, 2, 1, 3, 4).contiguous()
+            with torch.inference_mode():
+                seconds = median_seconds(lambda m=model, x=x: m(x), args.repeats)
+                macs = f"{count_macs(model, x) / 1e9:8.1f}" if args.macs else f"{'-':>8}"
+            print(f"{name:<12} {size:>5} {seconds:>9.3f} {macs}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Checkpoints (atomic, `weights_only`-loadable) and `load_detector` for trained weights.
+
+A mistd checkpoint is a dict of plain containers and tensors (never pickled modules):
+
+    state_dict      model weights (the raw training weights)
+    ema             {"state_dict", "updates"} or None: the EMA weights (evaluated/deployed)
+    model           zoo name, e.g. "chal"
+    config          the resolved RunConfig as a nested dict
+    mistd_version   version that wrote it
+    epoch           epoch in progress (0-based)
+    iteration       global iterations done
+    batch_in_epoch  batches of `epoch` already consumed (a resumed run skips them)
+    optimizer, scheduler, scaler, rng_states, best_map50, history, epoch_sums, nan_streak
+
+`load_detector` turns a checkpoint (or a shipped-weights name, or an official CHAL checkpoint) into
+a `ClipDetector` that takes raw frames and returns detections in original pixels.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mistd import __version__
+from mistd.errors import InputError
+from mistd.io import atomic_path
+from mistd.structures import Detections
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
+    """Write `checkpoint` atomically (a crash never leaves a truncated file)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with `torch.load(weights_only=True)` (InputError if unreadable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", path)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt/foreign files
+        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {exc})", path) from None
+    if not isinstance(data, dict):
+        raise InputError("not a checkpoint: expected a dict of tensors", path)
+    return data
+
+
+def is_mistd_checkpoint(data: dict[str, Any]) -> bool:
+    return "mistd_version" in data and "state_dict" in data and "model" in data
+
+
+# ----------------------------------------------------------------------------- RNG states
+
+
+def get_rng_states() -> dict[str, Any]:
+    """python / numpy / torch (and CUDA) RNG states as tensors and lists (weights_only-safe)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what `get_rng_states` captured."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"].cpu())
+    if "cuda" in states and torch.cuda.is_available():
+        cuda_states = [s.cpu() for s in states["cuda"]]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+# ----------------------------------------------------------------------------- detector
+
+
+class ClipDetector:
+    """A trained model as a clip detector (COMMON.md interface 3).
+
+    `detect(frames [T, H, W] raw uint8/uint16, bit_depth) -> Detections` in ORIGINAL pixels:
+    frames are letterboxed to the model input (official preprocessing), the model predicts on
+    the key frame (last), boxes are mapped back. Fewer than `num_frames` frames are padded by
+    repeating the earliest one (the causal sequence-start rule); more are cut to the last T.
+
+    Attributes:
+        model: the `nn.Module` (eval mode).
+        config: the RunConfig dict it was trained with ({} when unknown).
+        num_frames: clip length T the model expects.
+        input_size: model input (h, w).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        num_frames: int,
+        input_size: tuple[int, int],
+        device: str | torch.device = "cpu",
+        score_threshold: float = 0.001,
+        nms_iou: float = 0.65,
+        config: dict[str, Any] | None = None,
+        name: str = "",
+    ):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.num_frames = int(num_frames)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.score_threshold = float(score_threshold)
+        self.nms_iou = float(nms_iou)
+        self.config = config or {}
+        self.name = name
+
+    def _window(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.ndim != 3 or frames.shape[0] == 0:
+            raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
+        t = self.num_frames
+        if frames.shape[0] >= t:
+            return frames[-t:]
+        pad = np.repeat(frames[:1], t - frames.shape[0], axis=0)
+        return np.concatenate([pad, frames], axis=0)
+
+    @torch.no_grad()
+    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
+        """Detections on the key frame (last) of `frames [T, H, W]`, in original pixels."""
+        return self.detect_batch([frames], bit_depth)[0]
+
+    @torch.no_grad()
+    def detect_batch(
+        self, clips: Sequence[np.ndarray], bit_depth: int | Sequence[int]
+    ) -> list[Detections]:
+        """`detect` for several clips at once (one forward pass); `bit_depth` per clip or shared.
+
+        Clips may differ in frame size (each is letterboxed to the same input size).
+        """
+        from mistd.data.transforms import to_model_input
+
+        if not clips:
+            return []
+        depths = [bit_depth] * len(clips) if isinstance(bit_depth, int) else list(bit_depth)
+        tensors, infos = [], []
+        for frames, depth in zip(clips, depths, strict=True):
+            tensor, info = to_model_input(self._window(frames), depth, self.input_size)
+            tensors.append(tensor)
+            infos.append(info)
+        batch = torch.stack(tensors).to(self.device)
+        predictions = self.model.predict(
+            batch, score_threshold=self.score_threshold, nms_iou=self.nms_iou
+        )
+        out = []
+        for pred, info in zip(predictions, infos, strict=True):
+            pred = pred.to("cpu")
+            boxes = info.boxes_to_original(pred.boxes.float().numpy())
+            out.append(
+                Detections(
+                    torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
+                    pred.scores.float(),
+                    pred.labels.long(),
+                    pred.maps,
+                )
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"ClipDetector({self.name or type(self.model).__name__}, num_frames={self.num_frames}, "
+            f"input_size={self.input_size}, device={self.device})"
+        )
+
+
+def _resolve_weights(weights: str | Path) -> Path:
+    """A file path, or the NAME of shipped weights (`mistd/weights/<name>.pt`)."""
+    path = Path(weights)
+    if path.is_file():
+        return path
+    name = str(weights)
+    if "/" not in name and "\\" not in name:
+        stem = name[:-3] if name.endswith(".pt") else name
+        shipped = resources.files("mistd") / "weights" / f"{stem}.pt"
+        if shipped.is_file():
+            return Path(str(shipped))
+        available = sorted(
+            p.name[:-3]
+            for p in (resources.files("mistd") / "weights").iterdir()
+            if p.name.endswith(".pt")
+        ) if (resources.files("mistd") / "weights").is_dir() else []
+        listing = ", ".join(available) if available else "none are shipped yet"
+        raise InputError(
+            f"weights '{name}' is neither a file nor a shipped weights name ({listing})", path
+        )
+    raise InputError("weights file not found", path)
+
+
+def model_from_checkpoint(data: dict[str, Any], use_ema: bool = True) -> tuple[nn.Module, Any]:
+    """Build the zoo model a mistd checkpoint names and load its (EMA) weights.
+
+    Returns `(model, run_config)`.
+    """
+    from mistd.engine.run_config import run_config_from_dict
+    from mistd.models.zoo import build_model
+
+    from mistd.config import to_dict
+
+    cfg = run_config_from_dict(data["config"])
+    model, _ = build_model(cfg.model_name, to_dict(cfg.model))
+    state = data["state_dict"]
+    if use_ema and data.get("ema"):
+        state = data["ema"]["state_dict"]
+    model.load_state_dict(state)
+    return model.eval(), cfg
+
+
+def load_detector(
+    weights: str | Path,
+    device: str | torch.device = "cpu",
+    score_threshold: float = 0.001,
+    nms_iou: float = 0.65,
+) -> ClipDetector:
+    """A `ClipDetector` from a mistd checkpoint, a shipped-weights name or an official checkpoint.
+
+    Args:
+        weights: checkpoint path (`runs/train/exp/weights/best.pt`), the name of shipped weights,
+            or an official CHAL `.pth` state dict (converted by `mistd.models.official`).
+        device: torch device (`auto` = CUDA if available, else CPU).
+        score_threshold, nms_iou: decoding (official protocol: 0.001 and 0.65).
+    """
+    from mistd.engine.distributed import resolve_device
+
+    device = resolve_device(str(device)) if str(device) == "auto" else torch.device(device)
+    path = _resolve_weights(weights)
+    data = load_checkpoint(path)
+    if is_mistd_checkpoint(data):
+        model, cfg = model_from_checkpoint(data)
+        from mistd.engine.run_config import run_config_to_dict
+
+        return ClipDetector(
+            model,
+            num_frames=cfg.model.num_frames,
+            input_size=tuple(cfg.model.input_size),
+            device=device,
+            score_threshold=score_threshold,
+            nms_iou=nms_iou,
+            config=run_config_to_dict(cfg),
+            name=cfg.model_name,
+        )
+    try:
+        from mistd.models import official
+    except ImportError:
+        raise InputError(
+            "not a mistd checkpoint (no 'mistd_version'/'state_dict'/'model' keys), and official "
+            "CHAL checkpoints are not supported by this installation",
+            path,
+        ) from None
+    return _detector_from_official(official.load_official_or_mistd(path), device, score_threshold,
+                                   nms_iou, path)
+
+
+def _detector_from_official(loaded: Any, device, score_threshold, nms_iou, path) -> ClipDetector:
+    """Wrap what `mistd.models.official.load_official_or_mistd` returns: `(model, cfg)` or a model."""
+    model, cfg = loaded if isinstance(loaded, tuple) else (loaded, None)
+    num_frames = int(getattr(cfg, "num_frames", getattr(model, "num_frames", 5)))
+    size = getattr(cfg, "input_size", getattr(model, "input_size", (512, 512)))
+    if isinstance(size, int):
+        size = (size, size)
+    from mistd.config import to_dict
+
+    config = to_dict(cfg) if cfg is not None and hasattr(cfg, "__dataclass_fields__") else {}
+    return ClipDetector(
+        model,
+        num_frames=num_frames,
+        input_size=tuple(size),
+        device=device,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+        config=config,
+        name=f"official:{Path(path).name}",
+    )
+
+
+def make_checkpoint(**fields: Any) -> dict[str, Any]:
+    """A checkpoint dict with the version stamp (fields as in the module docstring)."""
+    return {"mistd_version": __version__, **fields}

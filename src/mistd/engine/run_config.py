@@ -1,0 +1,199 @@
+"""`RunConfig`: everything a training run needs, as typed dataclasses with the official defaults.
+
+Sections: `model` (the zoo's config dataclass of the chosen model), `data`, `train`. YAML files
+and dotted `key=value` overrides change them (`mistd.config`); unknown keys fail with a
+suggestion. The defaults reproduce the official CHAL recipe (UESTC-nnLab/CHAL `train.py`,
+`nets/yolo_training.py`, `utils/utils_fit.py`):
+
+- AdamW, lr 8e-5, betas (0.9, 0.999); weight decay 0.05 on conv/linear weights and AdamW's default
+  0.01 on BatchNorm weights and biases (the official code puts them in groups without an explicit
+  `weight_decay`, so torch's AdamW default 0.01 applies);
+- warm-up 3 epochs (quadratic, from 0.1 x lr), then cosine to 0.01 x lr, the last 5 epochs flat at
+  the minimum (YOLOX `yolox_warm_cos_lr`), the learning rate set once per epoch;
+- EMA of all floating state (decay 0.9999 x (1 - exp(-updates / 2000)));
+- batch 4, 512x512 input, T = 5, 100 epochs each of half the training clips, no augmentation,
+  no gradient clipping, fp32, seed 3407.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mistd.config import apply_overrides, from_dict, to_dict
+from mistd.errors import InputError
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from and how they are shaped.
+
+    Attributes:
+        train: training annotation file or folder (any format `read_dataset` reads).
+        val: validation data; empty = hold out whole SEQUENCES of `train` (see `val_fraction`).
+        root: image root for index files with foreign absolute paths (`--root` remap).
+        format: reader format (`auto`, `uestc`, `coco`, ...).
+        workers: DataLoader worker processes (0 = load in the training process).
+        val_fraction: share of sequences held out for validation when `val` is empty.
+        val_max_frames: evaluate on at most this many validation frames, spread evenly over the
+            validation set (0 = all); periodic evaluation on CPU is slow.
+    """
+
+    train: str = ""
+    val: str = ""
+    root: str = ""
+    format: str = "auto"
+    workers: int = 2
+    val_fraction: float = 0.2
+    val_max_frames: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule and bookkeeping (defaults: the official CHAL recipe).
+
+    Attributes:
+        epochs: number of epochs; the learning-rate schedule spans them.
+        epoch_fraction: share of the (shuffled) training clips one epoch visits; the official
+            code breaks each epoch after half its batches (`epoch_step // 2`).
+        batch_size: GLOBAL batch size (split evenly over data-parallel processes).
+        optimizer: `adamw` or `sgd` (SGD: nesterov, `momentum`).
+        lr: peak learning rate.
+        min_lr_ratio: final learning rate as a fraction of `lr`.
+        momentum: SGD momentum (AdamW uses betas (0.9, 0.999)).
+        weight_decay: decay of conv/linear weights.
+        norm_bias_weight_decay: decay of normalisation weights and all biases.
+        warmup_epochs: quadratic warm-up length (from `warmup_lr_ratio` x lr).
+        warmup_lr_ratio: warm-up start as a fraction of `lr`.
+        flat_epochs: final epochs held at the minimum learning rate.
+        schedule: `cosine` (warm-up + cosine) or `constant`.
+        lr_step: update the learning rate every `epoch` (official) or every `iteration`.
+        ema: keep an exponential moving average of the weights (used for evaluation/export).
+        ema_decay, ema_tau: EMA decay d(u) = ema_decay * (1 - exp(-u / ema_tau)).
+        grad_clip: clip the gradient norm to this value (0 = off, as officially).
+        amp: mixed precision: `off`, `bf16` (CPU or CUDA autocast) or `fp16` (CUDA autocast with a
+            GradScaler; on CPU falls back to bf16 with a warning).
+        seed: seeds python, numpy and torch; the data order is a function of (seed, epoch).
+        deterministic: ask torch for deterministic algorithms (slower on CUDA).
+        eval_interval: evaluate every N epochs (0 = never); the last epoch is always evaluated.
+        checkpoint_interval: also write `last.pt` every N iterations (0 = only each epoch).
+        max_iters: stop after this many iterations in total (0 = no cap); for short runs. The
+            schedule still spans `epochs`.
+        max_nan_steps: stop after this many consecutive non-finite losses (each one is skipped).
+        device: `auto` (CUDA if available, else CPU), `cpu`, `cuda`, `cuda:1`, ...
+        sync_bn: synchronise BatchNorm statistics over data-parallel processes.
+        find_unused_parameters: DDP option; some models have parameters unused in forward.
+        log_interval: refresh the progress bar / iteration log every N iterations.
+        score_threshold, nms_iou: decoding for evaluation (official protocol: 0.001, 0.65).
+    """
+
+    epochs: int = 100
+    epoch_fraction: float = 0.5
+    batch_size: int = 4
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 8e-5
+    min_lr_ratio: float = 0.01
+    momentum: float = 0.937
+    weight_decay: float = 0.05
+    norm_bias_weight_decay: float = 0.01
+    warmup_epochs: float = 3.0
+    warmup_lr_ratio: float = 0.1
+    flat_epochs: float = 5.0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    lr_step: Literal["epoch", "iteration"] = "epoch"
+    ema: bool = True
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0
+    grad_clip: float = 0.0
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    seed: int = 3407
+    deterministic: bool = False
+    eval_interval: int = 10
+    checkpoint_interval: int = 0
+    max_iters: int = 0
+    max_nan_steps: int = 10
+    device: str = "auto"
+    sync_bn: bool = False
+    find_unused_parameters: bool = True
+    log_interval: int = 1
+    score_threshold: float = 0.001
+    nms_iou: float = 0.65
+
+
+@dataclass
+class RunConfig:
+    """A whole training run: `model` is the zoo config dataclass of `model_name`.
+
+    The clip length and input size live in the model section only (`model.num_frames`,
+    `model.input_size`): the data pipeline and the detector wrapper read them from there.
+    """
+
+    model_name: str = ""
+    model: Any = None
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def model_config_class(name: str) -> type:
+    """The zoo's config dataclass for model `name` (InputError naming the choices if unknown)."""
+    from mistd.models import zoo
+
+    if name not in zoo.ZOO:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(zoo.ZOO), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise InputError(f"unknown model '{name}'{hint} (choices: {', '.join(sorted(zoo.ZOO))})")
+    return zoo.ZOO[name][0]
+
+
+def build_run_config(model_name: str, *overrides: dict[str, Any]) -> RunConfig:
+    """Defaults for `model_name`, then each override dict (YAML file, CLI) in order.
+
+    A `model_name` key in an override is rejected: the model is chosen with `--model`.
+    """
+    cfg = RunConfig(model_name=model_name, model=model_config_class(model_name)())
+    for override in overrides:
+        if "model_name" in override and override["model_name"] != model_name:
+            raise InputError(
+                f"config sets model_name '{override['model_name']}' but --model is '{model_name}'"
+            )
+        cfg = apply_overrides(cfg, override)
+    _validate(cfg)
+    return cfg
+
+
+def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a `RunConfig` saved with `run_config_to_dict` (e.g. from a checkpoint)."""
+    name = data.get("model_name", "")
+    model_cls = model_config_class(name)
+    rest = {k: v for k, v in data.items() if k not in ("model", "model_name")}
+    cfg = apply_overrides(RunConfig(model_name=name, model=from_dict(model_cls, data["model"])), rest)
+    return cfg
+
+
+def run_config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain nested dict (YAML/JSON/checkpoint friendly)."""
+    return to_dict(cfg)
+
+
+def _validate(cfg: RunConfig) -> None:
+    t = cfg.train
+    checks = [
+        (t.epochs >= 1, "train.epochs must be >= 1"),
+        (0 < t.epoch_fraction <= 1, "train.epoch_fraction must be in (0, 1]"),
+        (t.batch_size >= 1, "train.batch_size must be >= 1"),
+        (t.lr > 0, "train.lr must be > 0"),
+        (t.max_nan_steps >= 1, "train.max_nan_steps must be >= 1"),
+        (t.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off)"),
+        (0 < cfg.data.val_fraction < 1, "data.val_fraction must be in (0, 1)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
+
+
+def replace_train(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """Copy of `cfg` with fields of its `train` section changed."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))

@@ -1,0 +1,632 @@
+"""The training loop: plain, short, with a few named callback events.
+
+    trainer = Trainer(cfg, run_dir)            # builds model, data, optimizer, EMA, logs
+    trainer.add_callback("on_step_end", fn)    # fn(trainer)
+    summary = trainer.train()                  # or Trainer.from_checkpoint(path).train()
+
+Events: on_train_start, on_epoch_start, on_step_end, on_epoch_end, on_eval_end, on_train_end.
+A step: forward + loss (autocast if `train.amp`), a non-finite check (the step is skipped with a
+warning; `train.max_nan_steps` in a row stop the run), backward (GradScaler for fp16), optional
+gradient clipping, optimizer step, EMA update. The data order is a function of (seed, epoch) and
+every RNG is checkpointed, so a resumed run continues exactly where the killed one stopped.
+
+Run directory: config.yaml (resolved), weights/last.pt and best.pt (by mAP50), results.csv (one row
+per epoch), curves.png, tensorboard/ (if tensorboard is importable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mistd.config import dump_yaml, to_dict
+from mistd.engine import distributed as D
+from mistd.engine.checkpoint import (
+    ClipDetector,
+    get_rng_states,
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
+    set_rng_states,
+)
+from mistd.engine.ema import ModelEMA, unwrap
+from mistd.engine.run_config import RunConfig, run_config_from_dict, run_config_to_dict
+from mistd.engine.schedule import schedule_from_config, set_lr
+from mistd.errors import InputError
+from mistd.io import write_text_atomic
+from mistd.structures import FrameDataset, Sequence
+
+EVENTS = (
+    "on_train_start",
+    "on_epoch_start",
+    "on_step_end",
+    "on_epoch_end",
+    "on_eval_end",
+    "on_train_end",
+)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def param_groups(model: nn.Module, weight_decay: float, norm_bias_decay: float) -> list[dict]:
+    """Official CHAL grouping: BatchNorm weights and all biases get `norm_bias_decay` (AdamW's
+    default 0.01 officially), every other parameter `weight_decay`.
+
+    The official code only optimises parameters reachable as a module's `.weight`/`.bias`; here
+    the others (position tables, learned vectors) are optimised too, in the decayed group.
+    """
+    norm_bias, decayed, seen = [], [], set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen or not p.requires_grad:
+                continue
+            seen.add(id(p))
+            is_norm = isinstance(module, nn.modules.batchnorm._BatchNorm)
+            (norm_bias if name == "bias" or is_norm else decayed).append(p)
+    return [
+        {"params": norm_bias, "weight_decay": norm_bias_decay},
+        {"params": decayed, "weight_decay": weight_decay},
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay, cfg.norm_bias_weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+def split_sequences(
+    dataset: FrameDataset, fraction: float, seed: int
+) -> tuple[FrameDataset, FrameDataset]:
+    """Hold out whole SEQUENCES for validation (frames of a sequence are too alike to split).
+
+    `round(fraction * n)` sequences (at least 1) are chosen by a seeded permutation. A data set
+    of ONE sequence cannot be split that way: its last `fraction` of frames becomes a separate
+    validation sequence (a contiguous tail, never interleaved frames), with a warning.
+    """
+    seqs = list(dataset.sequences)
+    if not seqs:
+        raise InputError("the training data set has no frames", dataset.source)
+    if len(seqs) == 1:
+        seq = seqs[0]
+        cut = len(seq) - max(1, round(fraction * len(seq)))
+        if cut < 1:
+            raise InputError("one sequence with a single frame cannot be split", dataset.source)
+        warnings.warn(
+            f"the training data has one sequence: validating on its last {len(seq) - cut} frames "
+            "(give --val for a proper held-out set)",
+            stacklevel=2,
+        )
+        train_seqs = [Sequence(seq.name, seq.frames[:cut])]
+        val_seqs = [Sequence(seq.name + "-val", seq.frames[cut:])]
+    else:
+        n_val = min(len(seqs) - 1, max(1, round(fraction * len(seqs))))
+        order = torch.randperm(len(seqs), generator=torch.Generator().manual_seed(seed)).tolist()
+        held = set(order[:n_val])
+        train_seqs = [s for i, s in enumerate(seqs) if i not in held]
+        val_seqs = [s for i, s in enumerate(seqs) if i in held]
+
+    def subset(sequences: list[Sequence]) -> FrameDataset:
+        return FrameDataset(sequences, dataset.class_names, dataset.source, dataset.format)
+
+    return subset(train_seqs), subset(val_seqs)
+
+
+class _LossModule(nn.Module):
+    """Routes `model.loss` through `forward` so DistributedDataParallel's hooks see it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.model.loss(clip, targets)
+
+
+class Trainer:
+    """One training run (single process or one rank of a torchrun job).
+
+    Args:
+        cfg: the resolved `RunConfig`.
+        run_dir: output folder (only rank 0 writes); None = write nothing (tests, benchmarks).
+        model: use this model instead of `zoo.build_model(cfg.model_name, cfg.model)`.
+        train_data, val_data: use these data sets instead of reading `cfg.data.train/val`.
+        info: process placement (default: from torchrun's environment).
+        progress: show a progress bar (rank 0).
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: str | Path | None = None,
+        *,
+        model: nn.Module | None = None,
+        train_data: FrameDataset | None = None,
+        val_data: FrameDataset | None = None,
+        info: D.DistInfo | None = None,
+        progress: bool = True,
+    ):
+        self.cfg = cfg
+        t = cfg.train
+        self.info = info if info is not None else D.init_distributed(t.device)
+        self.device = D.resolve_device(t.device, self.info.local_rank)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress and self.info.is_main
+        self.callbacks: dict[str, list[Callable[[Trainer], None]]] = {e: [] for e in EVENTS}
+        if t.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_everything(t.seed)
+
+        # Data: the same (seed, epoch) order on every process, each takes its slice.
+        self.train_data, self.val_data = self._datasets(train_data, val_data)
+        from mistd.data.clips import ClipTrainingSet
+
+        self.train_set = ClipTrainingSet(
+            self.train_data, cfg.model.num_frames, tuple(cfg.model.input_size)
+        )
+        self.sampler = D.ShardedBatchSampler(
+            len(self.train_set),
+            t.batch_size,
+            seed=t.seed,
+            info=self.info,
+            epoch_fraction=t.epoch_fraction,
+        )
+
+        # Model (+ synchronised BatchNorm), the DDP wrapper around its loss, EMA, optimizer.
+        if model is None:
+            from mistd.models.zoo import build_model
+
+            model, _ = build_model(cfg.model_name, to_dict(cfg.model))
+        if t.sync_bn and self.info.enabled:
+            model = D.convert_sync_batchnorm(model, self.device)
+        self.model = model.to(self.device).train()
+        self.loss_module: nn.Module = _LossModule(self.model)
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_module = nn.parallel.DistributedDataParallel(
+                self.loss_module,
+                device_ids=ids,
+                find_unused_parameters=t.find_unused_parameters,
+            )
+        self.ema = ModelEMA(self.model, t.ema_decay, t.ema_tau) if t.ema else None
+        self.optimizer = build_optimizer(self.model, t)
+        self.schedule = schedule_from_config(t)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda"
+        )
+
+        # Progress state (all of it goes into checkpoints).
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.iteration = 0
+        self.best_map50 = -1.0
+        self.history: list[dict[str, float]] = []
+        self.epoch_sums: dict[str, float] = {}
+        self.epoch_steps = 0
+        self.nan_streak = 0
+        self.last_losses: dict[str, float] = {}
+        self.metrics: dict[str, Any] = {}
+        self.stop_reason = ""
+        self.clips_per_s = 0.0
+        self._tb = None
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _datasets(
+        self, train_data: FrameDataset | None, val_data: FrameDataset | None
+    ) -> tuple[FrameDataset, FrameDataset | None]:
+        d = self.cfg.data
+        if train_data is None:
+            if not d.train:
+                raise InputError("no training data: give --data PATH (or data.train=PATH)")
+            from mistd.data.readers import read_dataset
+
+            train_data = read_dataset(d.train, format=d.format, root=d.root or None)
+            if val_data is None and d.val:
+                val_data = read_dataset(d.val, format=d.format, root=d.root or None)
+        if val_data is None and self.cfg.train.eval_interval > 0:
+            train_data, val_data = split_sequences(
+                train_data, d.val_fraction, self.cfg.train.seed
+            )
+        return train_data, val_data
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        amp = self.cfg.train.amp
+        if amp == "off":
+            return None
+        if amp == "fp16" and self.device.type != "cuda":
+            warnings.warn("train.amp=fp16 needs CUDA; using bf16 autocast on CPU", stacklevel=3)
+            return torch.bfloat16
+        return torch.float16 if amp == "fp16" else torch.bfloat16
+
+    def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
+        """Call `fn(trainer)` at `event` (one of `EVENTS`)."""
+        if event not in self.callbacks:
+            raise ValueError(f"unknown event '{event}'; events: {', '.join(EVENTS)}")
+        self.callbacks[event].append(fn)
+
+    def _fire(self, event: str) -> None:
+        for fn in self.callbacks[event]:
+            fn(self)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint dict of the current state."""
+        return make_checkpoint(
+            state_dict=unwrap(self.model).state_dict(),
+            ema=None if self.ema is None else self.ema.state_dict(),
+            model=self.cfg.model_name,
+            config=run_config_to_dict(self.cfg),
+            epoch=self.epoch,
+            batch_in_epoch=self.batch_in_epoch,
+            iteration=self.iteration,
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.schedule.state_dict(),
+            scaler=self.scaler.state_dict(),
+            rng_states=get_rng_states(),
+            best_map50=self.best_map50,
+            history=self.history,
+            epoch_sums=dict(self.epoch_sums),
+            epoch_steps=self.epoch_steps,
+            nan_streak=self.nan_streak,
+            world_size=self.info.world_size,
+        )
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        """Restore everything `state()` saved (RNG states last, so nothing consumes them)."""
+        unwrap(self.model).load_state_dict(ckpt["state_dict"])
+        if self.ema is not None and ckpt.get("ema"):
+            self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch = int(ckpt["epoch"])
+        self.batch_in_epoch = int(ckpt["batch_in_epoch"])
+        self.iteration = int(ckpt["iteration"])
+        self.best_map50 = float(ckpt["best_map50"])
+        self.history = list(ckpt["history"])
+        self.epoch_sums = dict(ckpt["epoch_sums"])
+        self.epoch_steps = int(ckpt["epoch_steps"])
+        self.nan_streak = int(ckpt["nan_streak"])
+        set_rng_states(ckpt["rng_states"])
+
+    def save(self, name: str = "last.pt") -> Path | None:
+        """Write `weights/<name>` (rank 0 only); everyone waits for it."""
+        path = None
+        if self.info.is_main and self.run_dir is not None:
+            path = save_checkpoint(self.run_dir / "weights" / name, self.state())
+        D.barrier(self.info)
+        return path
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Trainer:
+        """Resume the run a checkpoint (or its run directory) belongs to.
+
+        `overrides` (nested dict) change the saved config, e.g. `{"train": {"max_iters": 0}}`.
+        The run continues in the same run directory.
+        """
+        from mistd.config import apply_overrides
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "weights" / "last.pt"
+        ckpt = load_checkpoint(path)
+        if "optimizer" not in ckpt or "rng_states" not in ckpt:
+            raise InputError("checkpoint has no training state to resume from", path)
+        cfg = run_config_from_dict(ckpt["config"])
+        if overrides:
+            cfg = apply_overrides(cfg, overrides)
+        run_dir = path.parent.parent if path.parent.name == "weights" else path.parent
+        kwargs.setdefault("info", None)
+        trainer = cls(cfg, kwargs.pop("run_dir", run_dir), **kwargs)
+        trainer.load_state(ckpt)
+        return trainer
+
+    # ------------------------------------------------------------------ the loop
+
+    def run_step(self, clips: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, float]:
+        """One optimisation step on a (local) batch; returns the loss terms as floats.
+
+        Non-finite loss (agreed over all processes): no update, `nan_streak` grows.
+        """
+        clips = clips.to(self.device, non_blocking=True)
+        targets = [t.to(self.device) for t in targets]
+        self.model.train()
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype is not None
+            else contextlib.nullcontext()
+        )
+        # BatchNorm statistics move in forward; a skipped step must not keep them (a NaN forward
+        # would poison them for good), so they are saved first (small tensors).
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        with autocast:
+            losses = self.loss_module(clips, targets)
+        bad = [k for k, v in losses.items() if not bool(torch.isfinite(v.detach()).all())]
+        if D.all_reduce_max(float(bool(bad)), self.info) > 0:
+            self._skip_step(buffers, bad or ["(another process)"])
+            return {k: float(v.detach()) for k, v in losses.items()}
+        self.scaler.scale(losses["total"]).backward()
+        grad_clip = self.cfg.train.grad_clip
+        if grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+            if not torch.isfinite(norm) and not self.scaler.is_enabled():
+                self._skip_step(buffers, ["gradient norm"])
+                return {k: float(v.detach()) for k, v in losses.items()}
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.nan_streak = 0
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _skip_step(self, buffers: list[torch.Tensor], terms: list[str]) -> None:
+        """No update: drop gradients, restore the buffers saved before forward, count it."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for b, saved in zip(self.model.buffers(), buffers, strict=True):
+                b.copy_(saved)
+        self.nan_streak += 1
+        where = f"epoch {self.epoch + 1}, iteration {self.iteration + 1}"
+        message = f"non-finite loss ({', '.join(terms)}) at {where}: step skipped"
+        warnings.warn(message, stacklevel=3)
+        if self.nan_streak >= self.cfg.train.max_nan_steps:
+            self.stop_reason = (
+                f"stopped: {self.nan_streak} consecutive non-finite losses, the last at {where} "
+                f"(loss term: {', '.join(terms)}); lower train.lr or enable train.grad_clip"
+            )
+
+    def train(self) -> dict[str, Any]:
+        """Run (or continue) training; returns a summary dict (also printed by the CLI)."""
+        t = self.cfg.train
+        self._open_logs()
+        self._fire("on_train_start")
+        start = time.perf_counter()
+        while self.epoch < t.epochs and not self.stop_reason and not self._iteration_cap():
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            if t.lr_step == "epoch":
+                set_lr(self.optimizer, self.schedule(self.epoch))
+            self._fire("on_epoch_start")
+            finished = self._train_epoch()
+            if not finished:
+                break
+            self._end_epoch()
+        if self.stop_reason or self._iteration_cap():
+            self.save("last.pt")
+        if self.info.is_main and self.run_dir is not None and self.history:
+            self._plot()
+        self._fire("on_train_end")
+        if self._tb is not None:
+            self._tb.close()
+        return {
+            "run_dir": str(self.run_dir) if self.run_dir else "",
+            "epochs_done": len(self.history),
+            "iterations": self.iteration,
+            "best_map50": self.best_map50,
+            "last": self.history[-1] if self.history else {},
+            "stopped": self.stop_reason,
+            "seconds": time.perf_counter() - start,
+        }
+
+    def _iteration_cap(self) -> bool:
+        max_iters = self.cfg.train.max_iters
+        return bool(max_iters) and self.iteration >= max_iters
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        from mistd.data.clips import collate_clips
+
+        # A fresh, seeded generator per epoch: worker seeds depend on (seed, epoch) only and the
+        # global torch RNG is untouched (an iterator would draw its base seed from it).
+        generator = torch.Generator().manual_seed(self.cfg.train.seed * 1000 + self.epoch)
+        workers = self.cfg.data.workers
+        return torch.utils.data.DataLoader(
+            self.train_set,
+            batch_sampler=self.sampler,
+            num_workers=workers,
+            collate_fn=collate_clips,
+            generator=generator,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _train_epoch(self) -> bool:
+        """Train the rest of the current epoch; False if stopped early (max_iters, NaNs)."""
+        t = self.cfg.train
+        num_batches = self.sampler.num_batches
+        bar = self._progress_bar(num_batches)
+        tick = time.perf_counter()
+        for clips, targets, _ in self._loader():
+            if t.lr_step == "iteration":
+                frac = self.epoch + self.batch_in_epoch / num_batches
+                set_lr(self.optimizer, self.schedule(frac))
+            losses = self.run_step(clips, targets)
+            self.iteration += 1
+            self.batch_in_epoch += 1
+            self.last_losses = losses
+            if all(math.isfinite(v) for v in losses.values()):
+                for k, v in losses.items():
+                    self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
+                self.epoch_steps += 1
+            now = time.perf_counter()
+            self.clips_per_s = clips.shape[0] * self.info.world_size / max(now - tick, 1e-9)
+            tick = now
+            self._log_step(bar)
+            self._fire("on_step_end")
+            if t.checkpoint_interval and self.iteration % t.checkpoint_interval == 0:
+                self.save("last.pt")
+            if self.stop_reason or self._iteration_cap():
+                break
+        if bar is not None:
+            bar.close()
+        return self.batch_in_epoch >= num_batches
+
+    def _end_epoch(self) -> None:
+        t = self.cfg.train
+        steps = max(self.epoch_steps, 1)
+        means = D.all_reduce_mean({k: v / steps for k, v in self.epoch_sums.items()}, self.info)
+        row: dict[str, float] = {
+            "epoch": self.epoch + 1,
+            "iteration": self.iteration,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        row.update({f"loss_{k}": v for k, v in sorted(means.items())})
+        last_epoch = self.epoch + 1 == t.epochs
+        if self.val_data is not None and t.eval_interval > 0 and (
+            (self.epoch + 1) % t.eval_interval == 0 or last_epoch
+        ):
+            self.metrics = self.evaluate() if self.info.is_main else {}
+            self._fire("on_eval_end")
+            for key in ("mAP50", "precision", "recall", "f1"):
+                if key in self.metrics:
+                    row[key] = float(self.metrics[key])
+        self.history.append(row)
+        improved = "mAP50" in row and row["mAP50"] > self.best_map50
+        if improved:
+            self.best_map50 = row["mAP50"]
+        # The epoch is done: the checkpoint points at the start of the next one.
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.epoch_sums, self.epoch_steps = {}, 0
+        self._write_logs(row)
+        self._fire("on_epoch_end")
+        self.save("last.pt")
+        if improved:
+            self.save("best.pt")
+
+    # ------------------------------------------------------------------ evaluation
+
+    def detector(self) -> ClipDetector:
+        """The EMA model (or the model) as a clip detector at the training input size."""
+        module = self.ema.module if self.ema is not None else unwrap(self.model)
+        return ClipDetector(
+            module,
+            num_frames=self.cfg.model.num_frames,
+            input_size=tuple(self.cfg.model.input_size),
+            device=self.device,
+            score_threshold=self.cfg.train.score_threshold,
+            nms_iou=self.cfg.train.nms_iou,
+            name=self.cfg.model_name,
+        )
+
+    @torch.no_grad()
+    def evaluate(self, dataset: FrameDataset | None = None) -> dict[str, Any]:
+        """Official-protocol metrics (COCOEvaluator) of the EMA model on the validation set."""
+        from mistd.data.clips import ClipSampler
+        from mistd.evaluation.coco import COCOEvaluator
+
+        dataset = dataset if dataset is not None else self.val_data
+        if dataset is None:
+            return {}
+        detector = self.detector()
+        clips = ClipSampler(dataset, num_frames=self.cfg.model.num_frames)
+        n = len(clips)
+        limit = self.cfg.data.val_max_frames
+        indices = np.linspace(0, n - 1, limit).round().astype(int) if 0 < limit < n else range(n)
+        indices = list(dict.fromkeys(int(i) for i in indices))
+        evaluator = COCOEvaluator(class_names=dataset.class_names)
+        batch = max(1, self.cfg.train.batch_size)
+        for lo in range(0, len(indices), batch):
+            items = [clips[i] for i in indices[lo : lo + batch]]
+            dets = detector.detect_batch(
+                [c.frames for c in items], [c.bit_depth for c in items]
+            )
+            evaluator.process([c.key for c in items], dets)
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
+            metrics = evaluator.compute()
+        unwrap(self.model).train()
+        return metrics
+
+    # ------------------------------------------------------------------ logging
+
+    def _open_logs(self) -> None:
+        if not (self.info.is_main and self.run_dir is not None):
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.run_dir / "config.yaml", dump_yaml(self.cfg))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("note: tensorboard is not installed; TensorBoard logs skipped (CSV still written)")
+            return
+        # purge_step drops events a killed run logged after its last checkpoint.
+        self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.iteration)
+
+    def _progress_bar(self, total: int):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=total,
+            initial=self.batch_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
+            dynamic_ncols=True,
+            leave=True,
+        )
+
+    def _log_step(self, bar) -> None:
+        interval = max(1, self.cfg.train.log_interval)
+        if self.iteration % interval:
+            return
+        if bar is not None:
+            bar.update(interval if bar.n + interval <= bar.total else bar.total - bar.n)
+            bar.set_postfix(
+                loss=f"{self.last_losses.get('total', float('nan')):.4g}",
+                lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
+                clips_s=f"{self.clips_per_s:.1f}",
+            )
+        if self._tb is not None:
+            for k, v in self.last_losses.items():
+                self._tb.add_scalar(f"train/{k}", v, self.iteration)
+            self._tb.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.iteration)
+            self._tb.add_scalar("train/clips_per_s", self.clips_per_s, self.iteration)
+
+    def _write_logs(self, row: dict[str, float]) -> None:
+        if not (self.info.is_main and self.run_dir is not None):
+            return
+        columns = list(dict.fromkeys(k for r in self.history for k in r))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.history)
+        write_text_atomic(self.run_dir / "results.csv", text.getvalue())
+        if self._tb is not None:
+            for k, v in row.items():
+                if k not in ("epoch", "iteration"):
+                    self._tb.add_scalar(f"epoch/{k}", v, int(row["epoch"]))
+            self._tb.flush()
+        if "mAP50" in row:  # plotting is slow (~1 s): at evaluations and at the end only
+            self._plot()
+
+    def _plot(self) -> None:
+        """curves.png: loss terms, lr and validation metrics per epoch."""
+        assert self.run_dir is not None
+        columns: dict[str, list[float]] = {}
+        keys = [k for k in dict.fromkeys(k for r in self.history for k in r) if k != "iteration"]
+        for k in keys:
+            columns[k] = [float(r.get(k, float("nan"))) for r in self.history]
+        from mistd.viz.plots import plot_curves
+
+        plot_curves(columns, self.run_dir / "curves.png", x="epoch", title=self.cfg.model_name)

@@ -1,0 +1,66 @@
+"""Base class of learned clip detectors: three jobs, three methods (DESIGN.md §2).
+
+- `forward(clip [B, T, 3, H, W]) -> list of raw head maps [B, 5 + C, h_i, w_i]` (exportable);
+- `loss(clip, targets) -> dict[str, Tensor]` with key `"total"` (the criterion's output);
+- `predict(clip, score_threshold, nms_iou) -> list[Detections]`, boxes xyxy in INPUT pixels.
+
+Subclasses implement `forward` and set `self.head` (a YOLOX head with `strides`),
+`self.criterion` and `self.num_frames`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mistd.losses.criterion import YOLOXCriterion
+from mistd.models.heads.yolox_head import YOLOXHead, decode_outputs
+from mistd.models.ops import postprocess
+from mistd.structures import Detections
+
+
+def check_clip(clip: torch.Tensor) -> None:
+    """Raise ValueError unless `clip` is `[B, T, 3, H, W]` (shape only, never data)."""
+    if clip.dim() != 5 or clip.shape[2] != 3:
+        raise ValueError(f"expected a clip [B, T, 3, H, W], got shape {tuple(clip.shape)}")
+
+
+class ClipDetectorModule(nn.Module):
+    """Common `loss`/`predict` on top of a subclass's `forward`.
+
+    Attributes:
+        head: the YOLOX head (its `strides` decode the outputs).
+        criterion: assignment + loss (not an `nn.Module`: it has no parameters or buffers).
+        num_frames: frames per clip the model expects (1 for single-frame models).
+    """
+
+    head: YOLOXHead
+    criterion: YOLOXCriterion
+    num_frames: int
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return self.head.strides
+
+    def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Training loss of a clip batch.
+
+        Args:
+            clip: `[B, T, 3, H, W]`.
+            targets: per image `[N_i, 5]` (cls, cx, cy, w, h) in input pixels.
+        """
+        return self.criterion(self.forward(clip), targets)
+
+    @torch.no_grad()
+    def decode(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+        """Raw maps -> `[B, A, 5 + C]` (cx, cy, w, h input pixels, obj prob, class probs)."""
+        return decode_outputs(outputs, self.strides)
+
+    @torch.no_grad()
+    def predict(
+        self, clip: torch.Tensor, score_threshold: float = 0.001, nms_iou: float = 0.65
+    ) -> list[Detections]:
+        """Detections of each key frame (boxes xyxy in input pixels). Call `.eval()` first:
+        like any module, BatchNorm/Dropout follow the module's mode."""
+        decoded = self.decode(self.forward(clip))
+        return postprocess(decoded, score_threshold=score_threshold, nms_iou=nms_iou)

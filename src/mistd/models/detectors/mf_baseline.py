@@ -1,0 +1,71 @@
+"""Multi-frame baseline: CHAL without SNF, HAL and CRG (the "w/o All" row of CHAL's ablation).
+
+All T frames go through the shared backbone + PAFPN as ONE folded batch `[B*T, 3, H, W]`; each
+frame's (P3, P4, P5) is folded to stride 8 by `TopDownFold` (as CHAL does); the T stride-8 maps are
+concatenated over time (oldest first) and fused by a 3x3 BaseConv; one YOLOX head level at stride 8.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mistd.losses.criterion import YOLOXCriterion
+from mistd.models.backbones.cspdarknet import CSPDarknet
+from mistd.models.blocks import BaseConv
+from mistd.models.detectors.base import ClipDetectorModule, check_clip
+from mistd.models.heads.yolox_head import YOLOXHead
+from mistd.models.necks.fold import TopDownFold
+from mistd.models.necks.pafpn import PAFPN
+
+
+class MultiFrameBaseline(ClipDetectorModule):
+    """Per-frame features folded to stride 8, fused over time, one stride-8 head.
+
+    Args:
+        backbone, neck, fold: shared per-frame feature extractor (applied to all frames at once).
+        temporal_fusion: BaseConv mapping `T * c3` channels to the head's input channels.
+        head: YOLOX head with one level at stride 8.
+        criterion: assignment + loss.
+        num_frames: T (the clip length this model was built for).
+
+    `forward(clip [B, T, 3, H, W]) -> [map [B, 5 + C, H/8, W/8]]`.
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: CSPDarknet,
+        neck: PAFPN,
+        fold: TopDownFold,
+        temporal_fusion: BaseConv,
+        head: YOLOXHead,
+        criterion: YOLOXCriterion,
+        num_frames: int,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.fold = fold
+        self.temporal_fusion = temporal_fusion
+        self.head = head
+        self.criterion = criterion
+        self.num_frames = num_frames
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Per-frame stride-8 features `[N, 3, H, W] -> [N, c3, H/8, W/8]` (cacheable per frame
+        for streaming)."""
+        folded, _, _ = self.fold(self.neck(self.backbone(frames)))
+        return folded
+
+    def fuse(self, features: torch.Tensor) -> list[torch.Tensor]:
+        """`[B, T, c3, h, w]` per-frame features (oldest first) -> head maps."""
+        b, t, c, h, w = features.shape
+        return self.head([self.temporal_fusion(features.reshape(b, t * c, h, w))])
+
+    def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
+        check_clip(clip)
+        b, t = clip.shape[:2]
+        if t != self.num_frames:
+            raise ValueError(f"this model fuses {self.num_frames} frames, got a clip of {t}")
+        features = self.frame_features(clip.flatten(0, 1))
+        return self.fuse(features.unflatten(0, (b, t)))

@@ -1,0 +1,242 @@
+"""Spatio-temporal neural background field (CHAL's SNF, DESIGN.md §4.2).
+
+A scene encoder summarises a clip's feature volume into a clip code `z`; an MLP maps the Fourier
+features of a pixel's coordinates `(x, y, t)` together with `z` to the background feature that pixel
+should have. The official code (`nets/neural_background_field.py`) is reproduced with these facts:
+
+- coordinates: `x = linspace(-1, 1, w)`, `y = linspace(-1, 1, h)` (meshgrid 'ij'), stacked in the
+  order (x, y, t); `t = frame_time * time_scale` (official: frame_time is always 1.0 and
+  `time_scale` enters through `.item()`, i.e. it never receives a gradient);
+- Fourier encoding `[c, sin(f*pi*c), cos(f*pi*c) for f in 2^(0..5)]` -> 39 features, with the
+  sin/cos pairs interleaved per frequency;
+- MLP on `[PE(39), z(96)]`: 135 -> 256 ReLU -> 256 ReLU -> 256 ReLU, skip (concat `[h, input]`,
+  391) -> 256 ReLU -> 256 ReLU -> 128 linear. The official module builds one more hidden layer
+  (`hidden_layers.2`) that its loop skips: it is not built here.
+
+The first layer and the skip layer are evaluated split into a coordinate part (the same for every
+clip of a size) and a clip-code part (a per-clip bias). That is exact algebra (the concatenation's
+matrix product is a sum of the two blocks') and saves most of their arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NUM_COORDS = 3
+
+
+class SceneEncoder(nn.Module):
+    """Clip feature volume `[N, C, T, h, w]` -> clip code `[N, scene_dim + motion_dim]`.
+
+    Scene branch: Conv3d 3x3x3 C -> C/2 + BN3d + ReLU, Conv3d C/2 -> C/4 + BN3d + ReLU,
+    AdaptiveAvgPool3d (1, 4, 4), Linear -> scene_hidden, ReLU, Linear -> scene_dim, Tanh.
+    Motion branch: Conv3d (2, 3, 3) no temporal padding C -> C/2 + BN3d + ReLU,
+    AdaptiveAvgPool3d (1, 2, 2), Linear -> motion_hidden, ReLU, Linear -> motion_dim, Tanh.
+    BatchNorm3d keeps PyTorch's defaults (eps 1e-5, momentum 0.1), as officially.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        scene_dim: int = 64,
+        motion_dim: int = 32,
+        scene_hidden: int = 128,
+        motion_hidden: int = 32,
+    ):
+        super().__init__()
+        half, quarter = channels // 2, channels // 4
+        self.volume_convs = nn.Sequential(
+            nn.Conv3d(channels, half, 3, padding=1),
+            nn.BatchNorm3d(half),
+            nn.ReLU(),
+            nn.Conv3d(half, quarter, 3, padding=1),
+            nn.BatchNorm3d(quarter),
+            nn.ReLU(),
+        )
+        self.scene_head = nn.Sequential(
+            nn.AdaptiveAvgPool3d((1, 4, 4)),
+            nn.Flatten(),
+            nn.Linear(quarter * 16, scene_hidden),
+            nn.ReLU(),
+            nn.Linear(scene_hidden, scene_dim),
+            nn.Tanh(),
+        )
+        self.motion_branch = nn.Sequential(
+            nn.Conv3d(channels, half, (2, 3, 3), padding=(0, 1, 1)),
+            nn.BatchNorm3d(half),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool3d((1, 2, 2)),
+            nn.Flatten(),
+            nn.Linear(half * 4, motion_hidden),
+            nn.ReLU(),
+            nn.Linear(motion_hidden, motion_dim),
+            nn.Tanh(),
+        )
+        self.code_dim = scene_dim + motion_dim
+
+    def forward(self, volume: torch.Tensor) -> torch.Tensor:
+        scene = self.scene_head(self.volume_convs(volume))
+        motion = self.motion_branch(volume)
+        return torch.cat([scene, motion], dim=1)
+
+
+def fourier_features(coords: torch.Tensor, frequencies: torch.Tensor) -> torch.Tensor:
+    """`[..., D] -> [..., D * (1 + 2F)]`: `[c, sin(f*pi*c), cos(f*pi*c)]` for each frequency f."""
+    encoded = [coords]
+    for frequency in frequencies:
+        # (f * pi) is rounded to float32 first, as in the official `freq * np.pi * coords`.
+        angle = (frequency * math.pi) * coords
+        encoded.append(torch.sin(angle))
+        encoded.append(torch.cos(angle))
+    return torch.cat(encoded, dim=-1)
+
+
+def pixel_grid(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """`[h*w, 2]` (x, y) in [-1, 1], row-major (y outer, x inner) as the official meshgrid 'ij'."""
+    y = torch.linspace(-1, 1, height, device=device)
+    x = torch.linspace(-1, 1, width, device=device)
+    y_grid, x_grid = torch.meshgrid(y, x, indexing="ij")
+    return torch.stack([x_grid, y_grid], dim=-1).reshape(-1, 2)
+
+
+class ConcatLinear(nn.Linear):
+    """`Linear(cat[parts, dim=-1])` evaluated as a sum of per-part products.
+
+    Exact algebra: the product with a concatenation is the sum of the products with the column
+    blocks of the weight. Parts only need to broadcast against each other, so a part that is the
+    same for every clip (the coordinate features) is multiplied once, and a per-clip part (the
+    clip code, `[M, 1, Z]`) becomes a bias. The state dict is a plain Linear's (`weight`, `bias`).
+    """
+
+    def __init__(self, part_dims: tuple[int, ...], out_features: int):
+        super().__init__(sum(part_dims), out_features)
+        self.part_dims = tuple(part_dims)
+
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if len(parts) != len(self.part_dims):
+            raise ValueError(f"expected {len(self.part_dims)} parts, got {len(parts)}")
+        out = None
+        start = 0
+        for part, dim in zip(parts, self.part_dims, strict=True):
+            weight = self.weight[:, start : start + dim]
+            term = F.linear(part, weight, self.bias if out is None else None)
+            out = term if out is None else out + term
+            start += dim
+        return out
+
+
+class BackgroundFieldMLP(nn.Module):
+    """Coordinate MLP with one skip connection.
+
+    `forward(coord_features [N, P] or [M, N, P], code [M, Z]) -> [M, N, out_channels]`, equal to
+    `MLP(cat[coord_features, code])`: input layer (P + Z -> hidden), `layers_before_skip`
+    hidden layers, the skip layer on `cat[h, coord_features, code]`, `layers_after_skip` hidden
+    layers (all ReLU), then a linear output layer.
+    """
+
+    def __init__(
+        self,
+        coord_dim: int,
+        code_dim: int,
+        *,
+        hidden: int = 256,
+        out_channels: int = 128,
+        layers_before_skip: int = 2,
+        layers_after_skip: int = 1,
+    ):
+        super().__init__()
+        self.input_layer = ConcatLinear((coord_dim, code_dim), hidden)
+        self.layers_before_skip = nn.ModuleList(
+            [nn.Linear(hidden, hidden) for _ in range(layers_before_skip)]
+        )
+        self.skip_layer = ConcatLinear((hidden, coord_dim, code_dim), hidden)
+        self.layers_after_skip = nn.ModuleList(
+            [nn.Linear(hidden, hidden) for _ in range(layers_after_skip)]
+        )
+        self.output_layer = nn.Linear(hidden, out_channels)
+
+    def forward(self, coord_features: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        code = code[:, None, :]  # [M, 1, Z]: a per-clip bias over the pixels
+        x = F.relu(self.input_layer(coord_features, code))
+        for layer in self.layers_before_skip:
+            x = F.relu(layer(x))
+        x = F.relu(self.skip_layer(x, coord_features, code))
+        for layer in self.layers_after_skip:
+            x = F.relu(layer(x))
+        return self.output_layer(x)
+
+
+class NeuralBackgroundField(nn.Module):
+    """Predicted background of a clip's key position from its feature volume.
+
+    Args:
+        channels: feature channels C (official 128).
+        scene_dim, motion_dim, scene_hidden, motion_hidden: scene encoder sizes (64, 32, 128, 32).
+        mlp_hidden: width of the coordinate MLP (256).
+        num_frequencies: Fourier frequencies 2^0 .. 2^(F-1) (6).
+        learnable_time_scale: the paper's learnable time scale alpha (a Parameter that receives
+            gradients). Officially `time_scale` exists but enters through `.item()`: it is then
+            stored as a buffer here.
+
+    `forward(volume [M, C, T, h, w], frame_times [M] or None) -> background [M, C, h, w]`.
+    `frame_times` None means the official constant t = 1.0.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        scene_dim: int = 64,
+        motion_dim: int = 32,
+        scene_hidden: int = 128,
+        motion_hidden: int = 32,
+        mlp_hidden: int = 256,
+        num_frequencies: int = 6,
+        learnable_time_scale: bool = False,
+    ):
+        super().__init__()
+        self.channels = channels
+        self.scene_encoder = SceneEncoder(
+            channels,
+            scene_dim=scene_dim,
+            motion_dim=motion_dim,
+            scene_hidden=scene_hidden,
+            motion_hidden=motion_hidden,
+        )
+        frequencies = 2.0 ** torch.linspace(0.0, num_frequencies - 1, num_frequencies)
+        self.register_buffer("frequencies", frequencies, persistent=False)
+        if learnable_time_scale:
+            self.time_scale = nn.Parameter(torch.tensor(1.0))
+        else:
+            self.register_buffer("time_scale", torch.tensor(1.0))
+        coord_dim = NUM_COORDS * (1 + 2 * num_frequencies)
+        self.field = BackgroundFieldMLP(
+            coord_dim, self.scene_encoder.code_dim, hidden=mlp_hidden, out_channels=channels
+        )
+
+    def coordinate_features(
+        self, height: int, width: int, frame_times: torch.Tensor | None, device: torch.device
+    ) -> torch.Tensor:
+        """Fourier features of every pixel: `[h*w, P]` (constant t) or `[M, h*w, P]` (per clip)."""
+        xy = pixel_grid(height, width, device)
+        if frame_times is None:
+            t = (1.0 * self.time_scale).expand(xy.shape[0], 1)
+            return fourier_features(torch.cat([xy, t.to(xy.dtype)], dim=-1), self.frequencies)
+        t = (frame_times.to(xy.dtype) * self.time_scale)[:, None, None]
+        t = t.expand(-1, xy.shape[0], 1)
+        coords = torch.cat([xy.expand(t.shape[0], -1, -1), t], dim=-1)
+        return fourier_features(coords, self.frequencies)
+
+    def forward(
+        self, volume: torch.Tensor, frame_times: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        m, c, _, h, w = volume.shape
+        code = self.scene_encoder(volume)
+        coords = self.coordinate_features(h, w, frame_times, volume.device)
+        background = self.field(coords, code)  # [M, h*w, C]
+        return background.reshape(m, h, w, c).permute(0, 3, 1, 2)

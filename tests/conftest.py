@@ -1,0 +1,36 @@
+"""Shared test fixtures.
+
+`shared_dir` points at `../shared` beside the checkout (reference data and fixtures). On a user's
+clone it is absent and tests that need it skip with a reason; in CI (CI=true) its absence fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = (REPO_ROOT / ".." / "shared").resolve()
+
+# Two cores are shared by pytest-xdist workers: one intra-op thread per worker.
+torch.set_num_threads(1)
+
+
+def require_shared(*parts: str) -> Path:
+    """Path under ../shared; skip (or fail when CI=true) if it is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        message = f"{path} not found: ../shared (reference data and fixtures) is not beside the checkout"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The ../shared folder (skips on a user's clone, fails in CI if missing)."""
+    return require_shared()

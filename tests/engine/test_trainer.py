@@ -1,0 +1,219 @@
+"""The training loop on real zoo models and generated data: loss goes down, exact resume, NaNs."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+
+from mistd.data.readers import read_dataset
+from mistd.engine.checkpoint import load_checkpoint
+from mistd.engine.run_config import build_run_config
+from mistd.engine.trainer import Trainer, split_sequences
+from mistd.errors import InputError
+from mistd.models.zoo import ZOO
+
+
+def tiny_cfg(name: str, data, **train):
+    settings = {
+        "epochs": 2,
+        "batch_size": 4,
+        "epoch_fraction": 1.0,
+        "eval_interval": 0,
+        "lr": 1e-3,
+        "warmup_epochs": 1.0,
+        "flat_epochs": 0.0,
+        "lr_step": "iteration",
+        "ema_tau": 5.0,
+        **train,
+    }
+    return build_run_config(
+        name,
+        {
+            "model": ZOO[name][0].tiny_overrides(),
+            "data": {"train": str(data), "workers": 0},
+            "train": settings,
+        },
+    )
+
+
+def record_losses(trainer: Trainer) -> list[tuple[int, dict[str, float]]]:
+    losses: list[tuple[int, dict[str, float]]] = []
+    trainer.add_callback("on_step_end", lambda t: losses.append((t.iteration, t.last_losses)))
+    return losses
+
+
+def test_smoke_training_reduces_loss(tiny_data, tmp_path):
+    """A tiny real model trained on generated data: the loss goes down; outputs are written."""
+    cfg = tiny_cfg("mf-baseline", tiny_data, epochs=4, lr=4e-3, eval_interval=4, ema=False)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    losses = record_losses(trainer)
+    result = trainer.train()
+    totals = [v["total"] for _, v in losses]
+    first, last = sum(totals[:3]) / 3, sum(totals[-3:]) / 3
+    assert last < 0.8 * first, totals
+    run = tmp_path / "run"
+    for name in ("config.yaml", "results.csv", "curves.png", "weights/last.pt", "weights/best.pt"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader((run / "results.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert rows[-1]["mAP50"] != "" and rows[0]["mAP50"] == ""  # evaluated at epoch 4 only
+    assert result["best_map50"] == pytest.approx(float(rows[-1]["mAP50"]))
+    ckpt = load_checkpoint(run / "weights" / "last.pt")
+    assert ckpt["model"] == "mf-baseline" and ckpt["epoch"] == 4 and ckpt["iteration"] == 16
+
+
+def _final_state(run_dir) -> dict:
+    return load_checkpoint(run_dir / "weights" / "last.pt")
+
+
+def test_resume_after_max_iters_matches_uninterrupted(tiny_data, tmp_path):
+    """Stop mid-epoch (max_iters), resume: same losses, weights, EMA and logs as one run.
+
+    CHAL has Dropout2d, so this also checks that the torch RNG is restored."""
+    cfg = tiny_cfg("chal", tiny_data)
+    full = Trainer(cfg, tmp_path / "full", progress=False)
+    full_losses = record_losses(full)
+    full.train()
+    assert len(full_losses) == 12  # 2 epochs x 6 batches of 4 clips (24 clips)
+
+    cut_cfg = tiny_cfg("chal", tiny_data, max_iters=8)  # epoch 2, batch 2 of 6
+    part = Trainer(cut_cfg, tmp_path / "part", progress=False)
+    part_losses = record_losses(part)
+    summary = part.train()
+    assert summary["iterations"] == 8 and summary["epochs_done"] == 1
+    resumed = Trainer.from_checkpoint(
+        tmp_path / "part", {"train": {"max_iters": 0}}, progress=False
+    )
+    assert (resumed.epoch, resumed.batch_in_epoch, resumed.iteration) == (1, 2, 8)
+    resumed_losses = record_losses(resumed)
+    resumed.train()
+
+    assert part_losses + resumed_losses == full_losses
+    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "part")
+    for key in ("state_dict",):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), name
+    for name, tensor in a["ema"]["state_dict"].items():
+        assert torch.equal(tensor, b["ema"]["state_dict"][name]), name
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 12
+    assert (tmp_path / "full" / "results.csv").read_text() == (
+        tmp_path / "part" / "results.csv"
+    ).read_text()
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_resume_after_crash_from_periodic_checkpoint(tiny_data, tmp_path):
+    """A run that dies (exception in a callback) resumes from its last periodic checkpoint."""
+    cfg = tiny_cfg("mf-baseline", tiny_data, checkpoint_interval=3)
+    full = Trainer(cfg, tmp_path / "full", progress=False)
+    full_losses = record_losses(full)
+    full.train()
+
+    crashing = Trainer(cfg, tmp_path / "crash", progress=False)
+
+    def die(t: Trainer) -> None:
+        if t.iteration == 5:
+            raise Killed
+
+    crashing.add_callback("on_step_end", die)
+    with pytest.raises(Killed):
+        crashing.train()
+    resumed = Trainer.from_checkpoint(tmp_path / "crash" / "weights" / "last.pt", progress=False)
+    assert resumed.iteration == 3  # the checkpoint of iteration 3; 4 and 5 are redone
+    resumed_losses = record_losses(resumed)
+    resumed.train()
+    assert resumed_losses == full_losses[3:]
+    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "crash")
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
+
+
+class NaNAfter(torch.nn.Module):
+    """Wraps a model; its loss term `obj` becomes NaN from call `start` on."""
+
+    def __init__(self, model, start: int):
+        super().__init__()
+        self.inner = model
+        self.start = start
+        self.calls = 0
+
+    def loss(self, clip, targets):
+        self.calls += 1
+        losses = self.inner.loss(clip, targets)
+        if self.calls >= self.start:
+            losses["obj"] = losses["obj"] * float("nan")
+            losses["total"] = losses["total"] + losses["obj"]
+        return losses
+
+
+def test_nan_steps_are_skipped_then_the_run_stops(tiny_data, tmp_path):
+    from mistd.models.zoo import build_model
+
+    cfg = tiny_cfg("mf-baseline", tiny_data, max_nan_steps=3, ema=False)
+    model = NaNAfter(build_model("mf-baseline", ZOO["mf-baseline"][0].tiny_overrides())[0], 3)
+    trainer = Trainer(cfg, tmp_path / "run", model=model, progress=False)
+    with pytest.warns(UserWarning, match=r"non-finite loss \(.*obj.*\) at epoch 1, iteration 3"):
+        before = None
+
+        def snapshot(t: Trainer) -> None:
+            nonlocal before
+            if t.iteration == 2:
+                before = {k: v.clone() for k, v in t.model.state_dict().items()}
+
+        trainer.add_callback("on_step_end", snapshot)
+        result = trainer.train()
+    assert result["iterations"] == 5  # 2 good steps, NaN at 3, 4, 5 -> stop after the 3rd
+    assert "3 consecutive non-finite losses" in result["stopped"]
+    assert "epoch 1, iteration 5" in result["stopped"] and "obj" in result["stopped"]
+    # Skipped steps leave the weights untouched and finite.
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    ckpt = load_checkpoint(tmp_path / "run" / "weights" / "last.pt")
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_split_holds_out_whole_sequences(tiny_data):
+    dataset = read_dataset(tiny_data)
+    train, val = split_sequences(dataset, 0.34, seed=1)
+    names_train = {s.name for s in train.sequences}
+    names_val = {s.name for s in val.sequences}
+    assert len(names_val) == 1 and len(names_train) == 2 and not names_train & names_val
+    assert train.num_frames + val.num_frames == dataset.num_frames
+    assert split_sequences(dataset, 0.34, seed=1)[1].sequences[0].name in names_val  # seeded
+
+
+def test_split_single_sequence_uses_a_contiguous_tail(tiny_data):
+    dataset = read_dataset(tiny_data)
+    dataset.sequences = dataset.sequences[:1]
+    with pytest.warns(UserWarning, match="one sequence"):
+        train, val = split_sequences(dataset, 0.25, seed=0)
+    assert [f.index for f in train.sequences[0].frames] == list(range(6))
+    assert [f.index for f in val.sequences[0].frames] == [6, 7]
+
+
+def test_bad_configs_fail_with_a_message(tiny_data):
+    with pytest.raises(InputError, match="did you mean 'epochs'"):
+        build_run_config("mf-baseline", {"train": {"epoch": 3}})
+    with pytest.raises(InputError, match="did you mean 'mf-baseline'"):
+        build_run_config("mf-baselin")
+    with pytest.raises(InputError, match="train.batch_size"):
+        build_run_config("mf-baseline", {"train": {"batch_size": 0}})
+    cfg = tiny_cfg("mf-baseline", tiny_data, batch_size=64)
+    with pytest.raises(InputError, match="fewer than one batch"):
+        Trainer(cfg, None, progress=False)
+
+
+def test_schedule_per_epoch_follows_official_warm_cosine(tiny_data):
+    cfg = tiny_cfg("mf-baseline", tiny_data, lr_step="epoch", epochs=3, max_iters=13)
+    trainer = Trainer(cfg, None, progress=False)
+    lrs = []
+    trainer.add_callback("on_epoch_start", lambda t: lrs.append(t.optimizer.param_groups[0]["lr"]))
+    trainer.train()
+    expected = [trainer.schedule(e) for e in range(3)]
+    assert lrs == expected and not math.isclose(lrs[0], lrs[1])

@@ -1,0 +1,215 @@
+"""CLI: `mistd eval-dets` on the fixture, `mistd detect` / `mistd eval` on tiny generated data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mistd.cli import app
+from mistd.errors import InputError
+
+runner = CliRunner()
+
+
+def _write_sequence(folder: Path, n: int = 6, size: int = 48) -> list[tuple[float, float]]:
+    """PNG frames with one bright moving blob; returns its centres (x, y)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    centres = []
+    for k in range(n):
+        cx, cy = 12.0 + 3 * k, 20.0 + k
+        image = 60 + 10 * np.sin(xx / 9) + 120 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 2.5)
+        cv2.imwrite(str(folder / f"{k}.png"), np.clip(image, 0, 255).astype(np.uint8))
+        centres.append((cx, cy))
+    return centres
+
+
+def _coco_dataset(root: Path) -> Path:
+    images, anns = [], []
+    for s in ("a", "b"):
+        for k, (cx, cy) in enumerate(_write_sequence(root / "images" / s)):
+            image_id = len(images) + 1
+            images.append(
+                {"id": image_id, "file_name": f"images/{s}/{k}.png", "width": 48, "height": 48}
+            )
+            anns.append(
+                {
+                    "id": image_id,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "bbox": [cx - 3, cy - 3, 6.0, 6.0],
+                    "area": 36.0,
+                    "iscrowd": 0,
+                }
+            )
+    path = root / "instances.json"
+    path.write_text(
+        json.dumps(
+            {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "target"}]}
+        )
+    )
+    return path
+
+
+def test_eval_dets_fixture_json(shared_dir: Path, tmp_path: Path) -> None:
+    folder = shared_dir / "fixtures" / "metrics"
+    out, plot = tmp_path / "m.json", tmp_path / "pr.png"
+    result = runner.invoke(
+        app,
+        [
+            "eval-dets",
+            "--gt",
+            str(folder / "gt.json"),
+            "--dets",
+            str(folder / "dets.json"),
+            "--json",
+            str(out),
+            "--plot",
+            str(plot),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    expected = json.loads((folder / "expected.json").read_text())
+    for key in ("mAP50", "precision", "recall", "f1"):
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-9)
+    assert "mAP50" in result.output and "all" in result.output
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_dets_empty_and_bad(tmp_path: Path) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "a/0.png"}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4]}],
+            }
+        )
+    )
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    out = tmp_path / "m.json"
+    result = runner.invoke(
+        app, ["eval-dets", "--gt", str(gt), "--dets", str(empty), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["mAP50"] == 0.0
+    assert "warning" in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps([{"image_id": 9, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.5}])
+    )
+    result = runner.invoke(app, ["eval-dets", "--gt", str(gt), "--dets", str(bad)])
+    assert isinstance(result.exception, InputError)
+    assert "bad.json" in str(result.exception) and "image_id 9" in str(result.exception)
+
+
+def test_model_option_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", "--model", "tophatt", "--data", str(tmp_path)])
+    assert isinstance(result.exception, InputError)
+    assert "did you mean 'tophat'" in str(result.exception)
+    result = runner.invoke(app, ["detect", str(tmp_path)])
+    assert isinstance(result.exception, InputError) and "exactly one" in str(result.exception)
+    result = runner.invoke(app, ["detect", "--model", "tophat", "--weights", "w.pt", str(tmp_path)])
+    assert isinstance(result.exception, InputError)
+    result = runner.invoke(
+        app, ["eval", "--weights", str(tmp_path / "no.pt"), "--data", str(tmp_path)]
+    )
+    assert isinstance(result.exception, InputError)
+
+
+def test_detect_on_image_folder(tmp_path: Path) -> None:
+    pytest.importorskip("mistd.data.readers")
+    _write_sequence(tmp_path / "frames")
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            "--model",
+            "tophat",
+            str(tmp_path / "frames"),
+            "--out",
+            str(tmp_path / "runs"),
+            "--score-threshold",
+            "0.3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out_dir = tmp_path / "runs" / "tophat"
+    results = json.loads((out_dir / "detections.json").read_text())
+    assert {r["image_id"] for r in results} == set(range(1, 7))
+    assert all(r["score"] >= 0.001 for r in results)
+    with (out_dir / "detections.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and list(rows[0]) == ["frame", "sequence", "x1", "y1", "x2", "y2", "score", "label"]
+    assert all(float(r["score"]) >= 0.3 for r in rows)
+    videos = list(out_dir.glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 0
+    assert str(out_dir) in result.output
+    # a second run gets a new folder
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            "--model",
+            "tophat",
+            str(tmp_path / "frames"),
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-video",
+        ],
+    )
+    assert result.exit_code == 0 and (tmp_path / "runs" / "tophat2" / "detections.json").exists()
+
+
+def test_eval_on_coco_dataset_matches_eval_dets(tmp_path: Path) -> None:
+    pytest.importorskip("mistd.data.readers")
+    data = _coco_dataset(tmp_path / "data")
+    out = tmp_path / "m.json"
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            "temporal",
+            "--data",
+            str(data),
+            "--project",
+            str(tmp_path / "runs"),
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["n_images"] == 12 and metrics["n_gt"] == 12
+    assert set(metrics["per_sequence"]) == {"a", "b"}
+    # the first frame of each sequence has no history, the rest are found
+    assert metrics["recall"] == pytest.approx(10 / 12)
+    run = tmp_path / "runs" / "temporal"
+    assert (run / "pr_curve.png").exists()
+    # the written files reproduce the numbers through eval-dets
+    out2 = tmp_path / "m2.json"
+    result = runner.invoke(
+        app,
+        [
+            "eval-dets",
+            "--gt",
+            str(run / "ground_truth.json"),
+            "--dets",
+            str(run / "detections.json"),
+            "--json",
+            str(out2),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    again = json.loads(out2.read_text())
+    for key in ("mAP50", "precision", "recall", "f1"):
+        assert again[key] == pytest.approx(metrics[key], abs=1e-9)
