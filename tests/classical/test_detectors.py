@@ -92,3 +92,11 @@ def test_flat_frame_and_cap() -> None:
     assert float(dets.scores.min()) > float(
         response_to_detections(response, BoxRule(k=1.0, max_detections=256)).scores.min()
     )
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 12])
+def test_median_of_frames_matches_numpy(n: int) -> None:
+    from mistd.classical.temporal import median_of_frames
+
+    frames = np.random.default_rng(n).random((n, 7, 5)).astype(np.float32)
+    np.testing.assert_allclose(median_of_frames(frames), np.median(frames, axis=0), rtol=1e-6)

@@ -1,4 +1,4 @@
-"""Tiny generated data sets for the engine tests (PNG frames + COCO json, read back by the reader)."""
+"""Tiny generated data sets for the engine tests (PNG frames + COCO json, read back by readers)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,15 @@ def make_tiny_dataset(
             cv2.imwrite(str(path), image.astype(np.uint8))
             box = np.array([[cx - 4, cy - 4, cx + 4, cy + 4]], np.float32)
             frames.append(
-                FrameRecord(f"seq{s}", k, path, boxes=box, labels=np.zeros(1, np.int64),
-                            width=size, height=size)
+                FrameRecord(
+                    f"seq{s}",
+                    k,
+                    path,
+                    boxes=box,
+                    labels=np.zeros(1, np.int64),
+                    width=size,
+                    height=size,
+                )
             )
         sequences.append(Sequence(f"seq{s}", frames))
     return write_coco_json(FrameDataset(sequences), root / "train.json", root)

@@ -22,21 +22,22 @@ from mistd.engine.checkpoint import (
     set_rng_states,
 )
 from mistd.errors import InputError
-from mistd.models.zoo import ZOO
+from mistd.models.zoo import ZOO, build_model
 
 
 def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    # The legacy global numpy RNG is the state being saved, hence np.random.* here.
     random.seed(1)
-    np.random.seed(2)
+    np.random.seed(2)  # noqa: NPY002
     torch.manual_seed(3)
-    np.random.standard_normal()  # leave a cached gaussian in numpy's state
+    np.random.standard_normal()  # noqa: NPY002  (leaves a cached gaussian in the state)
     save_checkpoint(tmp_path / "c.pt", {"rng_states": get_rng_states()})
-    expected = (random.random(), np.random.standard_normal(3), torch.rand(3))
+    expected = (random.random(), np.random.standard_normal(3), torch.rand(3))  # noqa: NPY002
     random.seed(9)
-    np.random.seed(9)
+    np.random.seed(9)  # noqa: NPY002
     torch.manual_seed(9)
     set_rng_states(load_checkpoint(tmp_path / "c.pt")["rng_states"])
-    got = (random.random(), np.random.standard_normal(3), torch.rand(3))
+    got = (random.random(), np.random.standard_normal(3), torch.rand(3))  # noqa: NPY002
     assert got[0] == expected[0]
     np.testing.assert_array_equal(got[1], expected[1])
     assert torch.equal(got[2], expected[2])
@@ -149,3 +150,14 @@ def test_resume_through_the_cli_continues_the_run(trained_run):
     assert result.exit_code == 0, result.output
     ckpt = load_checkpoint(run / "weights" / "last.pt")
     assert ckpt["epoch"] == 2 and [r["epoch"] for r in ckpt["history"]] == [1, 2]
+
+
+def test_load_detector_accepts_an_official_chal_checkpoint(shared_dir):
+    """A plain official CHAL state dict goes through `mistd.models.official` (key conversion)."""
+    path = shared_dir / "fixtures" / "chal_official" / "official_state_dict_fp16.pt"
+    detector = load_detector(path)
+    assert detector.name.startswith("official:") and detector.num_frames == 5
+    assert type(detector.model) is type(build_model("chal", {"width": 0.125})[0])
+    frames = np.random.default_rng(0).integers(0, 255, (5, 48, 64)).astype(np.uint8)
+    dets = detector.detect(frames, 8)
+    assert dets.boxes.shape == (len(dets), 4) and dets.scores.min() >= 0.001

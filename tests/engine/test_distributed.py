@@ -8,13 +8,14 @@ BatchNorm, rank-0 checkpoints) is exercised with a model whose loss is a per-cli
 agreement is the right expectation. Data, sampler, optimizer, EMA, checkpoints are the real ones.
 With BatchNorm, per-process batches see different statistics: `train.sync_bn=true` makes them the
 global batch's, and the test also checks that WITHOUT it the result differs (so the comparison
-is not vacuous).
+is not vacuous). A NaN loss on one process makes every process skip that step.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import warnings
 
 import pytest
 import torch
@@ -30,13 +31,17 @@ from mistd.engine.trainer import Trainer
 class CentreRegressor(nn.Module):
     """conv + BatchNorm + SiLU -> pooled features -> the key frame's first target centre.
 
-    loss = mean over clips of the squared error (per-clip mean: linear in the batch).
+    loss = mean over clips of the squared error (per-clip mean: linear in the batch). On calls
+    in `nan_calls` the loss is NaN, in a data-parallel run on rank 1 only: every process must
+    then skip that step together, as the single process does.
     """
 
     num_frames = 2
 
-    def __init__(self):
+    def __init__(self, nan_calls: tuple[int, ...] = (3,)):
         super().__init__()
+        self.nan_calls = nan_calls
+        self.calls = 0
         torch.manual_seed(0)
         self.features = nn.Sequential(
             nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False),
@@ -56,6 +61,10 @@ class CentreRegressor(nn.Module):
     def loss(self, clip, targets):
         centre = torch.stack([t[0, 1:3] / 64.0 for t in targets])
         error = ((self.forward(clip) - centre) ** 2).sum(1).mean()
+        self.calls += 1
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 1
+        if self.calls in self.nan_calls and rank == 1:
+            error = error * float("nan")
         return {"total": error, "mse": error.detach()}
 
 
@@ -98,7 +107,9 @@ def _worker(rank: int, world_size: int, port: int, data: str, run_dir: str, sync
         model=CentreRegressor(),
         progress=False,
     )
-    trainer.train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the non-finite step (rank 1) / skipped step (rank 0)
+        trainer.train()
     torch.distributed.destroy_process_group()
 
 
@@ -138,7 +149,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tiny_data, t
         model=CentreRegressor(),
         progress=False,
     )
-    single.train()
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        single.train()
     reference = load_checkpoint(tmp_path / "single" / "weights" / "last.pt")
     synced = _ddp_run(tiny_data, tmp_path / "ddp_sync", sync_bn=True)
     assert synced["iteration"] == reference["iteration"] == 6  # 24 clips / 8, 2 epochs

@@ -175,7 +175,8 @@ def test_nan_steps_are_skipped_then_the_run_stops(tiny_data, tmp_path):
     for k, v in trainer.model.state_dict().items():
         assert torch.equal(v, before[k]), k
     ckpt = load_checkpoint(tmp_path / "run" / "weights" / "last.pt")
-    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+    weights = [v for v in ckpt["state_dict"].values() if v.is_floating_point()]
+    assert all(torch.isfinite(v).all() for v in weights)
 
 
 def test_split_holds_out_whole_sequences(tiny_data):
@@ -217,3 +218,11 @@ def test_schedule_per_epoch_follows_official_warm_cosine(tiny_data):
     trainer.train()
     expected = [trainer.schedule(e) for e in range(3)]
     assert lrs == expected and not math.isclose(lrs[0], lrs[1])
+
+
+def test_class_ids_beyond_the_model_fail_early(tiny_data):
+    dataset = read_dataset(tiny_data)
+    dataset.sequences[0].frames[0].labels[:] = 3
+    cfg = tiny_cfg("mf-baseline", tiny_data)
+    with pytest.raises(InputError, match="set model.num_classes=4"):
+        Trainer(cfg, None, train_data=dataset, progress=False)

@@ -100,6 +100,19 @@ def test_background_field_time_coordinate():
     assert "time_scale" in dict(learnable.named_parameters())
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_background_field_by_temporal_taps_equals_volumes(training):
+    torch.manual_seed(0)
+    field = NeuralBackgroundField(16, scene_dim=8, motion_dim=4, mlp_hidden=32).train(training)
+    frames = torch.randn(2, 5, 16, 8, 12)
+    for index in (prefix_indices(5), prefix_indices(5)[[4]], prefix_indices(5)[[1, 3]]):
+        volumes = frames[:, index].permute(1, 0, 3, 2, 4, 5).flatten(0, 1)  # [K*B, C, T, h, w]
+        expected = field(volumes)
+        torch.testing.assert_close(
+            field.forward_frame_selections(frames, index), expected, rtol=1e-5, atol=1e-6
+        )
+
+
 def test_prefix_indices_repeat_the_last_frame():
     expected = torch.tensor(
         [[0, 0, 0, 0, 0], [0, 1, 1, 1, 1], [0, 1, 2, 2, 2], [0, 1, 2, 3, 3], [0, 1, 2, 3, 4]]

@@ -111,12 +111,13 @@ def test_convert_command_verifies_and_writes(official_files, tmp_path: Path):
     for name in ("fused", "background", "appearance_anomaly", "anomaly", "neck", "head"):
         assert name in result.output
     saved = torch.load(out, weights_only=True)
-    assert saved["model"] == "chal" and saved["config"]["width"] == 0.5
+    assert saved["model"] == "chal" and saved["config"]["model_name"] == "chal"
+    assert saved["config"]["model"]["width"] == 0.5
     assert set(saved) >= {"state_dict", "config", "mistd_version", "model"}
 
-    mistd_model, _, name = load_official_or_mistd(out)
-    official_model, _, official_name = load_official_or_mistd(checkpoint)
-    assert name == official_name == "chal" and not mistd_model.training
+    mistd_model, cfg = load_official_or_mistd(out)
+    official_model, official_cfg = load_official_or_mistd(checkpoint)
+    assert cfg == official_cfg and not mistd_model.training
     clip = torch.randn(1, 5, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(mistd_model(clip)[0], official_model(clip)[0])

@@ -38,6 +38,7 @@ class BoxRule:
     min_box: float = 8.0
     max_box: float = 32.0
     max_detections: int = 100
+    extent_fraction: float | None = None
 
 
 def to_float(frames: np.ndarray) -> np.ndarray:
@@ -77,10 +78,16 @@ def response_to_detections(response: np.ndarray, rule: BoxRule | None = None) ->
     scores = 1.0 - np.exp(-z / rule.z_scale)
     keep = np.argsort(-scores, kind="stable")[: rule.max_detections]
     peak_comp, scores = peak_comp[keep], scores[keep]
-    left = stats[peak_comp, cv2.CC_STAT_LEFT].astype(np.float32)
-    top = stats[peak_comp, cv2.CC_STAT_TOP].astype(np.float32)
-    w = stats[peak_comp, cv2.CC_STAT_WIDTH].astype(np.float32)
-    h = stats[peak_comp, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    if rule.extent_fraction is None:
+        left = stats[peak_comp, cv2.CC_STAT_LEFT].astype(np.float32)
+        top = stats[peak_comp, cv2.CC_STAT_TOP].astype(np.float32)
+        w = stats[peak_comp, cv2.CC_STAT_WIDTH].astype(np.float32)
+        h = stats[peak_comp, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    else:
+        peak_index = peak_idx[keep]
+        left, top, w, h = _extents(
+            response, ys[peak_index], xs[peak_index], peak[keep], mean, rule
+        )
     cx, cy = left + w / 2, top + h / 2
     w = np.clip(w, rule.min_box, rule.max_box)
     h = np.clip(h, rule.min_box, rule.max_box)
@@ -88,6 +95,31 @@ def response_to_detections(response: np.ndarray, rule: BoxRule | None = None) ->
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
     return Detections.from_numpy(boxes, scores.astype(np.float32))
+
+
+def _extents(
+    response: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    peaks: np.ndarray,
+    mean: float,
+    rule: BoxRule,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per peak: bounding box (left, top, w, h) of the 8-connected region around the peak where
+    the response is >= mean + extent_fraction * (peak - mean), searched in a max_box window."""
+    height, width = response.shape
+    radius = int(rule.max_box) // 2
+    out = np.zeros((4, len(ys)), dtype=np.float32)
+    for i, (y, x, peak) in enumerate(zip(ys, xs, peaks, strict=True)):
+        y0, x0 = max(int(y) - radius, 0), max(int(x) - radius, 0)
+        y1, x1 = min(int(y) + radius + 1, height), min(int(x) + radius + 1, width)
+        level = mean + rule.extent_fraction * (peak - mean)
+        region = (response[y0:y1, x0:x1] >= level).astype(np.uint8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
+        label = labels[int(y) - y0, int(x) - x0]
+        left, top, w, h = stats[label, :4]
+        out[:, i] = (left + x0, top + y0, w, h)
+    return out[0], out[1], out[2], out[3]
 
 
 def gaussian_smooth(image: np.ndarray, sigma: float) -> np.ndarray:

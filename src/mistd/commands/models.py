@@ -14,8 +14,9 @@ Examples:
   mistd convert-official official.pth --out chal.pt --verify official_io_128.pt
 
 Every official key is mapped or dropped for a stated reason (dead layer, derived buffer); any
-other key is an error. Weights are stored as float32 in the mistd format
-{"state_dict", "config", "mistd_version", "model": "chal"}. With --verify REF.pt (a dict with
+other key is an error. Weights are stored as float32 in the mistd checkpoint format
+{"state_dict", "config" (a run config with model_name chal), "mistd_version", "model": "chal"},
+usable as `mistd eval/detect --weights OURS.pt`. With --verify REF.pt (a dict with
 'input' [B, C, T, H, W] and some of fused/background/appearance_anomaly/anomaly/neck/head, as the
 official model computed them), the converted model is run on the input and each tensor's relative
 L2 error is printed; the command exits with status 1, writing nothing, if any exceeds --tolerance.
@@ -34,6 +35,7 @@ def convert_official_command(
 
     from mistd import __version__
     from mistd.config import to_dict
+    from mistd.engine.run_config import build_run_config, run_config_to_dict
     from mistd.errors import InputError
     from mistd.io import atomic_path
     from mistd.models.official import (
@@ -75,9 +77,11 @@ def convert_official_command(
             )
             raise typer.Exit(1)
 
+    # The config of a training run with this model (what `mistd eval/detect --weights` read).
+    run_config = build_run_config("chal", {"model": to_dict(cfg)})
     payload = {
         "state_dict": model.state_dict(),
-        "config": to_dict(cfg),
+        "config": run_config_to_dict(run_config),
         "mistd_version": __version__,
         "model": "chal",
     }

@@ -89,14 +89,16 @@ def register(app: typer.Typer) -> None:
         overrides: list[str] = typer.Argument(None, help="dotted key=value config overrides"),
         model: str = typer.Option(None, "--model", "-m", help="zoo model name (mistd models)"),
         data: str = typer.Option(None, "--data", help="training data (any supported layout)"),
-        val: str = typer.Option(None, "--val", help="validation data (default: held-out sequences)"),
+        val: str = typer.Option(
+            None, "--val", help="validation data (default: held-out sequences)"
+        ),
         cfg: Path = typer.Option(None, "--cfg", help="YAML file of config overrides"),
         name: str = typer.Option("exp", "--name", help="run name under runs/train/"),
         project: Path = typer.Option(Path("runs/train"), "--project", help="folder of runs"),
         resume: Path = typer.Option(None, "--resume", help="run folder or checkpoint to continue"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar"),
     ) -> None:
-        from mistd.engine.distributed import init_distributed
+        from mistd.engine.distributed import cleanup, init_distributed
         from mistd.engine.run_config import build_run_config
         from mistd.engine.trainer import Trainer
         from mistd.errors import InputError
@@ -114,7 +116,10 @@ def register(app: typer.Typer) -> None:
             info = init_distributed(run_cfg.train.device)
             run_dir = increment_path(project, name) if info.is_main else None
             trainer = Trainer(run_cfg, run_dir, info=info, progress=progress)
-        result = trainer.train()
+        try:
+            result = trainer.train()
+        finally:
+            cleanup(trainer.info)
         if trainer.info.is_main:
             _summary(result)
         if result["stopped"]:

@@ -66,7 +66,8 @@ def is_mistd_checkpoint(data: dict[str, Any]) -> bool:
 def get_rng_states() -> dict[str, Any]:
     """python / numpy / torch (and CUDA) RNG states as tensors and lists (weights_only-safe)."""
     version, internal, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    # The legacy global numpy RNG is what user code and libraries draw from: save it as it is.
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     states: dict[str, Any] = {
         "python": [version, list(internal), gauss],
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
@@ -82,7 +83,7 @@ def set_rng_states(states: dict[str, Any]) -> None:
     version, internal, gauss = states["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
     torch.set_rng_state(states["torch"].cpu())
     if "cuda" in states and torch.cuda.is_available():
         cuda_states = [s.cpu() for s in states["cuda"]]
@@ -200,11 +201,15 @@ def _resolve_weights(weights: str | Path) -> Path:
         shipped = resources.files("mistd") / "weights" / f"{stem}.pt"
         if shipped.is_file():
             return Path(str(shipped))
-        available = sorted(
-            p.name[:-3]
-            for p in (resources.files("mistd") / "weights").iterdir()
-            if p.name.endswith(".pt")
-        ) if (resources.files("mistd") / "weights").is_dir() else []
+        available = (
+            sorted(
+                p.name[:-3]
+                for p in (resources.files("mistd") / "weights").iterdir()
+                if p.name.endswith(".pt")
+            )
+            if (resources.files("mistd") / "weights").is_dir()
+            else []
+        )
         listing = ", ".join(available) if available else "none are shipped yet"
         raise InputError(
             f"weights '{name}' is neither a file nor a shipped weights name ({listing})", path
@@ -217,10 +222,9 @@ def model_from_checkpoint(data: dict[str, Any], use_ema: bool = True) -> tuple[n
 
     Returns `(model, run_config)`.
     """
+    from mistd.config import to_dict
     from mistd.engine.run_config import run_config_from_dict
     from mistd.models.zoo import build_model
-
-    from mistd.config import to_dict
 
     cfg = run_config_from_dict(data["config"])
     model, _ = build_model(cfg.model_name, to_dict(cfg.model))
@@ -272,12 +276,13 @@ def load_detector(
             "CHAL checkpoints are not supported by this installation",
             path,
         ) from None
-    return _detector_from_official(official.load_official_or_mistd(path), device, score_threshold,
-                                   nms_iou, path)
+    return _detector_from_official(
+        official.load_official_or_mistd(path), device, score_threshold, nms_iou, path
+    )
 
 
 def _detector_from_official(loaded: Any, device, score_threshold, nms_iou, path) -> ClipDetector:
-    """Wrap what `mistd.models.official.load_official_or_mistd` returns: `(model, cfg)` or a model."""
+    """Wrap what `mistd.models.official.load_official_or_mistd` returns: (model, cfg) or model."""
     model, cfg = loaded if isinstance(loaded, tuple) else (loaded, None)
     num_frames = int(getattr(cfg, "num_frames", getattr(model, "num_frames", 5)))
     size = getattr(cfg, "input_size", getattr(model, "input_size", (512, 512)))

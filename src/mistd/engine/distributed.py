@@ -50,7 +50,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise InputError(f"train.device: unknown device '{name}' (use auto, cpu, cuda, cuda:N)")
+        raise InputError(
+            f"train.device: unknown device '{name}' (use auto, cpu, cuda, cuda:N)"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"train.device is '{name}' but CUDA is not available (use auto or cpu)")
     return device
@@ -62,7 +64,8 @@ def init_distributed(device: str = "auto") -> DistInfo:
     Backend: nccl for CUDA devices, gloo for CPU. Without torchrun this is a single process.
     """
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
@@ -79,6 +82,13 @@ def init_distributed(device: str = "auto") -> DistInfo:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def cleanup(info: DistInfo) -> None:
+    """Leave the process group (after everyone is done)."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def all_reduce_max(value: float, info: DistInfo) -> float:
@@ -166,11 +176,28 @@ class ShardedBatchSampler:
         return self.num_batches - self.start_batch
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes, differentiable: the gradient of every input is the sum of the
+    gradients of all outputs (each process's input feeds every process's output)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class _DistributedBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics are pooled over all processes (any device).
 
     torch's `SyncBatchNorm` refuses CPU tensors; this one sums (count, sum, sum of squares) with
-    the autograd-aware `torch.distributed.nn.functional.all_reduce`, so gradients flow through the
+    a differentiable all-reduce, so gradients flow through the
     global statistics exactly as in one process with the whole batch.
     """
 
@@ -181,19 +208,19 @@ class _DistributedBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = [0, *range(2, x.dim())]
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
         stats = torch.cat([count, x.sum(dims), (x * x).sum(dims)])
-        stats = all_reduce(stats)
+        stats = _AllReduceSum.apply(stats)
         n = stats[0]
         mean = stats[1 : 1 + x.shape[1]] / n
         var = stats[1 + x.shape[1] :] / n - mean * mean
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                m = self.momentum
+                if m is None:  # cumulative moving average, as BatchNorm does
+                    m = 1.0 / float(self.num_batches_tracked)
                 unbiased = var * (n / (n - 1).clamp(min=1))
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(unbiased.detach(), alpha=m)
@@ -213,7 +240,11 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
         module, _DistributedBatchNorm
     ):
         out = _DistributedBatchNorm(
-            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
         )
         if module.affine:
             with torch.no_grad():
@@ -227,4 +258,3 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     for name, child in module.named_children():
         out.add_module(name, convert_sync_batchnorm(child, device))
     return out
-

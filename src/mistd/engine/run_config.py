@@ -35,7 +35,8 @@ class DataConfig:
         root: image root for index files with foreign absolute paths (`--root` remap).
         format: reader format (`auto`, `uestc`, `coco`, ...).
         workers: DataLoader worker processes (0 = load in the training process).
-        val_fraction: share of sequences held out for validation when `val` is empty.
+        val_fraction: share of whole sequences held out for validation when `val` is empty and
+            evaluation is on (`train.eval_interval > 0`); with one sequence, its last frames.
         val_max_frames: evaluate on at most this many validation frames, spread evenly over the
             validation set (0 = all); periodic evaluation on CPU is slow.
     """
@@ -169,8 +170,8 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     name = data.get("model_name", "")
     model_cls = model_config_class(name)
     rest = {k: v for k, v in data.items() if k not in ("model", "model_name")}
-    cfg = apply_overrides(RunConfig(model_name=name, model=from_dict(model_cls, data["model"])), rest)
-    return cfg
+    base = RunConfig(model_name=name, model=from_dict(model_cls, data["model"]))
+    return apply_overrides(base, rest)
 
 
 def run_config_to_dict(cfg: RunConfig) -> dict[str, Any]:

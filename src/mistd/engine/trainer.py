@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import math
 import random
 import time
 import warnings
@@ -60,7 +59,7 @@ EVENTS = (
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (the global RNG user code draws from)
     torch.manual_seed(seed)
 
 
@@ -222,6 +221,7 @@ class Trainer:
         self.epoch_sums: dict[str, float] = {}
         self.epoch_steps = 0
         self.nan_streak = 0
+        self.step_skipped = False
         self.last_losses: dict[str, float] = {}
         self.metrics: dict[str, Any] = {}
         self.stop_reason = ""
@@ -242,10 +242,16 @@ class Trainer:
             train_data = read_dataset(d.train, format=d.format, root=d.root or None)
             if val_data is None and d.val:
                 val_data = read_dataset(d.val, format=d.format, root=d.root or None)
-        if val_data is None and self.cfg.train.eval_interval > 0:
-            train_data, val_data = split_sequences(
-                train_data, d.val_fraction, self.cfg.train.seed
+        num_classes = getattr(self.cfg.model, "num_classes", None)
+        labels = [int(f.labels.max()) for f in train_data.frames() if len(f.labels)]
+        if num_classes is not None and labels and max(labels) >= num_classes:
+            raise InputError(
+                f"the data has class id {max(labels)} but the model has {num_classes} class(es); "
+                f"set model.num_classes={max(labels) + 1}",
+                train_data.source,
             )
+        if val_data is None and self.cfg.train.eval_interval > 0:
+            train_data, val_data = split_sequences(train_data, d.val_fraction, self.cfg.train.seed)
         return train_data, val_data
 
     def _amp_dtype(self) -> torch.dtype | None:
@@ -350,6 +356,7 @@ class Trainer:
 
         Non-finite loss (agreed over all processes): no update, `nan_streak` grows.
         """
+        self.step_skipped = False
         clips = clips.to(self.device, non_blocking=True)
         targets = [t.to(self.device) for t in targets]
         self.model.train()
@@ -385,6 +392,7 @@ class Trainer:
 
     def _skip_step(self, buffers: list[torch.Tensor], terms: list[str]) -> None:
         """No update: drop gradients, restore the buffers saved before forward, count it."""
+        self.step_skipped = True
         self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             for b, saved in zip(self.model.buffers(), buffers, strict=True):
@@ -465,7 +473,7 @@ class Trainer:
             self.iteration += 1
             self.batch_in_epoch += 1
             self.last_losses = losses
-            if all(math.isfinite(v) for v in losses.values()):
+            if not self.step_skipped:  # skipped on every process alike: means stay comparable
                 for k, v in losses.items():
                     self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
                 self.epoch_steps += 1
@@ -493,18 +501,23 @@ class Trainer:
         }
         row.update({f"loss_{k}": v for k, v in sorted(means.items())})
         last_epoch = self.epoch + 1 == t.epochs
-        if self.val_data is not None and t.eval_interval > 0 and (
-            (self.epoch + 1) % t.eval_interval == 0 or last_epoch
-        ):
+        evaluated = (
+            self.val_data is not None
+            and t.eval_interval > 0
+            and ((self.epoch + 1) % t.eval_interval == 0 or last_epoch)
+        )
+        if evaluated:
             self.metrics = self.evaluate() if self.info.is_main else {}
             self._fire("on_eval_end")
             for key in ("mAP50", "precision", "recall", "f1"):
                 if key in self.metrics:
                     row[key] = float(self.metrics[key])
         self.history.append(row)
-        improved = "mAP50" in row and row["mAP50"] > self.best_map50
+        # Only rank 0 evaluates: share its mAP50 so every process takes the same save branches.
+        map50 = D.all_reduce_max(row.get("mAP50", -1.0), self.info) if evaluated else -1.0
+        improved = evaluated and map50 > self.best_map50
         if improved:
-            self.best_map50 = row["mAP50"]
+            self.best_map50 = map50
         # The epoch is done: the checkpoint points at the start of the next one.
         self.epoch += 1
         self.batch_in_epoch = 0
@@ -549,9 +562,7 @@ class Trainer:
         batch = max(1, self.cfg.train.batch_size)
         for lo in range(0, len(indices), batch):
             items = [clips[i] for i in indices[lo : lo + batch]]
-            dets = detector.detect_batch(
-                [c.frames for c in items], [c.bit_depth for c in items]
-            )
+            dets = detector.detect_batch([c.frames for c in items], [c.bit_depth for c in items])
             evaluator.process([c.key for c in items], dets)
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
             metrics = evaluator.compute()
@@ -568,7 +579,7 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            print("note: tensorboard is not installed; TensorBoard logs skipped (CSV still written)")
+            print("note: tensorboard is not installed; TensorBoard logs skipped (CSV written)")
             return
         # purge_step drops events a killed run logged after its last checkpoint.
         self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.iteration)

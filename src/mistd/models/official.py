@@ -189,27 +189,35 @@ def load_official(path: str | Path, device: str | torch.device = "cpu") -> tuple
 
 def load_official_or_mistd(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, Any, str]:
-    """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, cfg, name).
+) -> tuple[nn.Module, Any]:
+    """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, model cfg).
 
-    A mistd checkpoint is `{"state_dict", "config", "model", ...}` (model = zoo name, config = the
-    resolved config as a dict); an official one is a plain CHAL `state_dict()` (name "chal").
+    An official checkpoint is a plain CHAL `state_dict()` (built as zoo model `chal`). A mistd
+    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}` where `config` is a
+    training run's config (`{"model_name", "model": {...}, ...}`) or a model config dict; its EMA
+    weights are used when present, as `mistd.engine.checkpoint.model_from_checkpoint` does.
     """
     from mistd.models.zoo import build_model
 
     checkpoint = read_checkpoint(path)
     if is_official_state_dict(checkpoint):
-        model, cfg = load_official(path, device)
-        return model, cfg, "chal"
+        return load_official(path, device)
     if isinstance(checkpoint, dict) and "state_dict" in checkpoint and "model" in checkpoint:
-        name = checkpoint["model"]
-        model, cfg = build_model(name, checkpoint.get("config") or {})
+        config = checkpoint.get("config") or {}
+        name = checkpoint["model"] if isinstance(checkpoint["model"], str) else ""
+        if "model_name" in config:  # a training run's config
+            name, config = config["model_name"], config.get("model") or {}
+        model, cfg = build_model(name, config)
+        state_dict = checkpoint["state_dict"]
+        ema = checkpoint.get("ema")
+        if isinstance(ema, dict) and ema.get("state_dict"):
+            state_dict = ema["state_dict"]
         try:
-            model.load_state_dict(checkpoint["state_dict"], strict=True)
+            model.load_state_dict(state_dict, strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise InputError(f"checkpoint does not fit model '{name}': {first}", path) from None
-        return model.to(device).eval(), cfg, name
+        return model.to(device).eval(), cfg
     raise InputError(
         "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
         path,

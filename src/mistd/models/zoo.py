@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
 from torch import nn
 
 from mistd.config import apply_overrides
@@ -31,6 +32,7 @@ from mistd.models.detectors.chal import CHAL, freeze_parameters
 from mistd.models.detectors.mf_baseline import MultiFrameBaseline
 from mistd.models.detectors.yolox import YOLOXDetector
 from mistd.models.heads.yolox_head import YOLOXHead
+from mistd.models.necks.bpfpn import BPFPN, DownsampleKind, LowLevelShortcut, ShortcutVariant
 from mistd.models.necks.fold import TopDownFold
 from mistd.models.necks.pafpn import PAFPN
 from mistd.models.temporal.appearance_anomaly import AppearanceAnomaly
@@ -58,6 +60,10 @@ class LossConfig:
     center_radius: float = 2.5
     iou_cost_weight: float = 3.0
     candidate_topk: int = 10
+    # BP-FPN's directional gradient regularization (DESIGN.md §4.4, `mistd.losses.dgr`):
+    # "a" = direction-consistency loss weighted by `dgr_weight`, "b" = gradient projection hook.
+    dgr: Literal["off", "a", "b"] = "off"
+    dgr_weight: float = 0.1
 
 
 def build_criterion(cfg: LossConfig, num_classes: int, strides: tuple[int, ...]) -> YOLOXCriterion:
@@ -79,6 +85,30 @@ def build_criterion(cfg: LossConfig, num_classes: int, strides: tuple[int, ...])
         iou_cost_weight=cfg.iou_cost_weight,
         candidate_topk=cfg.candidate_topk,
     )
+
+
+def backbone_features(cfg: Any) -> tuple[str, ...]:
+    """Backbone outputs a host needs: C3-C5, plus C2 (dark2) when BP-FPN's shortcut is on."""
+    base = ("dark3", "dark4", "dark5")
+    return ("dark2", *base) if cfg.gils != "off" else base
+
+
+def build_bpfpn(cfg: Any, backbone: CSPDarknet, neck: PAFPN) -> BPFPN | None:
+    """BP-FPN for a host config (`gils`, `gils_down`, `loss.dgr`, `loss.dgr_weight`), or None when
+    all are off. Built under a forked RNG, so the host's own parameters are initialised exactly as
+    without BP-FPN for the same seed (ablations then start from identical host weights)."""
+    if cfg.gils == "off" and cfg.loss.dgr == "off":
+        return None
+    with torch.random.fork_rng(devices=[]):
+        shortcut = None
+        if cfg.gils != "off":
+            shortcut = LowLevelShortcut(
+                in_channels=backbone.output_shape()["dark2"][0],
+                out_channels=neck.output_shape()["p3"][0],
+                isolate=cfg.gils == "gils",
+                down=cfg.gils_down,
+            )
+        return BPFPN(shortcut=shortcut, dgr=cfg.loss.dgr, dgr_weight=cfg.loss.dgr_weight)
 
 
 def check_common(cfg: Any, name: str) -> None:
@@ -109,6 +139,10 @@ class YOLOXConfig:
     num_frames: int = 1
     input_size: tuple[int, int] = (512, 512)
     prior_prob: float = 0.01
+    # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
+    # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
+    gils: ShortcutVariant = "off"
+    gils_down: DownsampleKind = "unshuffle"
     loss: LossConfig = field(default_factory=LossConfig)
 
     @classmethod
@@ -119,7 +153,12 @@ class YOLOXConfig:
 
 def build_yolox(cfg: YOLOXConfig) -> YOLOXDetector:
     check_common(cfg, "yolox")
-    backbone = CSPDarknet(depth=cfg.depth, width=cfg.width, depthwise=cfg.depthwise)
+    backbone = CSPDarknet(
+        depth=cfg.depth,
+        width=cfg.width,
+        depthwise=cfg.depthwise,
+        out_features=backbone_features(cfg),
+    )
     neck = PAFPN(in_shapes=backbone.output_shape(), depth=cfg.depth, depthwise=cfg.depthwise)
     levels = neck.output_shape()
     strides = tuple(s for _, s in levels.values())
@@ -133,7 +172,12 @@ def build_yolox(cfg: YOLOXConfig) -> YOLOXDetector:
     )
     criterion = build_criterion(cfg.loss, cfg.num_classes, strides)
     return YOLOXDetector(
-        backbone=backbone, neck=neck, head=head, criterion=criterion, num_frames=cfg.num_frames
+        backbone=backbone,
+        neck=neck,
+        head=head,
+        criterion=criterion,
+        num_frames=cfg.num_frames,
+        bpfpn=build_bpfpn(cfg, backbone, neck),
     )
 
 
@@ -150,6 +194,10 @@ class MultiFrameBaselineConfig:
     num_frames: int = 5
     input_size: tuple[int, int] = (512, 512)
     prior_prob: float = 0.01
+    # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
+    # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
+    gils: ShortcutVariant = "off"
+    gils_down: DownsampleKind = "unshuffle"
     loss: LossConfig = field(default_factory=LossConfig)
 
     @classmethod
@@ -160,7 +208,7 @@ class MultiFrameBaselineConfig:
 
 def build_mf_baseline(cfg: MultiFrameBaselineConfig) -> MultiFrameBaseline:
     check_common(cfg, "mf-baseline")
-    backbone = CSPDarknet(depth=cfg.depth, width=cfg.width)
+    backbone = CSPDarknet(depth=cfg.depth, width=cfg.width, out_features=backbone_features(cfg))
     neck = PAFPN(in_shapes=backbone.output_shape(), depth=cfg.depth)
     c3, c4, c5 = (c for c, _ in neck.output_shape().values())
     fold = TopDownFold(in_channels=(c3, c4, c5))
@@ -182,6 +230,7 @@ def build_mf_baseline(cfg: MultiFrameBaselineConfig) -> MultiFrameBaseline:
         head=head,
         criterion=criterion,
         num_frames=cfg.num_frames,
+        bpfpn=build_bpfpn(cfg, backbone, neck),
     )
 
 
@@ -227,6 +276,10 @@ class CHALConfig:
     gate_scale: float = 0.8
     gate_dropout: float = 0.1
     freeze_unoptimised: bool = True
+    # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
+    # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
+    gils: ShortcutVariant = "off"
+    gils_down: DownsampleKind = "unshuffle"
     loss: LossConfig = field(default_factory=LossConfig)
 
     @classmethod
@@ -256,7 +309,7 @@ def build_chal(cfg: CHALConfig) -> CHAL:
     if cfg.swin_layers < 1:
         raise InputError(f"model 'chal': swin_layers must be >= 1, got {cfg.swin_layers}")
     w = cfg.width
-    backbone = CSPDarknet(depth=cfg.depth, width=w)
+    backbone = CSPDarknet(depth=cfg.depth, width=w, out_features=backbone_features(cfg))
     neck = PAFPN(in_shapes=backbone.output_shape(), depth=cfg.depth)
     levels = tuple(c for c, _ in neck.output_shape().values())
     channels = int(256 * w)
@@ -318,10 +371,42 @@ def build_chal(cfg: CHALConfig) -> CHAL:
         criterion=build_criterion(cfg.loss, cfg.num_classes, head.strides),
         num_frames=cfg.num_frames,
         per_frame_time=cfg.time_coordinate == "per_frame",
+        bpfpn=build_bpfpn(cfg, backbone, neck),
     )
     if cfg.freeze_unoptimised:
         freeze_parameters(model, ("relative_position_bias_table", "token_bias", "temporal_weights"))
     return model
+
+
+# ------------------------------------------------------------------------ BP-FPN presets (§4.4)
+# Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1) and DGR option A; see
+# `mistd.models.necks.bpfpn` and `mistd.losses.dgr` for the documented reading.
+def _bp_loss() -> LossConfig:
+    return LossConfig(dgr="a", dgr_weight=0.1)
+
+
+@dataclass
+class YOLOXBPConfig(YOLOXConfig):
+    """YOLOX-S + BP-FPN (GILS into P3, DGR option A on P3/P4/P5)."""
+
+    gils: ShortcutVariant = "gils"
+    loss: LossConfig = field(default_factory=_bp_loss)
+
+
+@dataclass
+class MultiFrameBaselineBPConfig(MultiFrameBaselineConfig):
+    """Multi-frame baseline + BP-FPN on every frame's pyramid, before the fold."""
+
+    gils: ShortcutVariant = "gils"
+    loss: LossConfig = field(default_factory=_bp_loss)
+
+
+@dataclass
+class CHALBPConfig(CHALConfig):
+    """CHAL (official preset) + BP-FPN on every frame's pyramid, before the fold and fusion."""
+
+    gils: ShortcutVariant = "gils"
+    loss: LossConfig = field(default_factory=_bp_loss)
 
 
 # ------------------------------------------------------------------------------------- the zoo
@@ -330,6 +415,9 @@ ZOO: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
     "mf-baseline": (MultiFrameBaselineConfig, build_mf_baseline),
     "chal": (CHALConfig, build_chal),
     "chal-paper": (CHALPaperConfig, build_chal),
+    "yolox-bp": (YOLOXBPConfig, build_yolox),
+    "mf-baseline-bp": (MultiFrameBaselineBPConfig, build_mf_baseline),
+    "chal-bp": (CHALBPConfig, build_chal),
 }
 
 

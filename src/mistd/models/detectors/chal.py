@@ -31,6 +31,8 @@ Ablations (`snf`, `hal`, `crg` switches, DESIGN.md §4.3; what replaces each par
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -38,6 +40,7 @@ from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.detectors.base import ClipDetectorModule, check_clip
 from mistd.models.heads.yolox_head import YOLOXHead
+from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
 from mistd.models.necks.fold import TopDownFold
 from mistd.models.necks.pafpn import PAFPN
 from mistd.models.ops import postprocess
@@ -98,6 +101,7 @@ class CHAL(ClipDetectorModule):
         criterion: YOLOXCriterion,
         num_frames: int,
         per_frame_time: bool = False,
+        bpfpn: BPFPN | None = None,
     ):
         super().__init__()
         if (appearance_anomaly is None) != (motion_verification is None):
@@ -114,13 +118,22 @@ class CHAL(ClipDetectorModule):
         self.criterion = criterion
         self.num_frames = num_frames
         self.per_frame_time = per_frame_time
+        # BP-FPN (optional): GILS into each frame's P3 and DGR on its (P3, P4, P5), before the fold
+        self.bpfpn = bpfpn
         self.register_buffer("prefix_index", prefix_indices(num_frames), persistent=False)
 
     # ----------------------------------------------------------------------------- the stages
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-frame PAFPN pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when
+        present)."""
+        features = self.backbone(frames)
+        levels = self.neck(features)
+        return levels if self.bpfpn is None else self.bpfpn(features, levels)
+
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Fused stride-8 features of independent frames `[N, 3, H, W] -> [N, C, H/8, W/8]`
         (cacheable per frame for streaming)."""
-        p3, p4, p5 = self.fold(self.neck(self.backbone(frames)))
+        p3, p4, p5 = self.fold(self.levels(frames))
         return self.early_fusion(p3, p4, p5)
 
     def backgrounds(self, fused: torch.Tensor, frames: list[int] | None = None) -> torch.Tensor:
@@ -132,39 +145,44 @@ class CHAL(ClipDetectorModule):
         frames = list(range(t)) if frames is None else frames
         index = self.prefix_index[frames]  # [K, T]
         k = index.shape[0]
-        # [B, K, T, C, h, w] -> [K*B, C, T, h, w] (evaluation-major, then clip)
-        volumes = fused[:, index].permute(1, 0, 3, 2, 4, 5).reshape(k * b, c, t, h, w)
         if self.background_field is None:
-            background = volumes.mean(dim=2)
-        else:
-            times = None
-            if self.per_frame_time:
-                frame_ids = torch.tensor(frames, device=fused.device, dtype=fused.dtype)
-                times = (frame_ids / max(t - 1, 1)).repeat_interleave(b)
-            background = self.background_field(volumes, times)
+            return fused[:, index].mean(dim=2)  # [B, K, C, h, w]
+        times = None
+        if self.per_frame_time:
+            frame_ids = torch.tensor(frames, device=fused.device, dtype=fused.dtype)
+            times = (frame_ids / max(t - 1, 1)).repeat_interleave(b)
+        # The K volumes are never built: their Conv3d layers are assembled from per-frame
+        # temporal taps (the same result as the official per-volume calls, less arithmetic).
+        background = self.background_field.forward_frame_selections(fused, index, times)
         return background.reshape(k, b, c, h, w).transpose(0, 1)
 
-    def temporal(self, fused: torch.Tensor) -> dict[str, torch.Tensor]:
+    def temporal(
+        self, fused: torch.Tensor, backgrounds: Callable[..., torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Background modelling, anomaly and gate on fused features `[B, T, C, h, w]`.
 
         Returns a dict with `neck` (the head's input `[B, C, h, w]`) and the intermediate maps that
         exist in this configuration: `background [B, T or 1, C, h, w]`, `appearance_anomaly
         [B, T, 1, h, w]`, `anomaly [B, 1, h, w]` (the verified anomaly before the gate's clamp),
         `gate [B, 1, h, w]` (the amplifier H).
+
+        `backgrounds(fused, frames=None)`: replaces `self.backgrounds` (same contract; the
+        streaming predictor passes one that sums cached per-frame Conv3d taps).
         """
         b, t, c, h, w = fused.shape
+        compute_backgrounds = self.backgrounds if backgrounds is None else backgrounds
         key = fused[:, -1]
         maps: dict[str, torch.Tensor] = {}
         anomaly = None
         if self.appearance_anomaly is not None and self.motion_verification is not None:
-            background = self.backgrounds(fused)
+            background = compute_backgrounds(fused)
             appearance = self.appearance_anomaly(
                 fused.reshape(b * t, c, h, w), background.reshape(b * t, c, h, w)
             ).reshape(b, t, 1, h, w)
             anomaly = self.motion_verification(appearance)
             maps.update(background=background, appearance_anomaly=appearance)
         elif self.background_field is not None:
-            background = self.backgrounds(fused, [t - 1])
+            background = compute_backgrounds(fused, [t - 1])
             anomaly = normalized_residual(key, background[:, -1])
             maps["background"] = background
         if anomaly is not None:
@@ -180,16 +198,23 @@ class CHAL(ClipDetectorModule):
         return maps
 
     def forward_with_maps(self, clip: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
-        """`forward` plus the intermediate maps (`fused [B, T, C, h, w]` and those of
-        `temporal`)."""
+        """`forward` plus the intermediate maps (`fused [B, T, C, h, w]`, the per-frame pyramid
+        `levels` and those of `temporal`)."""
         check_clip(clip)
         b, t = clip.shape[:2]
         if t != self.num_frames:
             raise ValueError(f"CHAL was built for clips of {self.num_frames} frames, got {t}")
-        fused = self.frame_features(clip.flatten(0, 1)).unflatten(0, (b, t))
+        levels = self.levels(clip.flatten(0, 1))
+        fused = self.early_fusion(*self.fold(levels)).unflatten(0, (b, t))
         maps = self.temporal(fused)
         maps["fused"] = fused
+        maps["levels"] = levels  # per-frame (P3, P4, P5) [B*T, C_l, H_l, W_l], for BP-FPN's DGR
         return self.head([maps["neck"]]), maps
+
+    def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""
+        outputs, maps = self.forward_with_maps(clip)
+        return add_pyramid_losses(self.bpfpn, self.criterion(outputs, targets), maps["levels"])
 
     def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_with_maps(clip)[0]

@@ -14,6 +14,7 @@ from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.blocks import BaseConv
 from mistd.models.detectors.base import ClipDetectorModule, check_clip
 from mistd.models.heads.yolox_head import YOLOXHead
+from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
 from mistd.models.necks.fold import TopDownFold
 from mistd.models.necks.pafpn import PAFPN
 
@@ -27,6 +28,8 @@ class MultiFrameBaseline(ClipDetectorModule):
         head: YOLOX head with one level at stride 8.
         criterion: assignment + loss.
         num_frames: T (the clip length this model was built for).
+        bpfpn: optional BP-FPN on each frame's (P3, P4, P5) before the fold: GILS into the
+            per-frame P3, DGR on the per-frame levels (`mistd.models.necks.bpfpn`).
 
     `forward(clip [B, T, 3, H, W]) -> [map [B, 5 + C, H/8, W/8]]`.
     """
@@ -41,6 +44,7 @@ class MultiFrameBaseline(ClipDetectorModule):
         head: YOLOXHead,
         criterion: YOLOXCriterion,
         num_frames: int,
+        bpfpn: BPFPN | None = None,
     ):
         super().__init__()
         self.backbone = backbone
@@ -50,11 +54,18 @@ class MultiFrameBaseline(ClipDetectorModule):
         self.head = head
         self.criterion = criterion
         self.num_frames = num_frames
+        self.bpfpn = bpfpn
+
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN if present)."""
+        features = self.backbone(frames)
+        levels = self.neck(features)
+        return levels if self.bpfpn is None else self.bpfpn(features, levels)
 
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Per-frame stride-8 features `[N, 3, H, W] -> [N, c3, H/8, W/8]` (cacheable per frame
         for streaming)."""
-        folded, _, _ = self.fold(self.neck(self.backbone(frames)))
+        folded, _, _ = self.fold(self.levels(frames))
         return folded
 
     def fuse(self, features: torch.Tensor) -> list[torch.Tensor]:
@@ -62,10 +73,22 @@ class MultiFrameBaseline(ClipDetectorModule):
         b, t, c, h, w = features.shape
         return self.head([self.temporal_fusion(features.reshape(b, t * c, h, w))])
 
-    def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
+    def forward_with_levels(
+        self, clip: torch.Tensor
+    ) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]:
+        """`forward` plus the per-frame pyramid `(P3, P4, P5)`, each `[B*T, C_l, H_l, W_l]`."""
         check_clip(clip)
         b, t = clip.shape[:2]
         if t != self.num_frames:
             raise ValueError(f"this model fuses {self.num_frames} frames, got a clip of {t}")
-        features = self.frame_features(clip.flatten(0, 1))
-        return self.fuse(features.unflatten(0, (b, t)))
+        levels = self.levels(clip.flatten(0, 1))
+        features, _, _ = self.fold(levels)
+        return self.fuse(features.unflatten(0, (b, t))), levels
+
+    def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
+        return self.forward_with_levels(clip)[0]
+
+    def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""
+        outputs, levels = self.forward_with_levels(clip)
+        return add_pyramid_losses(self.bpfpn, self.criterion(outputs, targets), levels)

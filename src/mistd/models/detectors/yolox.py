@@ -8,11 +8,15 @@ from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.detectors.base import ClipDetectorModule, check_clip
 from mistd.models.heads.yolox_head import YOLOXHead
+from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
 from mistd.models.necks.pafpn import PAFPN
 
 
 class YOLOXDetector(ClipDetectorModule):
-    """Backbone -> PAFPN -> YOLOX head on the key frame (the single-frame reference).
+    """Backbone -> PAFPN (-> BP-FPN) -> YOLOX head on the key frame (the single-frame reference).
+
+    `bpfpn` (optional): GILS into P3 and DGR on (P3, P4, P5) (`mistd.models.necks.bpfpn`); the
+    backbone must then also return `dark2` when a shortcut is used.
 
     `forward(clip [B, T, 3, H, W]) -> [P3 map, P4 map, P5 map]`, each `[B, 5 + C, H/s, W/s]`.
     """
@@ -25,6 +29,7 @@ class YOLOXDetector(ClipDetectorModule):
         head: YOLOXHead,
         criterion: YOLOXCriterion,
         num_frames: int = 1,
+        bpfpn: BPFPN | None = None,
     ):
         super().__init__()
         self.backbone = backbone
@@ -32,7 +37,21 @@ class YOLOXDetector(ClipDetectorModule):
         self.head = head
         self.criterion = criterion
         self.num_frames = num_frames
+        self.bpfpn = bpfpn
+
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present)."""
+        features = self.backbone(frames)
+        levels = self.neck(features)
+        return levels if self.bpfpn is None else self.bpfpn(features, levels)
 
     def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
         check_clip(clip)
-        return self.head(self.neck(self.backbone(clip[:, -1])))
+        return self.head(list(self.levels(clip[:, -1])))
+
+    def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""
+        check_clip(clip)
+        levels = self.levels(clip[:, -1])
+        losses = self.criterion(self.head(list(levels)), targets)
+        return add_pyramid_losses(self.bpfpn, losses, levels)

@@ -1,0 +1,179 @@
+"""ONNX export of zoo detectors: the clip forward, and the two streaming graphs.
+
+Three graphs can be written for a model (opset 17, TorchScript exporter):
+
+- `<stem>.onnx` — the clip forward: input `clip [B, T, 3, H, W]` -> outputs `maps_0 ..`
+  (`[B, 5 + C, H/s, W/s]` per head level, the raw maps of `model.forward`);
+- `<stem>.frame.onnx` — the per-frame encoder (`mistd.inference.streaming`): input
+  `frames [N, 3, H, W]` -> `feature_0 ..` (`[N, ...]`);
+- `<stem>.clip.onnx` — the clip head: inputs `feature_0 ..` stacked over the window
+  `[B, T, ...]` -> `maps_0 ..`.
+
+The batch axes (B, N) are always dynamic. The spatial size is fixed to `input_size` unless
+`dynamic=True`: then H and W are dynamic too (any multiple of 32 of at least the exported
+window sizes; shape-dependent Python branches such as the Swin window shrink rule are traced at
+the exported size, so use sizes whose stride-8 maps are larger than the Swin window, i.e.
+H, W >= 64). Each file carries metadata (`mistd.*` keys: graph kind, num_frames, input_size,
+strides, model class) that `mistd.inference.onnx_backend` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mistd.inference.streaming import streaming_parts
+from mistd.io import atomic_path
+
+OPSET = 17
+
+
+class _ClipForward(nn.Module):
+    """`model.forward` with a tuple output (what the exporter expects)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.model(clip))
+
+
+class _TupleOutput(nn.Module):
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.module(*inputs))
+
+
+def _metadata(model: nn.Module, kind: str, input_size: tuple[int, int], dynamic: bool) -> dict:
+    return {
+        "mistd.graph": kind,
+        "mistd.model_class": type(model).__name__,
+        "mistd.num_frames": str(int(model.num_frames)),
+        "mistd.input_size": json.dumps(list(input_size)),
+        "mistd.strides": json.dumps(list(model.strides)),
+        "mistd.dynamic_size": str(bool(dynamic)),
+    }
+
+
+def _export(
+    module: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    metadata: dict[str, str],
+) -> Path:
+    import onnx
+
+    path = Path(path)
+    # The exporter restores the wrapper's mode afterwards: a wrapper left in train mode (the
+    # nn.Module default) would switch the model to train mode for its later users.
+    module.eval()
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # TracerWarnings about shape-dependent Python values are expected (see module docstring).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(tmp),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+        proto = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+    return path
+
+
+def _spatial_axes(dynamic: bool, first: int) -> dict[int, str]:
+    return {first: "height", first + 1: "width"} if dynamic else {}
+
+
+@torch.no_grad()
+def export_clip_onnx(
+    model: nn.Module, path: str | Path, input_size: tuple[int, int], dynamic: bool = False
+) -> Path:
+    """Export `model.forward(clip [B, T, 3, H, W])` to `path` (see module docstring)."""
+    model = model.eval()
+    h, w = input_size
+    clip = torch.randn(1, model.num_frames, 3, h, w)
+    num_outputs = len(model(clip))
+    outputs = [f"maps_{i}" for i in range(num_outputs)]
+    axes = {"clip": {0: "batch", **_spatial_axes(dynamic, 3)}}
+    axes.update({name: {0: "batch"} for name in outputs})
+    return _export(
+        _ClipForward(model),
+        (clip,),
+        Path(path),
+        ["clip"],
+        outputs,
+        axes,
+        _metadata(model, "clip", input_size, dynamic),
+    )
+
+
+@torch.no_grad()
+def export_streaming_onnx(
+    model: nn.Module,
+    path: str | Path,
+    input_size: tuple[int, int],
+    dynamic: bool = False,
+    fast_snf: bool = True,
+) -> tuple[Path, Path]:
+    """Export the per-frame encoder and the clip head of `model` as two graphs.
+
+    `path` is the clip graph's name (`model.onnx`); writes `model.frame.onnx` and
+    `model.clip.onnx` beside it and returns their paths.
+    """
+    model = model.eval()
+    path = Path(path)
+    stem = path.name[:-5] if path.name.endswith(".onnx") else path.name
+    frame_path = path.with_name(f"{stem}.frame.onnx")
+    clip_path = path.with_name(f"{stem}.clip.onnx")
+    encoder, head = streaming_parts(model, fast_snf=fast_snf)
+    h, w = input_size
+    t = model.num_frames
+    frames = torch.randn(t, 3, h, w)
+    features = encoder(frames)
+    feature_names = [f"feature_{i}" for i in range(len(features))]
+    axes = {"frames": {0: "frames", **_spatial_axes(dynamic, 2)}}
+    axes.update({name: {0: "frames"} for name in feature_names})
+    _export(
+        _TupleOutput(encoder),
+        (frames,),
+        frame_path,
+        ["frames"],
+        feature_names,
+        axes,
+        _metadata(model, "frame", input_size, dynamic),
+    )
+    stacked = tuple(f[None] for f in features)  # [1, T, ...]
+    num_outputs = len(head(*stacked))
+    outputs = [f"maps_{i}" for i in range(num_outputs)]
+    axes = {name: {0: "batch", **_spatial_axes(dynamic, 3)} for name in feature_names}
+    axes.update({name: {0: "batch"} for name in outputs})
+    _export(
+        _TupleOutput(head),
+        stacked,
+        clip_path,
+        feature_names,
+        outputs,
+        axes,
+        _metadata(model, "clip_head", input_size, dynamic),
+    )
+    return frame_path, clip_path

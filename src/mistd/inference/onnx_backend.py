@@ -1,0 +1,121 @@
+"""onnxruntime backend for graphs written by `mistd.inference.export`.
+
+    session = OnnxClipModel("chal.onnx")                 # clip forward
+    maps = session(clip)                                 # list of torch tensors, = model(clip)
+    encoder, head = OnnxStreamingParts.from_export("chal.onnx")   # chal.frame/.clip.onnx
+    predictor = VideoPredictor(model, input_size=(512, 512), parts=(encoder, head))
+
+Both take and return torch tensors (converted through numpy, CPU), so they drop in where the
+torch modules run. The CPU execution provider is used unless `providers` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mistd.errors import InputError
+
+
+def _session(path: str | Path, providers: list[str] | None, threads: int | None):
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("ONNX file not found (run `mistd export` first)", path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(
+        str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+    )
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The `mistd.*` metadata of an exported graph (parsed: ints, lists, bools)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    raw = {p.key: p.value for p in proto.metadata_props if p.key.startswith("mistd.")}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.removeprefix("mistd.")
+        if name in ("input_size", "strides"):
+            out[name] = json.loads(value)
+        elif name == "num_frames":
+            out[name] = int(value)
+        elif name == "dynamic_size":
+            out[name] = value == "True"
+        else:
+            out[name] = value
+    return out
+
+
+class _OnnxGraph:
+    """One onnxruntime session with torch-in / torch-out calls."""
+
+    def __init__(
+        self, path: str | Path, providers: list[str] | None = None, threads: int | None = None
+    ):
+        self.path = Path(path)
+        self.session = _session(path, providers, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.metadata = read_metadata(path)
+
+    def run(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"{self.path.name} takes {len(self.input_names)} inputs, got {len(inputs)}")
+        feed = {
+            name: np.ascontiguousarray(x.detach().cpu().float().numpy())
+            for name, x in zip(self.input_names, inputs, strict=True)
+        }
+        return [torch.from_numpy(o) for o in self.session.run(self.output_names, feed)]
+
+
+class OnnxClipModel(_OnnxGraph):
+    """The exported clip forward: `__call__(clip [B, T, 3, H, W]) -> list of raw head maps`."""
+
+    def __call__(self, clip: torch.Tensor) -> list[torch.Tensor]:
+        return self.run(clip)
+
+
+class OnnxFrameEncoder(_OnnxGraph):
+    """`__call__(frames [N, 3, H, W]) -> tuple of per-frame features`."""
+
+    def __call__(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.run(frames))
+
+
+class OnnxClipHead(_OnnxGraph):
+    """`__call__(*features [B, T, ...]) -> list of raw head maps`."""
+
+    def __call__(self, *features: torch.Tensor) -> list[torch.Tensor]:
+        return self.run(*features)
+
+
+class OnnxStreamingParts:
+    """The two streaming graphs of an export (`<stem>.frame.onnx`, `<stem>.clip.onnx`)."""
+
+    @staticmethod
+    def paths(path: str | Path) -> tuple[Path, Path]:
+        """Streaming graph paths beside the clip graph `path` (`model.onnx`)."""
+        path = Path(path)
+        stem = path.name[:-5] if path.name.endswith(".onnx") else path.name
+        return path.with_name(f"{stem}.frame.onnx"), path.with_name(f"{stem}.clip.onnx")
+
+    @classmethod
+    def from_export(
+        cls, path: str | Path, providers: list[str] | None = None, threads: int | None = None
+    ) -> tuple[OnnxFrameEncoder, OnnxClipHead]:
+        """`(frame_encoder, clip_head)` for `VideoPredictor(parts=...)`."""
+        frame_path, clip_path = cls.paths(path)
+        return (
+            OnnxFrameEncoder(frame_path, providers, threads),
+            OnnxClipHead(clip_path, providers, threads),
+        )

@@ -1,0 +1,181 @@
+"""Streaming inference: frames in one at a time, detections of each frame out.
+
+`VideoPredictor` holds the state of one stream (a rolling window of per-frame features) outside
+the `nn.Module`, as SAM's `SamPredictor` does. Each pushed frame costs ONE pass of the model's
+per-frame encoder (backbone, pyramid, fusion; for CHAL also the SNF's Conv3d taps, see
+`mistd.inference.streaming`) plus one clip head on the cached window, instead of T backbone passes
+of clip mode. The window follows the clip convention (DESIGN.md §2): key frame last, and at a
+sequence start the earliest frame is repeated (key k=2 -> frames [0, 0, 0, 1, 2]), so the
+outputs equal clip mode's on the same frames.
+
+    predictor = VideoPredictor(model, input_size=(512, 512))
+    for frame in iter_video_frames("video.avi"):
+        detections = predictor.push(frame)          # boxes in original pixels
+    predictor.reset()                                # before the next sequence
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from mistd.data.transforms import LetterboxInfo, to_model_input
+from mistd.inference.streaming import streaming_parts
+from mistd.models.heads.yolox_head import decode_outputs
+from mistd.models.ops import postprocess
+from mistd.structures import Detections
+
+Precision = Literal["fp32", "bf16"]
+FrameEncoder = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+ClipHead = Callable[..., list[torch.Tensor]]
+
+
+class VideoPredictor:
+    """Per-frame detections of a stream with a cache of per-frame features.
+
+    Args:
+        model: a zoo detector (`yolox-s`, `mf-baseline`, `chal`, ... and their variants); put in
+            eval mode here.
+        input_size: `(h, w)` model input (frames are letterboxed to it, official preprocessing).
+        num_frames: clip length T (default `model.num_frames`).
+        score_threshold, nms_iou: decoding (official protocol: 0.001, 0.65).
+        parts: `(frame_encoder, clip_head)` to run instead of the model's torch parts (e.g. the
+            onnxruntime sessions of `mistd.inference.onnx_backend.OnnxStreamingParts`); both take
+            and return torch tensors with the signatures of `streaming_parts`.
+        fast_snf: for CHAL, evaluate the SNF from cached per-frame Conv3d taps (exact; default).
+        precision: "fp32", or "bf16" (CPU/GPU autocast; faster where supported, outputs differ
+            by ~1e-2 relative: opt-in).
+        channels_last: run convolutions in channels-last memory format.
+        device: torch device of the torch parts.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        input_size: tuple[int, int],
+        num_frames: int | None = None,
+        score_threshold: float = 0.001,
+        nms_iou: float = 0.65,
+        parts: tuple[FrameEncoder, ClipHead] | None = None,
+        fast_snf: bool = True,
+        precision: Precision = "fp32",
+        channels_last: bool = False,
+        device: str | torch.device = "cpu",
+    ):
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.num_frames = int(num_frames if num_frames is not None else model.num_frames)
+        self.score_threshold = float(score_threshold)
+        self.nms_iou = float(nms_iou)
+        self.precision = precision
+        self.channels_last = channels_last
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if parts is None:
+            encoder, head = streaming_parts(self.model, fast_snf=fast_snf)
+            parts = (encoder.eval(), head.eval())
+        self.frame_encoder, self.clip_head = parts
+        self._window: deque[tuple[torch.Tensor, ...]] = deque(maxlen=self.num_frames)
+        self._frames_seen = 0
+
+    # ------------------------------------------------------------------------------- state
+    def reset(self) -> None:
+        """Forget the window (call at the start of a new sequence)."""
+        self._window.clear()
+        self._frames_seen = 0
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames pushed since the last `reset`."""
+        return self._frames_seen
+
+    def _autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------------------- torch
+    @torch.inference_mode()
+    def push_torch(self, frame: torch.Tensor) -> Detections:
+        """Push one preprocessed frame; detections of it (the new key frame).
+
+        Args:
+            frame: `[3, h, w]` or `[1, 3, h, w]` model input (as `to_model_input` makes it).
+        Returns:
+            Detections with boxes xyxy in INPUT pixels.
+        """
+        return self._decode(self.push_torch_raw(frame))
+
+    @torch.inference_mode()
+    def push_torch_raw(self, frame: torch.Tensor) -> list[torch.Tensor]:
+        """`push_torch` without decoding: the raw head maps `[1, 5 + C, h_i, w_i]` (equal to
+        `model(clip)` on the window)."""
+        if frame.dim() == 3:
+            frame = frame[None]
+        if frame.dim() != 4 or frame.shape[:2] != (1, 3):
+            raise ValueError(f"expected a frame [3, h, w] or [1, 3, h, w], got {tuple(frame.shape)}")
+        frame = frame.to(self.device, torch.float32)
+        if self.channels_last:
+            frame = frame.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            features = tuple(f.float() for f in self.frame_encoder(frame))
+        self._window.append(features)
+        self._frames_seen += 1
+        # Sequence start: repeat the earliest frame (clip convention, DESIGN.md §2).
+        window = [self._window[0]] * (self.num_frames - len(self._window)) + list(self._window)
+        stacked = [torch.stack(level, dim=1) for level in zip(*window, strict=True)]
+        with self._autocast():
+            outputs = self.clip_head(*stacked)
+        return [o.float() for o in outputs]
+
+    def _decode(self, outputs: list[torch.Tensor]) -> Detections:
+        decoded = decode_outputs(outputs, self.model.strides)
+        return postprocess(decoded, score_threshold=self.score_threshold, nms_iou=self.nms_iou)[0]
+
+    # ------------------------------------------------------------------------------- numpy
+    def push(self, frame: np.ndarray, bit_depth: int | None = None) -> Detections:
+        """Push one raw frame `[H, W]` uint8/uint16; detections of it in ORIGINAL pixels.
+
+        `bit_depth` defaults to 16 for uint16 frames, else 8.
+        """
+        frame = np.asarray(frame)
+        if frame.ndim != 2:
+            raise ValueError(f"expected a single-channel frame [H, W], got shape {frame.shape}")
+        if bit_depth is None:
+            bit_depth = 16 if frame.dtype == np.uint16 else 8
+        tensor, info = to_model_input(frame[None], bit_depth, self.input_size)
+        return self._to_original(self.push_torch(tensor[0]), info)
+
+    @staticmethod
+    def _to_original(det: Detections, info: LetterboxInfo) -> Detections:
+        det = det.to("cpu")
+        boxes = info.boxes_to_original(det.boxes.float().numpy())
+        return Detections(
+            torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
+            det.scores.float(),
+            det.labels.long(),
+            det.maps,
+        )
+
+    def run(self, frames: Iterable[np.ndarray], bit_depth: int | None = None) -> Iterator[Detections]:
+        """Detections of every frame of one sequence (resets first)."""
+        self.reset()
+        for frame in frames:
+            yield self.push(frame, bit_depth)
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoPredictor({type(self.model).__name__}, num_frames={self.num_frames}, "
+            f"input_size={self.input_size}, precision={self.precision}, "
+            f"frames_seen={self._frames_seen})"
+        )
