@@ -17,10 +17,12 @@ BP-FPN (GILS + DGR A; DGR adds no parameters and no inference arithmetic).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ import torch
 from mistd.data.synth import generate_sequence, preset_config, sequence_rngs
 from mistd.data.transforms import to_model_input
 from mistd.evaluation.coco import COCOEvaluator
+from mistd.io import write_text_atomic
 from mistd.models.complexity import count_macs, count_parameters
 from mistd.models.zoo import build_model
 from mistd.structures import FrameRecord
@@ -108,8 +111,11 @@ def train_and_evaluate(
     model.train()
     start = time.perf_counter()
     for step in range(args.steps):
-        lr_scale = (step + 1) / args.warmup if step < args.warmup else 0.5 * (
-            1 + math.cos(math.pi * (step - args.warmup) / max(args.steps - args.warmup, 1))
+        lr_scale = (
+            (step + 1) / args.warmup
+            if step < args.warmup
+            else 0.5
+            * (1 + math.cos(math.pi * (step - args.warmup) / max(args.steps - args.warmup, 1)))
         )
         for group in optimizer.param_groups:
             group["lr"] = args.lr * lr_scale
@@ -139,7 +145,7 @@ def train_and_evaluate(
     return {
         "mAP50": float(metrics["mAP50"]),
         "f1": float(metrics["f1"]),
-        "final_loss": float(losses["total"]),
+        "final_loss": float(losses["total"].detach()),
         "dgr_first_last": (dgr_values[0], dgr_values[-1]) if dgr_values else None,
         "train_s": train_s,
     }
@@ -157,13 +163,40 @@ def overhead_table(size: int) -> list[tuple]:
             model.eval()
             stats.append((count_parameters(model), count_macs(model, clip)))
         (p0, m0), (p1, m1) = stats
-        rows.append((host, p0, p1 - p0, 100 * (p1 - p0) / p0, m0 / 1e9, (m1 - m0) / 1e9,
-                     100 * (m1 - m0) / m0))
+        rows.append(
+            (
+                host,
+                p0,
+                p1 - p0,
+                100 * (p1 - p0) / p0,
+                m0 / 1e9,
+                (m1 - m0) / 1e9,
+                100 * (m1 - m0) / m0,
+            )
+        )
     return rows
 
 
+def print_table(results: dict[str, list[dict]]) -> None:
+    """Markdown table: mean ± sd over seeds of each row's mAP50 and F1."""
+    print()
+    print("| row | seeds | mAP50 (mean ± sd) | F1 (mean ± sd) | per-seed mAP50 |")
+    print("|---|---|---|---|---|")
+    for row, rs in results.items():
+        m = [r["mAP50"] for r in rs]
+        f = [r["f1"] for r in rs]
+        sd = statistics.stdev(m) if len(m) > 1 else 0.0
+        sdf = statistics.stdev(f) if len(f) > 1 else 0.0
+        print(
+            f"| {row} | {len(rs)} | {statistics.mean(m):.4f} ± {sd:.4f} | "
+            f"{statistics.mean(f):.4f} ± {sdf:.4f} | {', '.join(f'{x:.4f}' for x in m)} |"
+        )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--host", default="mf-baseline")
     parser.add_argument("--rows", nargs="+", default=list(DEFAULT_ROWS), choices=list(ROWS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
@@ -183,42 +216,67 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--overhead-only", action="store_true")
     parser.add_argument("--no-overhead", action="store_true")
+    parser.add_argument("--json", help="also write the per-run results to this JSON file")
+    parser.add_argument(
+        "--merge", nargs="+", help="print the table of JSON files written by --json (no training)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    if not args.overhead_only:
+    if args.merge:
+        merged: dict[str, list[dict]] = {}
+        for path in args.merge:
+            for row, runs in json.loads(Path(path).read_text()).items():
+                merged.setdefault(row, []).extend(runs)
+        print_table(merged)
+    elif not args.overhead_only:
         t0 = time.perf_counter()
-        train = make_split("train", args.data_seed, args.train_sequences, args.sequence_frames,
-                           args.size, args.frames, image_id=1)
-        val = make_split("val", args.data_seed + 1, args.val_sequences, args.sequence_frames,
-                         args.size, args.frames, image_id=1)
+        train = make_split(
+            "train",
+            args.data_seed,
+            args.train_sequences,
+            args.sequence_frames,
+            args.size,
+            args.frames,
+            image_id=1,
+        )
+        val = make_split(
+            "val",
+            args.data_seed + 1,
+            args.val_sequences,
+            args.sequence_frames,
+            args.size,
+            args.frames,
+            image_id=1,
+        )
         num_val_targets = sum(len(t) for t in val.targets)
-        print(f"data: {len(train.targets)} train / {len(val.targets)} val clips "
-              f"({num_val_targets} val targets), hard preset {args.size}x{args.size}, "
-              f"T={args.frames}, {time.perf_counter() - t0:.1f}s")
-        print(f"host {args.host} width {args.width}, {args.steps} steps x batch {args.batch}, "
-              f"AdamW lr {args.lr}, seeds {args.seeds}, dgr_weight {args.dgr_weight}")
+        print(
+            f"data: {len(train.targets)} train / {len(val.targets)} val clips "
+            f"({num_val_targets} val targets), hard preset {args.size}x{args.size}, "
+            f"T={args.frames}, {time.perf_counter() - t0:.1f}s"
+        )
+        print(
+            f"host {args.host} width {args.width}, {args.steps} steps x batch {args.batch}, "
+            f"AdamW lr {args.lr}, seeds {args.seeds}, dgr_weight {args.dgr_weight}"
+        )
         results: dict[str, list[dict]] = {}
         for row in args.rows:
             for seed in args.seeds:
                 r = train_and_evaluate(args.host, ROWS[row], seed, train, val, args)
+                r["seed"] = seed
                 results.setdefault(row, []).append(r)
                 dgr = r["dgr_first_last"]
                 dgr_text = f" dgr {dgr[0]:.3f}->{dgr[1]:.3f}" if dgr else ""
-                print(f"  {row:<13} seed {seed}: mAP50 {r['mAP50']:.4f} F1 {r['f1']:.4f} "
-                      f"loss {r['final_loss']:.3f}{dgr_text} ({r['train_s']:.0f}s)", flush=True)
-        print()
-        print(f"| row | mAP50 (mean ± sd over {len(args.seeds)} seeds) | F1 | per-seed mAP50 |")
-        print("|---|---|---|---|")
-        for row, rs in results.items():
-            m = [r["mAP50"] for r in rs]
-            f = [r["f1"] for r in rs]
-            sd = statistics.stdev(m) if len(m) > 1 else 0.0
-            sdf = statistics.stdev(f) if len(f) > 1 else 0.0
-            print(f"| {row} | {statistics.mean(m):.4f} ± {sd:.4f} | "
-                  f"{statistics.mean(f):.4f} ± {sdf:.4f} | {', '.join(f'{x:.4f}' for x in m)} |")
+                print(
+                    f"  {row:<13} seed {seed}: mAP50 {r['mAP50']:.4f} F1 {r['f1']:.4f} "
+                    f"loss {r['final_loss']:.3f}{dgr_text} ({r['train_s']:.0f}s)",
+                    flush=True,
+                )
+                if args.json:  # rewritten after every run, so a killed grid keeps its rows
+                    write_text_atomic(args.json, json.dumps(results, indent=1))
+        print_table(results)
 
-    if not args.no_overhead:
+    if not args.no_overhead and not args.merge:
         print()
         print("| host @512 | params | +BP-FPN params | % | GMAC | +GMAC | % |")
         print("|---|---|---|---|---|---|---|")

@@ -213,3 +213,16 @@ def test_eval_on_coco_dataset_matches_eval_dets(tmp_path: Path) -> None:
     again = json.loads(out2.read_text())
     for key in ("mAP50", "precision", "recall", "f1"):
         assert again[key] == pytest.approx(metrics[key], abs=1e-9)
+
+
+def test_detect_on_coco_dataset_one_video_per_sequence(tmp_path: Path) -> None:
+    pytest.importorskip("mistd.data.readers")
+    data = _coco_dataset(tmp_path / "data")
+    result = runner.invoke(
+        app, ["detect", "--model", "mpcm", str(data), "--out", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 0, result.output
+    out_dir = tmp_path / "runs" / "mpcm"
+    assert sorted(p.name for p in out_dir.glob("*.mp4")) == ["a.mp4", "b.mp4"]
+    results = json.loads((out_dir / "detections.json").read_text())
+    assert {r["image_id"] for r in results} <= set(range(1, 13))  # the data set's COCO ids

@@ -15,6 +15,7 @@ from mistd.commands import data as data_commands
 from mistd.commands import demo as demo_commands
 from mistd.commands import detect as detect_commands
 from mistd.commands import evaluate as evaluate_commands
+from mistd.commands import inference as inference_commands
 from mistd.commands import models as model_commands
 from mistd.commands import train as train_commands
 from mistd.errors import InputError
@@ -46,6 +47,7 @@ for module in (
     detect_commands,
     train_commands,
     model_commands,
+    inference_commands,
 ):
     module.register(app)
 

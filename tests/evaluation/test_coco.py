@@ -176,3 +176,14 @@ def test_malformed_ground_truth(tmp_path: Path) -> None:
         evaluate_coco_files(gt_path, dets_path)
     with pytest.raises(InputError, match="not found"):
         evaluate_coco_files(tmp_path / "missing.json", dets_path)
+
+
+def test_unknown_category_warns() -> None:
+    gt = _gt(1, {1: [[1.0, 1.0, 5.0, 5.0]]})
+    dets = [{"image_id": 1, "category_id": 0, "bbox": [1.0, 1.0, 5.0, 5.0], "score": 0.9}]
+    with (
+        pytest.warns(UserWarning, match="precision is undefined"),
+        pytest.warns(UserWarning, match=r"category ids \[0\]"),
+    ):
+        metrics = evaluate_coco(gt, dets)
+    assert metrics["recall"] == 0.0

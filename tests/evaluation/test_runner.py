@@ -57,3 +57,36 @@ def test_evaluate_detector(tmp_path: Path) -> None:
     assert metrics["op_precision"] == pytest.approx(1.0)
     metrics, _ = evaluate_detector(detector, dataset, progress=False, max_frames=2)
     assert metrics["n_images"] == 2
+
+
+def test_evaluate_detector_mask_data_adds_pd_fa(tmp_path: Path) -> None:
+    pytest.importorskip("mistd.data.clips")
+    from mistd.evaluation.runner import evaluate_detector
+
+    image = np.zeros((16, 20), dtype=np.uint8)
+    mask = np.zeros((16, 20), dtype=np.uint8)
+    mask[6:9, 6:9] = 255  # one 3x3 target, centroid (7, 7)
+    cv2.imwrite(str(tmp_path / "0.png"), image)
+    cv2.imwrite(str(tmp_path / "0_mask.png"), mask)
+    record = FrameRecord(
+        "s",
+        0,
+        path=tmp_path / "0.png",
+        mask=tmp_path / "0_mask.png",
+        boxes=np.array([[6.0, 6.0, 9.0, 9.0]]),
+        labels=np.zeros(1, dtype=np.int64),
+    )
+    dataset = FrameDataset([Sequence("s", [record])])
+
+    class _Boxes:
+        num_frames = 1
+
+        def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
+            # the target (filled 3x3 at 6..8) and a 2x2 false alarm; a 0.1 box is not filled
+            return Detections.from_numpy(
+                [[6.0, 6.0, 9.0, 9.0], [0.0, 0.0, 2.0, 2.0], [14, 10, 18, 14]], [0.9, 0.8, 0.1]
+            )
+
+    metrics, _ = evaluate_detector(_Boxes(), dataset, progress=False)
+    assert metrics["pd"] == 1.0
+    assert metrics["fa"] == pytest.approx(4 / (16 * 20))

@@ -137,3 +137,21 @@ def test_push_rejects_bad_frames():
         predictor.push(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match="frame"):
         predictor.push_torch(torch.zeros(2, 3, 64, 64))
+
+
+def test_streaming_clip_detector_matches_clip_mode_and_encodes_each_frame_once():
+    from mistd.inference.video_predictor import StreamingClipDetector
+
+    model = tiny_model("chal", 3)
+    frames = sequence()
+    detector = ClipDetector(model, num_frames=3, input_size=SIZE, score_threshold=1e-8)
+    streaming = StreamingClipDetector(detector)
+    keys = [0, 1, 2, 3, 4, 0, 1, 6]  # a new sequence starts at the 6th call, then a seek
+    for key in keys:
+        clip = frames[[i for i in window_indices(key, 3)]]
+        got, want = streaming.detect(clip, 8), detector.detect(clip, 8)
+        np.testing.assert_allclose(
+            np.sort(got.scores.numpy()), np.sort(want.scores.numpy()), rtol=1e-4
+        )
+    # 3 at the start, 1 per continuing clip (x4), 3 at the new start, 1, 3 after the seek
+    assert streaming.frames_encoded == 3 + 4 + 3 + 1 + 3

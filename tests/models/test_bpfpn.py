@@ -184,7 +184,9 @@ def test_bp_presets_and_overrides():
     model, cfg = build_model("yolox-bp", {**ZOO["yolox-bp"][0].tiny_overrides(), "gils": "off"})
     assert model.bpfpn.shortcut is None and model.bpfpn.dgr == cfg.loss.dgr == "a"
     assert model.backbone.out_features == ("dark3", "dark4", "dark5")
-    model, cfg = build_model("chal-bp", {**ZOO["chal-bp"][0].tiny_overrides(), "gils_down": "strided"})
+    model, cfg = build_model(
+        "chal-bp", {**ZOO["chal-bp"][0].tiny_overrides(), "gils_down": "strided"}
+    )
     assert model.backbone.out_features[0] == "dark2"
     assert model.bpfpn.shortcut.down.conv.stride == (2, 2)
     model, _ = build_model("mf-baseline", ZOO["mf-baseline"][0].tiny_overrides())
@@ -198,3 +200,32 @@ def test_parameter_overhead_below_two_percent_at_width_half(host):
     overhead = count_parameters(plugged) - count_parameters(base)
     assert overhead == count_parameters(plugged.bpfpn) > 0
     assert overhead / count_parameters(base) < 0.02
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_streaming_frame_encoders_include_the_shortcut(host):
+    from mistd.inference.streaming import BaselineFrameEncoder, YOLOXFrameEncoder
+
+    model, cfg = _tiny(host, gils="gils")
+    torch.nn.init.normal_(model.bpfpn.shortcut.fuse.weight, std=0.1)  # as after training
+    model.eval()
+    frames = _clip(cfg).flatten(0, 1)
+    with torch.no_grad():
+        if host == "yolox-s":
+            expected = model.head(list(model.levels(frames)))
+            got = YOLOXFrameEncoder(model)(frames)
+            assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True))
+            # and the shortcut does change the maps once `fuse` is non-zero
+            plain = model.head(list(model.neck(model.backbone(frames))))
+            assert not torch.equal(plain[0], got[0])
+        else:
+            folded = model.fold(model.levels(frames))[0]
+            if host == "mf-baseline":
+                assert torch.equal(BaselineFrameEncoder(model)(frames)[0], folded)
+            else:
+                assert torch.equal(
+                    model.frame_features(frames),
+                    model.early_fusion(*model.fold(model.levels(frames))),
+                )
+            plain = model.fold(model.neck(model.backbone(frames)))[0]
+            assert not torch.equal(plain, folded)

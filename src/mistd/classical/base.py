@@ -5,10 +5,15 @@ and turns it into detections with one documented rule (`BoxRule`):
 
 1. threshold the map at `mean + k * std` (the usual constant-false-alarm rule of the top-hat / LCM /
    MPCM papers, k = 3 by default);
-2. 8-connected components of the pixels above it are candidates; a candidate's box is the
-   component's bounding box, widened or narrowed around its centre to `[min_box, max_box]` pixels
-   per side (a dim target covers fewer above-threshold pixels than its annotated box, 8x8 in
-   DAUB; big clutter components are not small targets);
+2. 8-connected components of the pixels above it are candidates (one per component, at its peak);
+   a candidate's box is the 8-connected region around the peak where the response is at least
+   `mean + extent_fraction * (peak - mean)` (0.5: the half-maximum extent, searched in a `max_box`
+   window), or with `extent_fraction=None` the component's bounding box; then widened or
+   narrowed around its centre to `[min_box, max_box]` pixels per side (a dim target covers fewer
+   pixels than its annotated box, 8x8 in DAUB). On the synthetic presets the half-maximum box
+   scores far better than the component box (temporal, medium: mAP50 81 vs 63), whose size
+   follows the frame's clutter level rather than the target; on the Anti-UAV sample (a 14x10 px
+   drone, larger than the top-hat kernel) the component box is better;
 3. score = `1 - exp(-z / z_scale)` with `z = (peak - mean) / std` the component's peak contrast in
    standard deviations: in [0, 1), monotone, and comparable across frames (a frame's strongest
    candidate is NOT forced to 1, so frames without targets do not flood the top of the PR curve).
@@ -38,7 +43,7 @@ class BoxRule:
     min_box: float = 8.0
     max_box: float = 32.0
     max_detections: int = 100
-    extent_fraction: float | None = None
+    extent_fraction: float | None = 0.5
 
 
 def to_float(frames: np.ndarray) -> np.ndarray:
@@ -78,16 +83,14 @@ def response_to_detections(response: np.ndarray, rule: BoxRule | None = None) ->
     scores = 1.0 - np.exp(-z / rule.z_scale)
     keep = np.argsort(-scores, kind="stable")[: rule.max_detections]
     peak_comp, scores = peak_comp[keep], scores[keep]
-    if rule.extent_fraction is None:
-        left = stats[peak_comp, cv2.CC_STAT_LEFT].astype(np.float32)
-        top = stats[peak_comp, cv2.CC_STAT_TOP].astype(np.float32)
-        w = stats[peak_comp, cv2.CC_STAT_WIDTH].astype(np.float32)
-        h = stats[peak_comp, cv2.CC_STAT_HEIGHT].astype(np.float32)
-    else:
+    left = stats[peak_comp, cv2.CC_STAT_LEFT].astype(np.float32)
+    top = stats[peak_comp, cv2.CC_STAT_TOP].astype(np.float32)
+    w = stats[peak_comp, cv2.CC_STAT_WIDTH].astype(np.float32)
+    h = stats[peak_comp, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    if rule.extent_fraction is not None:
+        # the target's extent: the peak's relative-level region, not the whole component
         peak_index = peak_idx[keep]
-        left, top, w, h = _extents(
-            response, ys[peak_index], xs[peak_index], peak[keep], mean, rule
-        )
+        left, top, w, h = _extents(response, ys[peak_index], xs[peak_index], peak[keep], mean, rule)
     cx, cy = left + w / 2, top + h / 2
     w = np.clip(w, rule.min_box, rule.max_box)
     h = np.clip(h, rule.min_box, rule.max_box)

@@ -94,7 +94,11 @@ def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"
             f"in this build ({exc})",
             path=weights,
         ) from None
-    return load_detector(weights, device=device), Path(weights).stem
+    try:
+        detector = load_detector(weights, device=device)
+    except FileNotFoundError as exc:
+        raise InputError(f"weights not found ({exc})", path=weights) from None
+    return detector, Path(weights).stem
 
 
 def register(app: typer.Typer) -> None:
@@ -167,6 +171,11 @@ def register(app: typer.Typer) -> None:
         curve = evaluator.pr_curve()
         plot_pr_curve({default_name: (curve.recall, curve.precision)}, out_dir / "pr_curve.png")
         print_metrics(metrics, f"{default_name} on {data} ({metrics['ms_per_frame']:.1f} ms/frame)")
+        if "pd" in metrics:
+            typer.echo(
+                f"Pd {100 * metrics['pd']:.2f}%  Fa {metrics['fa']:.3e} "
+                f"(mask targets; boxes >= {score_threshold} filled, centroid within 3 px)"
+            )
         echo_warnings(caught)
         if json_out is not None:
             write_json_atomic(json_out, metrics)

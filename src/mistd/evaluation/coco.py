@@ -331,6 +331,15 @@ def evaluate_coco_with_curve(
     """`evaluate_coco` plus the PR curve (IoU 0.5) of the whole set."""
     gt = validate_ground_truth(gt, gt_name)
     results = validate_results(results, {img["id"] for img in gt["images"]}, results_name)
+    known = {c["id"] for c in gt["categories"]}
+    stray = sorted({r["category_id"] for r in results} - known)
+    if stray:
+        # a 0-based label written as category_id is the usual cause; COCOeval ignores them
+        warnings.warn(
+            f"{results_name}: category ids {stray} are not in the ground truth's categories "
+            f"{sorted(known)}; those detections are ignored",
+            stacklevel=2,
+        )
     return _evaluate(gt, results, score_threshold, min_score)
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import cv2
 import numpy as np
 
+from mistd.errors import InputError
 from mistd.evaluation.coco import MIN_SCORE, COCOEvaluator
+from mistd.evaluation.pdfa import PdFaMetric
 from mistd.structures import Detections, FrameDataset, FrameRecord
 
 
@@ -46,7 +49,9 @@ def evaluate_detector(
 
     Returns:
         `(metrics, detections)`: the `COCOEvaluator.compute()` dict (plus `ms_per_frame`, the mean
-        detector time) and the detections of every frame in data set order.
+        detector time, and for mask data sets `pd`/`fa`: the box variant of
+        `mistd.evaluation.pdfa` at `op_threshold`) and the detections of every frame in data set
+        order.
     """
     import time
 
@@ -60,6 +65,7 @@ def evaluate_detector(
     detections: list[Detections] = []
     records: list[FrameRecord] = []
     seconds = 0.0
+    pdfa = PdFaMetric()
     indices = range(total)
     if progress:
         from tqdm import tqdm
@@ -77,6 +83,13 @@ def evaluate_detector(
             record.width, record.height = int(width), int(height)
         detections.append(dets.to("cpu"))
         records.append(record)
+        if record.mask is not None:
+            gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
+            if gt_mask is None:
+                raise InputError("cannot read the target mask image", path=record.mask)
+            pdfa.update_boxes(
+                detections[-1].boxes.numpy(), detections[-1].scores.numpy(), gt_mask, op_threshold
+            )
         if len(records) == 256:
             evaluator.process(records, detections[-len(records) :])
             records = []
@@ -84,4 +97,6 @@ def evaluate_detector(
         evaluator.process(records, detections[-len(records) :])
     metrics = evaluator.compute()
     metrics["ms_per_frame"] = 1000.0 * seconds / total if total else 0.0
+    if pdfa.n_pixels:
+        metrics.update({k: v for k, v in pdfa.compute().items() if k in ("pd", "fa")})
     return metrics, detections

@@ -26,21 +26,34 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mistd.inference.streaming import streaming_parts
+from mistd.inference.streaming import streaming_parts, supports_streaming
 from mistd.io import atomic_path
 
 OPSET = 17
 
 
 class _ClipForward(nn.Module):
-    """`model.forward` with a tuple output (what the exporter expects)."""
+    """`model.forward` with a tuple output (what the exporter expects), computed as the
+    streaming parts on the folded clip when the model has them.
+
+    Why: the TorchScript tracer records the shape of a `Tensor.unflatten` result as constants,
+    so a clip forward that unflattens `[B*T, ...]` to `[B, T, ...]` would bake the batch size
+    into the graph; `reshape` with sizes read from the input stays dynamic. The result is
+    `model.forward(clip)` (checked by `tests/inference/test_onnx.py`).
+    """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.parts = streaming_parts(model) if supports_streaming(model) else None
 
     def forward(self, clip: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model(clip))
+        if self.parts is None:
+            return tuple(self.model(clip))
+        encoder, head = self.parts
+        b, t = clip.shape[0], clip.shape[1]
+        features = encoder(clip.reshape(b * t, *clip.shape[2:]))
+        return tuple(head(*[f.reshape(b, t, *f.shape[1:]) for f in features]))
 
 
 class _TupleOutput(nn.Module):

@@ -48,8 +48,8 @@ class YOLOXFrameEncoder(nn.Module):
         self.model = model
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        m = self.model
-        return tuple(m.head(m.neck(m.backbone(frames))))
+        # `levels` = backbone + PAFPN (+ BP-FPN's shortcut when the model has one)
+        return tuple(self.model.head(list(self.model.levels(frames))))
 
 
 class KeyFrameHead(nn.Module):
@@ -94,6 +94,16 @@ def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm3d) -> torch.Tensor:
     return F.batch_norm(
         x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
     )
+
+
+def _grid_pool(x: torch.Tensor, cells: int) -> torch.Tensor:
+    """`adaptive_avg_pool2d(x, cells)` for `[N, C, h, w]`; as a reshape + mean when h and w are
+    multiples of `cells` (always for inputs that are multiples of 32), which exports to ONNX
+    with dynamic spatial sizes (adaptive pooling does not)."""
+    n, c, h, w = x.shape
+    if h % cells or w % cells:
+        return F.adaptive_avg_pool2d(x, (cells, cells))
+    return x.reshape(n, c, cells, h // cells, cells, w // cells).mean(dim=(3, 5))
 
 
 def _distinct(keys: Sequence[tuple[int, ...]]) -> tuple[list[tuple[int, ...]], list[int]]:
@@ -232,7 +242,7 @@ class StreamingBackgroundField(nn.Module):
         b, t, c, h, w = fused.shape
         c1, c2, cm = self.hidden1, self.hidden2, self.motion_hidden
         # scene conv 1: sum of the three taps of (prev, current, next) frames
-        tap = taps.unflatten(2, (-1, c1, ))  # [B, T, 5, c1, h, w]
+        tap = taps.reshape(b, t, 5, c1, h, w)
         shape1 = (1, c1, 1, 1)
         h1 = (
             self._gather(tap[:, :, 0], self.h1_prev)
@@ -254,7 +264,7 @@ class StreamingBackgroundField(nn.Module):
         h2 = h2.reshape(b * k2, c2, h, w) + self.conv2.bias.reshape(1, c2, 1, 1)
         h2 = F.relu(_batch_norm(h2, self.bn2))
         # AdaptiveAvgPool3d((1, 4, 4)) = mean over positions of the per-position spatial pools
-        pooled = F.adaptive_avg_pool2d(h2, (4, 4)).reshape(b, k2, c2 * 16)
+        pooled = _grid_pool(h2, 4).reshape(b, k2, c2 * 16)
         scene = torch.matmul(self.scene_average, pooled)  # [B, E, c2*16]
         # motion conv (kernel 2 over time, no temporal padding)
         motion = (
@@ -264,7 +274,7 @@ class StreamingBackgroundField(nn.Module):
         km = motion.shape[1]
         motion = motion.reshape(b * km, cm, h, w) + self.motion_conv.bias.reshape(1, cm, 1, 1)
         motion = F.relu(_batch_norm(motion, self.motion_bn))
-        motion = F.adaptive_avg_pool2d(motion, (2, 2)).reshape(b, km, cm * 4)
+        motion = _grid_pool(motion, 2).reshape(b, km, cm * 4)
         motion = torch.matmul(self.motion_average, motion)  # [B, E, cm*4]
         encoder = self.field.scene_encoder
         e = scene.shape[1]

@@ -36,6 +36,18 @@ FrameEncoder = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 ClipHead = Callable[..., list[torch.Tensor]]
 
 
+def set_channels_last(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Put every Conv2d weight in channels-last (or back to contiguous) memory format.
+
+    Only 2-D convolutions (4-D weights) change; Conv3d and linear layers keep their layout.
+    """
+    memory_format = torch.channels_last if enabled else torch.contiguous_format
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(memory_format=memory_format)
+    return model
+
+
 class VideoPredictor:
     """Per-frame detections of a stream with a cache of per-frame features.
 
@@ -80,7 +92,7 @@ class VideoPredictor:
         self.precision = precision
         self.channels_last = channels_last
         if channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            set_channels_last(self.model, True)
         if parts is None:
             encoder, head = streaming_parts(self.model, fast_snf=fast_snf)
             parts = (encoder.eval(), head.eval())
@@ -179,3 +191,81 @@ class VideoPredictor:
             f"input_size={self.input_size}, precision={self.precision}, "
             f"frames_seen={self._frames_seen})"
         )
+
+
+class StreamingClipDetector:
+    """A clip detector (COMMON.md interface 3) that runs a `VideoPredictor` underneath.
+
+    `detect(frames [T, H, W], bit_depth) -> Detections` (original pixels) returns exactly what
+    the wrapped clip detector returns, but when `frames` continues the previous call's clip (its
+    first T-1 frames are the previous clip's last T-1, as consecutive `ClipSampler` clips are), only
+    the new key frame goes through the per-frame encoder. Otherwise (first call, new sequence,
+    seek) the window is rebuilt from the T given frames, which costs what clip mode costs.
+
+    Args:
+        detector: a `mistd.engine.checkpoint.ClipDetector` (needs `model`, `input_size`,
+            `num_frames`, `score_threshold`, `nms_iou`, `device`).
+        parts, precision, channels_last: as `VideoPredictor` (e.g. onnxruntime parts).
+    """
+
+    def __init__(
+        self,
+        detector,
+        *,
+        parts: tuple[FrameEncoder, ClipHead] | None = None,
+        precision: Precision = "fp32",
+        channels_last: bool = False,
+    ):
+        self.detector = detector
+        self.num_frames = int(detector.num_frames)
+        self.predictor = VideoPredictor(
+            detector.model,
+            input_size=detector.input_size,
+            num_frames=self.num_frames,
+            score_threshold=detector.score_threshold,
+            nms_iou=detector.nms_iou,
+            parts=parts,
+            precision=precision,
+            channels_last=channels_last,
+            device=detector.device,
+        )
+        self._previous: np.ndarray | None = None
+        self.frames_encoded = 0  # per-frame encoder passes (for reports and tests)
+
+    def _window(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.ndim != 3 or frames.shape[0] == 0:
+            raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
+        t = self.num_frames
+        if frames.shape[0] >= t:
+            return frames[-t:]
+        return np.concatenate([np.repeat(frames[:1], t - frames.shape[0], axis=0), frames])
+
+    def _continues(self, frames: np.ndarray) -> bool:
+        previous = self._previous
+        return (
+            previous is not None
+            and self.num_frames > 1
+            and previous.shape == frames.shape
+            and previous.dtype == frames.dtype
+            and np.array_equal(previous[1:], frames[:-1])
+        )
+
+    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
+        """Detections of the key frame (last) of `frames`, in original pixels."""
+        frames = self._window(frames)
+        if self._continues(frames):
+            detections = self.predictor.push(frames[-1], bit_depth)
+            self.frames_encoded += 1
+        else:
+            self.predictor.reset()
+            for frame in frames:
+                detections = self.predictor.push(frame, bit_depth)
+            self.frames_encoded += len(frames)
+        self._previous = frames
+        return detections
+
+    def __repr__(self) -> str:
+        return f"StreamingClipDetector({self.detector!r})"

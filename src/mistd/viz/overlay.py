@@ -45,7 +45,7 @@ def draw_boxes(
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         p1 = (int(np.floor(x1)), int(np.floor(y1)))
         p2 = (int(np.ceil(x2)) - 1, int(np.ceil(y2)) - 1)
-        cv2.rectangle(image, p1, p2, color, thickness, lineType=cv2.LINE_AA)
+        cv2.rectangle(image, p1, p2, color, thickness, lineType=cv2.LINE_8)
         text = labels[i] if labels is not None else ""
         if scores is not None:
             text = f"{text} {float(scores[i]):.2f}".strip()

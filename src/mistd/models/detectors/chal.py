@@ -6,7 +6,8 @@ Pipeline of one clip `[B, T, 3, H, W]` (key frame last):
    fused `F_k [B*T, C, h, w]` (h, w = H/8, W/8);
 2. SNF: the background of frame k is predicted from the repeat-padded prefix
    `[F_0..F_k] + [F_k] * (T-1-k)` (frame T-1 from the whole clip); the T evaluations run as ONE
-   batched call (volumes stacked along the batch);
+   batched call (stacked along the batch), and the Conv3d layers that read the T padded volumes
+   are assembled from per-frame temporal taps (each distinct frame convolved once per tap);
 3. HAL: appearance anomaly of every frame (folded), then 3D-Swin motion verification -> anomaly
    `[B, 1, h, w]`;
 4. CRG: gate the key frame's fused feature by the anomaly, refine;
@@ -153,7 +154,7 @@ class CHAL(ClipDetectorModule):
             times = (frame_ids / max(t - 1, 1)).repeat_interleave(b)
         # The K volumes are never built: their Conv3d layers are assembled from per-frame
         # temporal taps (the same result as the official per-volume calls, less arithmetic).
-        background = self.background_field.forward_frame_selections(fused, index, times)
+        background = self.background_field(fused, times, index=index)
         return background.reshape(k, b, c, h, w).transpose(0, 1)
 
     def temporal(

@@ -51,7 +51,7 @@ class SceneEncoder(nn.Module):
         super().__init__()
         half, quarter = channels // 2, channels // 4
         self.volume_convs = nn.Sequential(
-            nn.Conv3d(channels, half, 3, padding=1),
+            TapConv3d(channels, half, 3, padding=1),
             nn.BatchNorm3d(half),
             nn.ReLU(),
             nn.Conv3d(half, quarter, 3, padding=1),
@@ -67,7 +67,7 @@ class SceneEncoder(nn.Module):
             nn.Tanh(),
         )
         self.motion_branch = nn.Sequential(
-            nn.Conv3d(channels, half, (2, 3, 3), padding=(0, 1, 1)),
+            TapConv3d(channels, half, (2, 3, 3), padding=(0, 1, 1)),
             nn.BatchNorm3d(half),
             nn.ReLU(),
             nn.AdaptiveAvgPool3d((1, 2, 2)),
@@ -98,10 +98,21 @@ class SceneEncoder(nn.Module):
         """
         first_conv = self.volume_convs[0]
         motion_conv = self.motion_branch[0]
-        scene = _conv3d_by_taps(frames, index, first_conv)
-        scene = self.scene_head(self.volume_convs[1:](scene))
-        motion = self.motion_branch[1:](_conv3d_by_taps(frames, index, motion_conv))
+        scene = self.scene_head(self.volume_convs[1:](first_conv(frames, index)))
+        motion = self.motion_branch[1:](motion_conv(frames, index))
         return torch.cat([scene, motion], dim=1)
+
+
+class TapConv3d(nn.Conv3d):
+    """A Conv3d (temporal stride and dilation 1) that can also read volumes given as frame
+    selections: `forward(volume [N, C, T, h, w])` as nn.Conv3d, or
+    `forward(frames [B, T, C, h, w], index [K, T])` = the conv of the volumes `frames[:, index[k]]`
+    -> `[K*B, out, T_out, h, w]` computed per temporal tap (see `_conv3d_by_taps`)."""
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        if index is None:
+            return super().forward(x)
+        return _conv3d_by_taps(x, index, self)
 
 
 def _conv3d_by_taps(frames: torch.Tensor, index: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
@@ -281,8 +292,15 @@ class NeuralBackgroundField(nn.Module):
         return fourier_features(coords, self.frequencies)
 
     def forward(
-        self, volume: torch.Tensor, frame_times: torch.Tensor | None = None
+        self,
+        volume: torch.Tensor,
+        frame_times: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`volume [M, C, T, h, w]` -> `[M, C, h, w]`; with `index [K, T]`, `volume` holds frames
+        `[B, T, C, h, w]` and the volumes are their selections (`forward_frame_selections`)."""
+        if index is not None:
+            return self.forward_frame_selections(volume, index, frame_times)
         return self.decode(self.scene_encoder(volume), volume.shape[-2:], frame_times)
 
     def forward_frame_selections(

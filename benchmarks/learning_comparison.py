@@ -1,0 +1,170 @@
+"""CPU-scale learning comparison: learned detectors vs classical ones on synthetic data.
+
+Generates a training set and a held-out test set (different seeds) with `mistd data synth`,
+trains each learned model for the SAME wall-clock budget (warm-up + cosine learning rate as a
+function of elapsed time, so every model finishes its schedule), evaluates the EMA weights on the
+held-out set with the official protocol, runs the classical detectors on the same set, and prints
+one table. Not run by CI.
+
+    python benchmarks/learning_comparison.py --preset medium --minutes 8 \
+        --models yolox-s mf-baseline --json runs/bench/learning_medium.json
+    python benchmarks/learning_comparison.py --preset hard --minutes 6 \
+        --models chal mf-baseline yolox-s --rows "chal:model.snf=false" ...
+
+A row is `NAME[:key=value,key=value]`, e.g. `chal:snf=false,hal=false` (keys of the model config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mistd.config import parse_dotted
+from mistd.data.readers import read_dataset
+from mistd.engine.run_config import build_run_config
+from mistd.engine.schedule import set_lr
+from mistd.engine.trainer import Trainer
+from mistd.evaluation.runner import evaluate_detector
+
+
+def synth(out: Path, preset: str, sequences: int, frames: int, size: int, seed: int) -> Path:
+    if not (out / "coco.json").exists():
+        cmd = [
+            sys.executable, "-m", "mistd.cli", "data", "synth", "--out", str(out),
+            "--preset", preset, "--sequences", str(sequences), "--frames", str(frames),
+            "--size", f"{size}x{size}", "--seed", str(seed), "--overwrite",
+        ]  # fmt: skip
+        subprocess.run(cmd, check=True)
+    return out
+
+
+def parse_row(text: str) -> tuple[str, str, dict]:
+    """`name[:k=v,k=v]` -> (label, zoo name, model overrides)."""
+    name, _, rest = text.partition(":")
+    items = [item for item in rest.split(",") if item]
+    return text, name, parse_dotted(items)
+
+
+def time_budget_callback(minutes: float, peak_lr: float, warmup_frac: float = 0.05):
+    """on_step_end: lr = warm-up + cosine of elapsed time; stop when the budget is spent."""
+    start = time.perf_counter()
+    budget = minutes * 60.0
+
+    def callback(trainer: Trainer) -> None:
+        frac = (time.perf_counter() - start) / budget
+        if frac >= 1.0:
+            trainer.stop_reason = "time budget spent"
+            return
+        if frac < warmup_frac:
+            lr = peak_lr * max(frac / warmup_frac, 0.05)
+        else:
+            progress = (frac - warmup_frac) / (1 - warmup_frac)
+            lr = peak_lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+        set_lr(trainer.optimizer, lr)
+
+    return callback
+
+
+def train_and_evaluate(row: str, args, train_dir: Path, test_data) -> dict:
+    label, name, model_overrides = parse_row(row)
+    model_overrides = {"width": args.width, "input_size": [args.size, args.size], **model_overrides}
+    train_overrides = {
+        "epochs": 10_000, "epoch_fraction": 1.0, "batch_size": args.batch, "lr": args.lr,
+        "schedule": "constant", "warmup_epochs": 0.0, "eval_interval": 0, "seed": args.seed,
+        "ema_tau": 200.0, "device": "cpu", "log_interval": 20,
+    }  # fmt: skip
+    cfg = build_run_config(
+        name,
+        {"model": model_overrides, "train": train_overrides, "data": {"workers": 0}},
+    )
+    train_data = read_dataset(train_dir)
+    trainer = Trainer(cfg, None, train_data=train_data, val_data=None, progress=not args.quiet)
+    set_lr(trainer.optimizer, args.lr * 0.05)
+    trainer.add_callback("on_step_end", time_budget_callback(args.minutes, args.lr))
+    summary = trainer.train()
+    metrics, _ = evaluate_detector(trainer.detector(), test_data, progress=False)
+    return {
+        "row": label,
+        "iterations": summary["iterations"],
+        "clips_seen": summary["iterations"] * args.batch,
+        **{k: metrics[k] for k in ("mAP50", "precision", "recall", "f1", "op_f1")},
+        "ms_per_frame": metrics.get("ms_per_frame", float("nan")),
+    }
+
+
+def evaluate_classical(test_data) -> list[dict]:
+    from mistd.classical import CLASSICAL
+
+    rows = []
+    for name, make in CLASSICAL.items():
+        metrics, _ = evaluate_detector(make(), test_data, progress=False)
+        rows.append(
+            {
+                "row": f"classical:{name}",
+                "iterations": 0,
+                "clips_seen": 0,
+                **{k: metrics[k] for k in ("mAP50", "precision", "recall", "f1", "op_f1")},
+                "ms_per_frame": metrics.get("ms_per_frame", float("nan")),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--models", nargs="+", default=["yolox-s", "mf-baseline"])
+    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per row")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--train-sequences", type=int, default=16)
+    parser.add_argument("--test-sequences", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default="runs/bench/data")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default="")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    root = Path(args.data_dir)
+    tag = f"{args.preset}-{args.size}"
+    train_dir = synth(
+        root / f"{tag}-train", args.preset, args.train_sequences, args.frames, args.size, 1000
+    )
+    test_dir = synth(
+        root / f"{tag}-test", args.preset, args.test_sequences, args.frames, args.size, 2000
+    )
+    test_data = read_dataset(test_dir)
+
+    rows = [train_and_evaluate(row, args, train_dir, test_data) for row in args.models]
+    rows += evaluate_classical(test_data)
+
+    columns = ("iters", "mAP50", "P", "R", "F1", "opF1", "ms/f")
+    header = f"{'row':40s} {columns[0]:>6s} " + " ".join(f"{c:>7s}" for c in columns[1:])
+    print(
+        f"\npreset={args.preset} size={args.size} width={args.width} budget={args.minutes} min/row"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"{r['row']:40s} {r['iterations']:6d} {r['mAP50']:7.4f} {r['precision']:7.4f} "
+            f"{r['recall']:7.4f} {r['f1']:7.4f} {r['op_f1']:7.4f} {r['ms_per_frame']:7.1f}"
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
