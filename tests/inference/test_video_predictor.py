@@ -26,8 +26,12 @@ def tiny_model(name: str, num_frames: int | None = None) -> torch.nn.Module:
     generator = torch.Generator().manual_seed(1)
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.running_mean.copy_(torch.rand(module.running_mean.shape, generator=generator) - 0.5)
-            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+            module.running_mean.copy_(
+                torch.rand(module.running_mean.shape, generator=generator) - 0.5
+            )
+            module.running_var.copy_(
+                torch.rand(module.running_var.shape, generator=generator) + 0.5
+            )
     return model.eval()
 
 
@@ -155,3 +159,23 @@ def test_streaming_clip_detector_matches_clip_mode_and_encodes_each_frame_once()
         )
     # 3 at the start, 1 per continuing clip (x4), 3 at the new start, 1, 3 after the seek
     assert streaming.frames_encoded == 3 + 4 + 3 + 1 + 3
+
+
+def test_streamed_maps_equal_chal_predict_maps():
+    from mistd.data.transforms import LetterboxInfo
+    from mistd.inference.panels import map_panels
+
+    model = tiny_model("chal", 3)
+    frames = sequence()
+    predictor = VideoPredictor(model, input_size=SIZE)
+    inputs = [to_model_input(f[None], 8, SIZE)[0][0] for f in frames]
+    for key in range(4):
+        det = predictor.push_torch(inputs[key], return_maps=True)
+    clip = torch.stack([inputs[i] for i in window_indices(3, 3)])[None]
+    expected = model.predict(clip, return_maps=True)[0].maps
+    assert set(det.maps) == set(expected) >= {"background", "anomaly", "gate"}
+    for name, value in expected.items():
+        assert relative_error(det.maps[name], value) < 1e-4, name
+    info = LetterboxInfo.compute((48, 56), SIZE)
+    panel = map_panels(np.zeros((48, 56, 3), np.uint8), det, info)
+    assert panel.shape == (48, 4 * 56, 3) and panel[:, 56:].any()

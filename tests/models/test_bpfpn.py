@@ -229,3 +229,20 @@ def test_streaming_frame_encoders_include_the_shortcut(host):
                 )
             plain = model.fold(model.neck(model.backbone(frames)))[0]
             assert not torch.equal(plain, folded)
+
+
+@pytest.mark.parametrize("down", ["unshuffle", "strided"])
+def test_onnx_export_of_a_trained_shortcut_matches_torch(down, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from mistd.inference.export import export_clip_onnx
+    from mistd.inference.onnx_backend import OnnxClipModel
+
+    model, cfg = _tiny("yolox-s", gils="gils", gils_down=down, loss={"dgr": "b"})
+    torch.nn.init.normal_(model.bpfpn.shortcut.fuse.weight, std=0.1)  # non-zero: branch exported
+    path = export_clip_onnx(model, tmp_path / "m.onnx", tuple(cfg.input_size))
+    clip = _clip(cfg)
+    with torch.no_grad():
+        expected = model(clip)
+    got = OnnxClipModel(path)(clip)
+    for a, b in zip(got, expected, strict=True):
+        assert float((a - b).norm() / b.norm()) < 1e-4

@@ -59,6 +59,9 @@ def test_used_parameters_equal_official_count():
     # Official: 15,686,519 parameters take part in the forward (paper: 15.69M).
     assert count_used_parameters(model, clip) == 15_686_519
     assert count_parameters(model) == 15_686_519  # no dead or duplicated layer is built
+    paper, _ = build_model("chal-paper", {})
+    paper.eval()
+    assert count_used_parameters(paper, clip) == count_parameters(paper)
 
 
 def _randomize_batchnorm(model: torch.nn.Module, seed: int) -> None:

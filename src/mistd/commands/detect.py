@@ -22,6 +22,11 @@ detections.json (COCO results, all scores >= 0.001; image ids = the data set's C
 1..N in frame order), detections.csv (frame,sequence,x1,y1,x2,y2,score,label for detections with
 score >= --score-threshold) and one annotated video per sequence (<sequence>.mp4: detections
 >= --score-threshold in green, ground truth, when the source has any, in magenta).
+With --weights, models that support it stream (mistd.inference.video_predictor: each frame's
+features are computed once and cached over the window; detections equal clip mode's);
+--maps (CHAL, torch backend) writes maps/<sequence>/<frame>.png and maps/<sequence>.mp4 panels:
+input with boxes | predicted background | anomaly | gate.
+--backend onnxruntime first exports the two streaming graphs (mistd export) to a temporary folder.
 """
 
 CSV_HEADER = ("frame", "sequence", "x1", "y1", "x2", "y2", "score", "label")
@@ -49,6 +54,20 @@ def register(app: typer.Typer) -> None:
         fps: float | None = typer.Option(None, "--fps", help="Video fps (default: source or 25)."),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
         device: str = typer.Option("cpu", "--device", help="Device for --weights models."),
+        stream: bool = typer.Option(
+            True,
+            "--stream/--no-stream",
+            help="--weights: stream (each frame through the backbone once; same detections).",
+        ),
+        backend: str = typer.Option(
+            "torch", "--backend", help="--weights streaming backend: torch or onnxruntime."
+        ),
+        precision: str = typer.Option(
+            "fp32", "--precision", help="--weights streaming precision: fp32 or bf16 (opt-in)."
+        ),
+        maps: bool = typer.Option(
+            False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
+        ),
     ) -> None:
         import contextlib
 
@@ -63,6 +82,10 @@ def register(app: typer.Typer) -> None:
         from mistd.viz.overlay import overlay
 
         detector, default_name = resolve_detector(model, weights, device)
+        if weights is not None:
+            from mistd.inference.video_predictor import streaming_detector
+
+            detector = streaming_detector(detector, stream, backend, precision)
         dataset = read_dataset(source, root=root)
         if fps is None:
             fps = 25.0
@@ -76,7 +99,12 @@ def register(app: typer.Typer) -> None:
         videos: list[Path] = []
         used_ids: set[int] = set()
         next_id = 1
-        with contextlib.ExitStack() as stack:
+        map_writer = None
+        if maps:
+            from mistd.inference.panels import MapPanelWriter
+
+            map_writer = MapPanelWriter(detector, out_dir / "maps", fps)
+        with contextlib.ExitStack() as stack, map_writer or contextlib.nullcontext():
             writer, writer_sequence = None, None
             for i in tqdm(range(total), desc="detect", unit="frame", leave=False):
                 clip = sampler[i]
@@ -108,6 +136,12 @@ def register(app: typer.Typer) -> None:
                             int(c),
                         )
                     )
+                if map_writer is not None:
+                    map_writer.write(
+                        record,
+                        overlay(clip.frames[-1], boxes, scores, record.boxes, score_threshold),
+                        dets,
+                    )
                 if not video:
                     continue
                 key_frame = clip.frames[-1]
@@ -134,5 +168,5 @@ def register(app: typer.Typer) -> None:
         )
         typer.echo(f"detections: {json_path}")
         typer.echo(f"csv:        {csv_path}")
-        for path in videos:
+        for path in videos + (map_writer.videos if map_writer is not None else []):
             typer.echo(f"video:      {path}")

@@ -23,7 +23,7 @@ dynamic; the spatial size is fixed to --size (default: the model's input size) u
 (then any multiple of 32 of at least 64 works).
 """
 
-BENCH_HELP = """Parameters, GMACs and per-frame latency: clip mode, streaming, onnxruntime streaming.
+BENCH_HELP = """Parameters, GMACs and per-frame latency: clip, streaming, onnxruntime streaming.
 
 \b
 Examples:

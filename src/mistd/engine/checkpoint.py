@@ -190,6 +190,14 @@ class ClipDetector:
         )
 
 
+def shipped_weights() -> list[str]:
+    """Names of the weights shipped inside the package (`mistd/weights/<name>.pt`)."""
+    folder = resources.files("mistd") / "weights"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".pt"))
+
+
 def _resolve_weights(weights: str | Path) -> Path:
     """A file path, or the NAME of shipped weights (`mistd/weights/<name>.pt`)."""
     path = Path(weights)
@@ -201,16 +209,7 @@ def _resolve_weights(weights: str | Path) -> Path:
         shipped = resources.files("mistd") / "weights" / f"{stem}.pt"
         if shipped.is_file():
             return Path(str(shipped))
-        available = (
-            sorted(
-                p.name[:-3]
-                for p in (resources.files("mistd") / "weights").iterdir()
-                if p.name.endswith(".pt")
-            )
-            if (resources.files("mistd") / "weights").is_dir()
-            else []
-        )
-        listing = ", ".join(available) if available else "none are shipped yet"
+        listing = ", ".join(shipped_weights()) or "none are shipped yet"
         raise InputError(
             f"weights '{name}' is neither a file nor a shipped weights name ({listing})", path
         )

@@ -28,18 +28,6 @@ from mistd.inference.video_predictor import VideoPredictor, set_channels_last
 from mistd.models.complexity import count_macs, count_parameters
 
 
-def median_ms(run: Callable[[], Any], repeats: int, warmup: int) -> float:
-    """Median wall time of `run()` in ms over `repeats` calls after `warmup` calls."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
-
-
 def relative_error(outputs: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
     """Largest relative L2 error over the head levels."""
     return max(
@@ -48,21 +36,43 @@ def relative_error(outputs: list[torch.Tensor], expected: list[torch.Tensor]) ->
     )
 
 
-def _time_stream(
-    predictor: VideoPredictor, frames: torch.Tensor, repeats: int, warmup: int
-) -> tuple[float, list[torch.Tensor]]:
-    """Fill the window, then time single pushes; returns (median ms, last outputs)."""
-    predictor.reset()
-    t = predictor.num_frames
-    for frame in frames[: t + warmup]:
-        predictor.push_torch_raw(frame)
-    timed = frames[t + warmup :]
-    times, outputs = [], []
-    for frame in timed:
-        start = time.perf_counter()
-        outputs = predictor.push_torch_raw(frame)
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times), outputs
+class _StreamRunner:
+    """Pushes the next frame of a cyclic pool on each call (the window keeps rolling)."""
+
+    def __init__(self, predictor: VideoPredictor, frames: torch.Tensor):
+        self.predictor, self.frames, self.next = predictor, frames, 0
+        predictor.reset()
+
+    def __call__(self) -> list[torch.Tensor]:
+        frame = self.frames[self.next % len(self.frames)]
+        self.next += 1
+        return self.predictor.push_torch_raw(frame)
+
+    def outputs_on(self, window: torch.Tensor) -> list[torch.Tensor]:
+        """Raw maps after streaming exactly the frames of `window` `[T, 3, H, W]`."""
+        self.predictor.reset()
+        outputs: list[torch.Tensor] = []
+        for frame in window:
+            outputs = self.predictor.push_torch_raw(frame)
+        return outputs
+
+
+def interleaved_ms(
+    runners: dict[str, Callable[[], Any]], repeats: int, warmup: int
+) -> dict[str, tuple[float, float]]:
+    """Round-robin timing: each round calls every runner once, so that all modes see the same
+    load on a shared CPU. Returns name -> (median ms, best ms) over `repeats` rounds."""
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for run in runners.values():
+                run()
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(repeats):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return {k: (1000 * statistics.median(v), 1000 * min(v)) for k, v in times.items()}
 
 
 @torch.inference_mode()
@@ -86,11 +96,15 @@ def benchmark(
     channels_last: bool = False,
     threads: int | None = None,
     macs: bool = True,
+    extra_runners: dict[str, Callable[[torch.Tensor], Any]] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Measure `model` (see module docstring). Returns a dict with `params`, `gmacs` (clip
     forward), `stream_gmacs` (per frame), `clip_ms`, `stream_ms`, `onnx_stream_ms` (None without
-    onnx), `stream_speedup`, `onnx_speedup`, `*_rel_error` and the settings."""
+    onnx), `stream_speedup`, `onnx_speedup`, `*_rel_error` and the settings.
+
+    `extra_runners`: name -> function of the clip `[1, T, 3, H, W]` (e.g. another implementation's
+    clip forward), timed in the same interleaved rounds as `<name>_ms`."""
     if threads is not None:
         torch.set_num_threads(threads)
     model = model.eval()
@@ -107,38 +121,22 @@ def benchmark(
         "repeats": repeats,
         "params": count_parameters(model),
     }
-    with torch.inference_mode():
-        if macs:
-            log("counting MACs")
+    if macs:
+        log("counting MACs")
+        with torch.inference_mode():
             result["gmacs"] = count_macs(model, last_clip) / 1e9
-            result["stream_gmacs"] = stream_macs(model, input_size) / 1e9
-        log("clip mode")
-        result["clip_ms"] = median_ms(lambda: model(last_clip), repeats, warmup)
+        result["stream_gmacs"] = stream_macs(model, input_size) / 1e9
+    with torch.inference_mode():
         expected = [o.float() for o in model(last_clip)]
-
-    log("streaming (torch)")
-    predictor = VideoPredictor(model, input_size=input_size)
-    result["stream_ms"], outputs = _time_stream(predictor, frames, repeats, warmup)
-    result["stream_rel_error"] = relative_error(outputs, expected)
-
+    pool = frames[:-t] if len(frames) > t else frames
+    runners: dict[str, Callable[[], Any]] = {"clip": lambda: model(last_clip)}
+    streams: dict[str, _StreamRunner] = {
+        "stream": _StreamRunner(VideoPredictor(model, input_size=input_size), pool)
+    }
     for precision in precisions:
-        if precision == "fp32":
-            continue
-        log(f"streaming (torch, {precision})")
-        predictor = VideoPredictor(model, input_size=input_size, precision=precision)
-        ms, outputs = _time_stream(predictor, frames, repeats, warmup)
-        result[f"stream_{precision}_ms"] = ms
-        result[f"stream_{precision}_rel_error"] = relative_error(outputs, expected)
-
-    if channels_last:
-        log("streaming (torch, channels_last)")
-        predictor = VideoPredictor(model, input_size=input_size, channels_last=True)
-        ms, outputs = _time_stream(predictor, frames, repeats, warmup)
-        set_channels_last(model, False)
-        result["stream_channels_last_ms"] = ms
-        result["stream_channels_last_rel_error"] = relative_error(outputs, expected)
-
-    result["onnx_stream_ms"] = None
+        if precision != "fp32":
+            predictor = VideoPredictor(model, input_size=input_size, precision=precision)
+            streams[f"stream_{precision}"] = _StreamRunner(predictor, pool)
     if onnx:
         from mistd.inference.export import export_streaming_onnx
         from mistd.inference.onnx_backend import OnnxStreamingParts
@@ -151,23 +149,59 @@ def benchmark(
             parts = OnnxStreamingParts.from_export(
                 Path(tmp) / "model.onnx", threads=torch.get_num_threads()
             )
-            log("streaming (onnxruntime)")
-            predictor = VideoPredictor(model, input_size=input_size, parts=parts)
-            result["onnx_stream_ms"], outputs = _time_stream(predictor, frames, repeats, warmup)
-            result["onnx_stream_rel_error"] = relative_error(outputs, expected)
-
+        predictor = VideoPredictor(model, input_size=input_size, parts=parts)
+        streams["onnx_stream"] = _StreamRunner(predictor, pool)
+    runners.update(streams)
+    for name, run in (extra_runners or {}).items():
+        runners[name] = lambda run=run: run(last_clip)
+    log(f"timing {', '.join(runners)} (interleaved, {warmup} warm-up + {repeats} rounds)")
+    timed = interleaved_ms(runners, repeats, warmup)
+    if channels_last:
+        # channels-last changes the shared model's weights: timed after the others
+        set_channels_last(model, True)
+        predictor = VideoPredictor(model, input_size=input_size, channels_last=True)
+        streams["stream_channels_last"] = _StreamRunner(predictor, pool)
+        log("timing clip + streaming with channels_last (interleaved)")
+        last = interleaved_ms(
+            {
+                "clip_channels_last": lambda: model(last_clip),
+                **{"stream_channels_last": streams["stream_channels_last"]},
+            },
+            repeats,
+            warmup,
+        )
+        timed.update(last)
+    for name, (median, best) in timed.items():
+        result[f"{name}_ms"] = median
+        result[f"{name}_best_ms"] = best
+    with torch.inference_mode():
+        for name, runner in streams.items():
+            result[f"{name}_rel_error"] = relative_error(runner.outputs_on(frames[-t:]), expected)
+    if channels_last:
+        set_channels_last(model, False)
+    result.setdefault("onnx_stream_ms", None)
     result["stream_speedup"] = result["clip_ms"] / result["stream_ms"]
     if result["onnx_stream_ms"] is not None:
         result["onnx_speedup"] = result["clip_ms"] / result["onnx_stream_ms"]
     return result
 
 
+LABELS = {
+    "clip": "clip (torch)",
+    "stream": "streaming (torch)",
+    "stream_bf16": "streaming (torch, bf16)",
+    "onnx_stream": "streaming (onnxruntime)",
+    "clip_channels_last": "clip (torch, channels_last)",
+    "stream_channels_last": "streaming (torch, channels_last)",
+}
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """A one-screen table of a `benchmark` result."""
+    """A one-screen table of a `benchmark` result (speed-ups relative to clip mode's median)."""
     h, w = result["input_size"]
     lines = [
         f"{result['model']} {h}x{w}, T={result['num_frames']}, {result['threads']} threads, "
-        f"median of {result['repeats']}",
+        f"median (best) of {result['repeats']} interleaved rounds",
         f"parameters: {result['params']:,}",
     ]
     if "gmacs" in result:
@@ -175,21 +209,13 @@ def format_table(result: dict[str, Any]) -> str:
             f"GMAC: clip forward {result['gmacs']:.1f}, streaming per frame "
             f"{result['stream_gmacs']:.1f}"
         )
-    lines.append(f"{'mode':<28} {'ms/frame':>10} {'vs clip':>8} {'rel. error':>11}")
-    rows = [("clip (torch)", result["clip_ms"], None)]
-    rows.append(("streaming (torch)", result["stream_ms"], result["stream_rel_error"]))
-    for key in sorted(result):
-        if key.startswith("stream_") and key.endswith("_ms") and key != "stream_ms":
-            variant = key[len("stream_") : -len("_ms")]
-            rows.append(
-                (f"streaming (torch, {variant})", result[key], result[f"stream_{variant}_rel_error"])
-            )
-    if result.get("onnx_stream_ms") is not None:
-        rows.append(
-            ("streaming (onnxruntime)", result["onnx_stream_ms"], result["onnx_stream_rel_error"])
-        )
-    for name, ms, error in rows:
-        ratio = result["clip_ms"] / ms
+    lines.append(f"{'mode':<34} {'ms/frame':>9} {'(best)':>9} {'vs clip':>8} {'rel. error':>10}")
+    for key, label in LABELS.items():
+        if result.get(f"{key}_ms") is None:
+            continue
+        median, best = result[f"{key}_ms"], result[f"{key}_best_ms"]
+        error = result.get(f"{key}_rel_error")
         err = "-" if error is None else f"{error:.1e}"
-        lines.append(f"{name:<28} {ms:>10.1f} {ratio:>7.2f}x {err:>11}")
+        ratio = result["clip_ms"] / median
+        lines.append(f"{label:<34} {median:>9.1f} {best:>9.1f} {ratio:>7.2f}x {err:>10}")
     return "\n".join(lines)

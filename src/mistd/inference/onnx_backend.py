@@ -70,7 +70,9 @@ class _OnnxGraph:
 
     def run(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
         if len(inputs) != len(self.input_names):
-            raise ValueError(f"{self.path.name} takes {len(self.input_names)} inputs, got {len(inputs)}")
+            raise ValueError(
+                f"{self.path.name} takes {len(self.input_names)} inputs, got {len(inputs)}"
+            )
         feed = {
             name: np.ascontiguousarray(x.detach().cpu().float().numpy())
             for name, x in zip(self.input_names, inputs, strict=True)

@@ -91,9 +91,7 @@ def _conv_taps(conv: nn.Conv3d) -> torch.Tensor:
 
 def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm3d) -> torch.Tensor:
     """Eval-mode BatchNorm3d applied to channels-second maps of any rank (`[N, C, ...]`)."""
-    return F.batch_norm(
-        x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
-    )
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 def _grid_pool(x: torch.Tensor, cells: int) -> torch.Tensor:
@@ -141,8 +139,10 @@ class SNFPlan:
         h1_per_volume = [h1_ids[e * n : (e + 1) * n] for e in range(len(volumes))]
         for ids in h1_per_volume:
             h2_all.append(
-                [(ids[i - 1] if i > 0 else PAD, ids[i], ids[i + 1] if i < n - 1 else PAD)
-                 for i in range(n)]
+                [
+                    (ids[i - 1] if i > 0 else PAD, ids[i], ids[i + 1] if i < n - 1 else PAD)
+                    for i in range(n)
+                ]
             )
         self.h2_keys, h2_ids = _distinct([k for keys in h2_all for k in keys])
         self.scene_members = [h2_ids[e * n : (e + 1) * n] for e in range(len(volumes))]
@@ -234,7 +234,7 @@ class StreamingBackgroundField(nn.Module):
 
     @staticmethod
     def _gather(maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """`maps [B, K, ...]` with a zero map appended at K, gathered at `index` -> `[B, I, ...]`."""
+        """`maps [B, K, ...]` plus a zero map at K, gathered at `index` -> `[B, I, ...]`."""
         zero = torch.zeros_like(maps[:, :1])
         return torch.cat([maps, zero], dim=1).index_select(1, index)
 
@@ -267,9 +267,8 @@ class StreamingBackgroundField(nn.Module):
         pooled = _grid_pool(h2, 4).reshape(b, k2, c2 * 16)
         scene = torch.matmul(self.scene_average, pooled)  # [B, E, c2*16]
         # motion conv (kernel 2 over time, no temporal padding)
-        motion = (
-            tap[:, :, 3].index_select(1, self.motion_cur)
-            + tap[:, :, 4].index_select(1, self.motion_next)
+        motion = tap[:, :, 3].index_select(1, self.motion_cur) + tap[:, :, 4].index_select(
+            1, self.motion_next
         )
         km = motion.shape[1]
         motion = motion.reshape(b * km, cm, h, w) + self.motion_conv.bias.reshape(1, cm, 1, 1)
@@ -326,11 +325,18 @@ class CHALClipHead(nn.Module):
             raise ValueError(f"streaming SNF built for frames {self.field.frames}, got {wanted}")
         return self.field(fused, taps)
 
-    def forward(self, fused: torch.Tensor, taps: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def forward_with_maps(
+        self, fused: torch.Tensor, taps: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """Head maps plus the intermediate maps of `CHAL.temporal` (and `fused`)."""
         maps = self.model.temporal(
             fused, backgrounds=lambda f, frames=None: self.backgrounds(f, taps, frames)
         )
-        return self.model.head([maps["neck"]])
+        maps["fused"] = fused
+        return self.model.head([maps["neck"]]), maps
+
+    def forward(self, fused: torch.Tensor, taps: torch.Tensor | None = None) -> list[torch.Tensor]:
+        return self.forward_with_maps(fused, taps)[0]
 
 
 def _chal_field(model: CHAL, fast_snf: bool) -> StreamingBackgroundField | None:

@@ -36,6 +36,23 @@ FrameEncoder = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 ClipHead = Callable[..., list[torch.Tensor]]
 
 
+def key_frame_maps(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CHAL's intermediate maps of a batch-1 window -> the per-key-frame maps that
+    `CHAL.predict(return_maps=True)` returns (same names and meaning)."""
+    key = maps["fused"][0, -1]
+    out: dict[str, torch.Tensor] = {}
+    if "background" in maps:
+        background = maps["background"][0, -1]
+        out["background"] = torch.linalg.vector_norm(background, dim=0)
+        out["background_residual"] = torch.linalg.vector_norm(key - background, dim=0)
+    if "appearance_anomaly" in maps:
+        out["appearance_anomaly"] = maps["appearance_anomaly"][0, :, 0]
+    for name in ("anomaly", "gate"):
+        if name in maps:
+            out[name] = maps[name][0, 0]
+    return out
+
+
 def set_channels_last(model: nn.Module, enabled: bool = True) -> nn.Module:
     """Put every Conv2d weight in channels-last (or back to contiguous) memory format.
 
@@ -98,6 +115,7 @@ class VideoPredictor:
             parts = (encoder.eval(), head.eval())
         self.frame_encoder, self.clip_head = parts
         self._window: deque[tuple[torch.Tensor, ...]] = deque(maxlen=self.num_frames)
+        self.letterbox: LetterboxInfo | None = None  # of the last `push`
         self._frames_seen = 0
 
     # ------------------------------------------------------------------------------- state
@@ -117,25 +135,46 @@ class VideoPredictor:
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------------------- torch
+    @property
+    def supports_maps(self) -> bool:
+        """Whether `push(..., return_maps=True)` works (CHAL with the torch clip head)."""
+        return hasattr(self.clip_head, "forward_with_maps")
+
     @torch.inference_mode()
-    def push_torch(self, frame: torch.Tensor) -> Detections:
+    def push_torch(self, frame: torch.Tensor, return_maps: bool = False) -> Detections:
         """Push one preprocessed frame; detections of it (the new key frame).
 
         Args:
             frame: `[3, h, w]` or `[1, 3, h, w]` model input (as `to_model_input` makes it).
+            return_maps: fill `Detections.maps` as `CHAL.predict(return_maps=True)` does
+                (`background`, `background_residual`, `appearance_anomaly`, `anomaly`, `gate`
+                at stride 8); needs `supports_maps`.
         Returns:
             Detections with boxes xyxy in INPUT pixels.
         """
-        return self._decode(self.push_torch_raw(frame))
+        if not return_maps:
+            return self._decode(self.push_torch_raw(frame))
+        if not self.supports_maps:
+            raise ValueError("maps need CHAL with the torch backend")
+        maps: dict[str, torch.Tensor] = {}
+        outputs = self.push_torch_raw(frame, maps_out=maps)
+        detections = self._decode(outputs)
+        detections.maps = key_frame_maps(maps)
+        return detections
 
     @torch.inference_mode()
-    def push_torch_raw(self, frame: torch.Tensor) -> list[torch.Tensor]:
+    def push_torch_raw(
+        self, frame: torch.Tensor, maps_out: dict[str, torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
         """`push_torch` without decoding: the raw head maps `[1, 5 + C, h_i, w_i]` (equal to
-        `model(clip)` on the window)."""
+        `model(clip)` on the window). With `maps_out` (a dict), the clip head's intermediate
+        maps are stored into it (CHAL, torch backend)."""
         if frame.dim() == 3:
             frame = frame[None]
         if frame.dim() != 4 or frame.shape[:2] != (1, 3):
-            raise ValueError(f"expected a frame [3, h, w] or [1, 3, h, w], got {tuple(frame.shape)}")
+            raise ValueError(
+                f"expected a frame [3, h, w] or [1, 3, h, w], got {tuple(frame.shape)}"
+            )
         frame = frame.to(self.device, torch.float32)
         if self.channels_last:
             frame = frame.contiguous(memory_format=torch.channels_last)
@@ -147,7 +186,11 @@ class VideoPredictor:
         window = [self._window[0]] * (self.num_frames - len(self._window)) + list(self._window)
         stacked = [torch.stack(level, dim=1) for level in zip(*window, strict=True)]
         with self._autocast():
-            outputs = self.clip_head(*stacked)
+            if maps_out is None:
+                outputs = self.clip_head(*stacked)
+            else:
+                outputs, maps = self.clip_head.forward_with_maps(*stacked)  # type: ignore[union-attr]
+                maps_out.update({k: v.float() for k, v in maps.items()})
         return [o.float() for o in outputs]
 
     def _decode(self, outputs: list[torch.Tensor]) -> Detections:
@@ -155,10 +198,13 @@ class VideoPredictor:
         return postprocess(decoded, score_threshold=self.score_threshold, nms_iou=self.nms_iou)[0]
 
     # ------------------------------------------------------------------------------- numpy
-    def push(self, frame: np.ndarray, bit_depth: int | None = None) -> Detections:
+    def push(
+        self, frame: np.ndarray, bit_depth: int | None = None, return_maps: bool = False
+    ) -> Detections:
         """Push one raw frame `[H, W]` uint8/uint16; detections of it in ORIGINAL pixels.
 
-        `bit_depth` defaults to 16 for uint16 frames, else 8.
+        `bit_depth` defaults to 16 for uint16 frames, else 8. `return_maps`: see `push_torch`
+        (maps stay at model resolution; `self.letterbox` maps them to the frame).
         """
         frame = np.asarray(frame)
         if frame.ndim != 2:
@@ -166,7 +212,8 @@ class VideoPredictor:
         if bit_depth is None:
             bit_depth = 16 if frame.dtype == np.uint16 else 8
         tensor, info = to_model_input(frame[None], bit_depth, self.input_size)
-        return self._to_original(self.push_torch(tensor[0]), info)
+        self.letterbox = info
+        return self._to_original(self.push_torch(tensor[0], return_maps), info)
 
     @staticmethod
     def _to_original(det: Detections, info: LetterboxInfo) -> Detections:
@@ -179,7 +226,9 @@ class VideoPredictor:
             det.maps,
         )
 
-    def run(self, frames: Iterable[np.ndarray], bit_depth: int | None = None) -> Iterator[Detections]:
+    def run(
+        self, frames: Iterable[np.ndarray], bit_depth: int | None = None
+    ) -> Iterator[Detections]:
         """Detections of every frame of one sequence (resets first)."""
         self.reset()
         for frame in frames:
@@ -231,6 +280,7 @@ class StreamingClipDetector:
         )
         self._previous: np.ndarray | None = None
         self.frames_encoded = 0  # per-frame encoder passes (for reports and tests)
+        self.return_maps = False  # set True to fill Detections.maps (CHAL, torch backend)
 
     def _window(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames)
@@ -256,16 +306,67 @@ class StreamingClipDetector:
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
         """Detections of the key frame (last) of `frames`, in original pixels."""
         frames = self._window(frames)
+        maps = self.return_maps
         if self._continues(frames):
-            detections = self.predictor.push(frames[-1], bit_depth)
+            detections = self.predictor.push(frames[-1], bit_depth, maps)
             self.frames_encoded += 1
         else:
             self.predictor.reset()
-            for frame in frames:
-                detections = self.predictor.push(frame, bit_depth)
+            for k, frame in enumerate(frames):
+                detections = self.predictor.push(frame, bit_depth, maps and k == len(frames) - 1)
             self.frames_encoded += len(frames)
         self._previous = frames
         return detections
 
     def __repr__(self) -> str:
         return f"StreamingClipDetector({self.detector!r})"
+
+
+def streaming_detector(
+    detector,
+    stream: bool = True,
+    backend: str = "torch",
+    precision: str = "fp32",
+):
+    """`detector` as a `StreamingClipDetector` when its model supports streaming (else as is).
+
+    Args:
+        detector: a clip detector; only those with a zoo `model` attribute can stream.
+        stream: False returns `detector` unchanged (clip mode).
+        backend: "torch", or "onnxruntime" (the two streaming graphs are exported to a temporary
+            folder and loaded into onnxruntime sessions, CPU execution provider).
+        precision: "fp32" or "bf16" (torch backend only).
+    Raises InputError for an unknown backend/precision or a combination that cannot run.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from mistd.errors import InputError
+    from mistd.inference.streaming import supports_streaming
+
+    if backend not in ("torch", "onnxruntime"):
+        raise InputError(f"--backend: expected torch or onnxruntime, got '{backend}'")
+    if precision not in ("fp32", "bf16"):
+        raise InputError(f"--precision: expected fp32 or bf16, got '{precision}'")
+    model = getattr(detector, "model", None)
+    if not stream or model is None or not supports_streaming(model):
+        if backend != "torch" or precision != "fp32":
+            raise InputError(
+                f"--backend {backend} / --precision {precision} need a streaming model "
+                "(yolox-s, mf-baseline, chal and their variants) with --stream"
+            )
+        return detector
+    parts = None
+    if backend == "onnxruntime":
+        if precision != "fp32":
+            raise InputError("--precision bf16 applies to the torch backend only")
+        from mistd.inference.export import export_streaming_onnx
+        from mistd.inference.onnx_backend import OnnxStreamingParts
+
+        with tempfile.TemporaryDirectory() as tmp:
+            export_streaming_onnx(model, Path(tmp) / "model.onnx", detector.input_size)
+            # sessions hold the graphs in memory: the files may go
+            parts = OnnxStreamingParts.from_export(
+                Path(tmp) / "model.onnx", threads=torch.get_num_threads()
+            )
+    return StreamingClipDetector(detector, parts=parts, precision=precision)  # type: ignore[arg-type]

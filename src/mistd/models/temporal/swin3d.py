@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,7 +62,10 @@ def relative_position_index(window: Size3) -> torch.Tensor:
 @lru_cache(maxsize=32)
 def _shift_mask_cpu(size: Size3, window: Size3, shift: Size3) -> torch.Tensor:
     padded = [-(-s // w) * w for s, w in zip(size, window, strict=True)]
-    labels = torch.zeros((1, *padded, 1))
+    # Labels are filled in numpy: a zero shift makes some regions empty slices, and assigning to
+    # an empty torch slice while an ONNX export traces the first call aborts the exporter's shape
+    # inference (`minus_one_pos != -1`). Same values either way.
+    labels = np.zeros((1, *padded, 1), dtype=np.float32)
     regions = [
         (slice(-window[i]), slice(-window[i], -shift[i]), slice(-shift[i], None)) for i in range(3)
     ]
@@ -71,7 +75,7 @@ def _shift_mask_cpu(size: Size3, window: Size3, shift: Size3) -> torch.Tensor:
             for sw in regions[2]:
                 labels[:, sd, sh, sw, :] = label
                 label += 1
-    windows = window_partition(labels, window).squeeze(-1)  # [num_windows, N]
+    windows = window_partition(torch.from_numpy(labels), window).squeeze(-1)  # [num_windows, N]
     mask = windows[:, None, :] - windows[:, :, None]
     return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
 

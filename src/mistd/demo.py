@@ -1,0 +1,175 @@
+"""`mistd demo`: generate (or read) a clip, run the detectors, write video, plot and metrics.
+
+Kept apart from the CLI so that tests and notebooks can call `run_demo(...)` directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mistd.errors import InputError
+from mistd.structures import Detections, FrameDataset
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced (paths and per-detector metrics)."""
+
+    run_dir: Path
+    metrics: dict[str, dict] = field(default_factory=dict)
+    best: str = ""
+    video: Path | None = None
+    pr_curve: Path | None = None
+    metrics_json: Path | None = None
+
+
+def demo_detectors(device: str = "cpu") -> dict[str, object]:
+    """Every detector the demo runs: the classical ones, then the shipped learned models."""
+    from mistd.classical import CLASSICAL
+
+    detectors: dict[str, object] = {name: make() for name, make in CLASSICAL.items()}
+    from mistd.engine.checkpoint import shipped_weights
+
+    for name in shipped_weights():
+        from mistd.engine.checkpoint import load_detector
+
+        detectors[name] = load_detector(name, device=device)
+    return detectors
+
+
+def _synthetic_clip(out_dir: Path, preset: str, frames: int, size: str, seed: int) -> FrameDataset:
+    from mistd.data.readers import read_dataset
+    from mistd.data.synth import parse_size, preset_config, write_synthetic_dataset
+
+    height, width = parse_size(size)
+    cfg = preset_config(preset, height=height, width=width, num_frames=frames)
+    write_synthetic_dataset(out_dir, cfg, sequences=1, seed=seed)
+    return read_dataset(out_dir)
+
+
+def _write_video(
+    path: Path, dataset: FrameDataset, detections: list[Detections], fps: float, threshold: float
+) -> Path:
+    from mistd.data.clips import ClipSampler
+    from mistd.data.video import VideoWriter
+    from mistd.viz.overlay import overlay
+
+    sampler = ClipSampler(dataset, 1)
+    with contextlib.ExitStack() as stack:
+        writer = None
+        for i, dets in enumerate(detections):
+            clip = sampler[i]
+            frame = clip.frames[-1]
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = stack.enter_context(VideoWriter(path, fps, (width, height)))
+            boxes, scores = dets.boxes.numpy(), dets.scores.numpy()
+            writer.write(overlay(frame, boxes, scores, clip.key.boxes, score_threshold=threshold))
+    return path
+
+
+def run_demo(
+    *,
+    source: str | None = None,
+    preset: str = "medium",
+    frames: int = 80,
+    size: str = "256x256",
+    seed: int = 7,
+    out: str | Path = "runs/demo",
+    name: str = "exp",
+    max_frames: int | None = None,
+    display_threshold: float = 0.5,
+    device: str = "cpu",
+    echo=print,
+) -> DemoResult:
+    """Run the demo and return what it wrote (see module docstring)."""
+    from mistd.data.readers import read_dataset
+    from mistd.evaluation.coco import MIN_SCORE, COCOEvaluator
+    from mistd.evaluation.runner import evaluate_detector
+    from mistd.io import increment_path, write_json_atomic
+    from mistd.viz.plots import plot_pr_curve
+
+    if frames < 5:
+        raise InputError(f"--frames must be at least 5, got {frames}")
+    run_dir = increment_path(out, name)
+    result = DemoResult(run_dir=run_dir)
+    start = time.perf_counter()
+    if source is None:
+        echo(f"generating a synthetic '{preset}' clip ({frames} frames, {size}) ...")
+        dataset = _synthetic_clip(run_dir / "data", preset, frames, size, seed)
+        fps = 25.0
+    else:
+        dataset = read_dataset(source)
+        fps = 25.0
+    labelled = any(record.num_targets for record in dataset.frames())
+
+    detectors = demo_detectors(device)
+    all_detections: dict[str, list[Detections]] = {}
+    curves = {}
+    for det_name, detector in detectors.items():
+        evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, display_threshold)
+        metrics, detections = evaluate_detector(
+            detector, dataset, evaluator=evaluator, max_frames=max_frames, progress=True
+        )
+        all_detections[det_name] = detections
+        if labelled:
+            curve = evaluator.pr_curve()
+            curves[det_name] = (curve.recall, curve.precision)
+        metrics.pop("per_sequence", None)
+        result.metrics[det_name] = metrics
+        echo(f"  {det_name:24s} {metrics['ms_per_frame']:7.1f} ms/frame")
+
+    learned = [n for n in detectors if n not in _classical_names()]
+    if labelled:
+        result.best = max(result.metrics, key=lambda n: result.metrics[n]["mAP50"])
+    else:
+        result.best = learned[0] if learned else "temporal"
+    result.video = _write_video(
+        run_dir / f"{result.best}.mp4", dataset, all_detections[result.best], fps, display_threshold
+    )
+    if curves:
+        result.pr_curve = plot_pr_curve(curves, run_dir / "pr_curve.png")
+    result.metrics_json = write_json_atomic(
+        run_dir / "metrics.json", {"labelled": labelled, "detectors": result.metrics}
+    )
+    _print_table(result, labelled)
+    echo(f"\nresults in {run_dir} ({time.perf_counter() - start:.0f} s):")
+    echo(f"  video ({result.best}): {result.video}")
+    if result.pr_curve is not None:
+        echo(f"  PR curves:  {result.pr_curve}")
+    echo(f"  metrics:    {result.metrics_json}")
+    return result
+
+
+def _classical_names() -> set[str]:
+    from mistd.classical import CLASSICAL
+
+    return set(CLASSICAL)
+
+
+def _print_table(result: DemoResult, labelled: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mistd demo: detectors on the clip (official protocol)")
+    table.add_column("detector")
+    columns = [("mAP50", "mAP50"), ("precision", "P"), ("recall", "R"), ("f1", "F1")]
+    columns += [("op_f1", "F1@0.5"), ("ms_per_frame", "ms/frame")]
+    for _, header in columns:
+        table.add_column(header, justify="right")
+    for det_name, metrics in result.metrics.items():
+        cells = []
+        for key, _ in columns:
+            value = metrics.get(key, float("nan"))
+            if key == "ms_per_frame":
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(f"{100 * value:.2f}" if labelled else "-")
+        style = "bold" if det_name == result.best else None
+        table.add_row(det_name, *cells, style=style)
+    Console().print(table)
+    if not labelled:
+        print("(no ground truth in the source: metrics are not available)")

@@ -1,0 +1,122 @@
+"""CHAL map panels for `mistd detect --maps`: input with boxes | predicted background |
+anomaly | gate, side by side at the frame's original size."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mistd.data.transforms import LetterboxInfo
+from mistd.structures import Detections
+
+PANELS = (
+    ("background", "predicted background (|B|)"),
+    ("anomaly", "anomaly"),
+    ("gate", "gate H"),
+)
+
+
+def map_to_original(value: torch.Tensor, info: LetterboxInfo) -> np.ndarray:
+    """A model-resolution map `[h, w]` -> `[H, W]` float32 over the original frame: bilinear to
+    the input size, the letterbox padding cropped, resized to the frame."""
+    h_in, w_in = info.input_size
+    up = F.interpolate(
+        value[None, None].float(), size=(h_in, w_in), mode="bilinear", align_corners=False
+    )[0, 0]
+    nh, nw = info.resized_size
+    crop = up[info.pad_y : info.pad_y + nh, info.pad_x : info.pad_x + nw].cpu().numpy()
+    height, width = info.original_size
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _colour(value: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    low = float(value.min()) if low is None else low
+    high = float(value.max()) if high is None else high
+    scaled = np.clip((value - low) / max(high - low, 1e-12), 0.0, 1.0)
+    return cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+
+
+def _title(image: np.ndarray, text: str) -> np.ndarray:
+    cv2.putText(image, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
+    return image
+
+
+def map_panels(overlay_bgr: np.ndarray, detections: Detections, info: LetterboxInfo) -> np.ndarray:
+    """`[H, 4W, 3]` BGR: the overlay (frame with boxes), then the key frame's predicted
+    background (L2 norm over channels, min-max scaled), anomaly and gate (fixed 0..1 scale).
+    Maps a configuration lacks are drawn black."""
+    maps = detections.maps or {}
+    height, width = overlay_bgr.shape[:2]
+    tiles = [overlay_bgr]
+    for name, title in PANELS:
+        if name in maps:
+            value = map_to_original(maps[name], info)
+            fixed = name != "background"
+            tile = _colour(value, 0.0 if fixed else None, 1.0 if fixed else None)
+        else:
+            tile = np.zeros((height, width, 3), np.uint8)
+            title = f"{title}: n/a"
+        tiles.append(_title(np.ascontiguousarray(tile), title))
+    return np.concatenate(tiles, axis=1)
+
+
+class MapPanelWriter:
+    """Writes `map_panels` of every frame as `<folder>/<sequence>/<index>.png` and one
+    `<folder>/<sequence>.mp4` per sequence (context manager; videos are finished on exit).
+
+    Args:
+        detector: a `StreamingClipDetector` (its `return_maps` is switched on here; its
+            predictor's `letterbox` maps the stride-8 maps to the frame).
+        folder: output folder. fps: video frame rate.
+    """
+
+    def __init__(self, detector, folder, fps: float):
+        from pathlib import Path
+
+        from mistd.errors import InputError
+
+        predictor = getattr(detector, "predictor", None)
+        if predictor is None or not predictor.supports_maps:
+            raise InputError("--maps needs a CHAL model (--weights) streamed with --backend torch")
+        detector.return_maps = True
+        self.detector = detector
+        self.folder = Path(folder)
+        self.fps = float(fps)
+        self.videos: list = []
+        self._writer = None
+        self._sequence: str | None = None
+
+    def write(self, record, overlay_bgr: np.ndarray, detections: Detections) -> None:
+        """Write the panels of one key frame (`record`: its FrameRecord)."""
+        from mistd.data.video import VideoWriter
+        from mistd.io import atomic_path
+
+        info = self.detector.predictor.letterbox
+        panels = map_panels(overlay_bgr, detections, info)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.sequence)
+        name = name.strip("._") or "video"
+        png = self.folder / name / f"{record.index}.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(png) as tmp:
+            cv2.imwrite(str(tmp), panels)
+        if self._writer is None or self._sequence != record.sequence:
+            self._finish()
+            path = self.folder / f"{name}.mp4"
+            self._writer = VideoWriter(path, self.fps, (panels.shape[1], panels.shape[0]))
+            self._writer.__enter__()
+            self._sequence = record.sequence
+            self.videos.append(path)
+        self._writer.write(panels)
+
+    def _finish(self, exc_info=(None, None, None)) -> None:
+        if self._writer is not None:
+            self._writer.__exit__(*exc_info)
+            self._writer = None
+
+    def __enter__(self) -> MapPanelWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._finish(exc_info)

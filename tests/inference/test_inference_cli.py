@@ -1,0 +1,144 @@
+"""`mistd detect --weights` streaming (torch / onnxruntime), `mistd export`, `mistd bench`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mistd.cli import app
+from mistd.config import to_dict
+from mistd.engine.checkpoint import make_checkpoint, save_checkpoint
+from mistd.engine.run_config import build_run_config, run_config_to_dict
+from mistd.models.zoo import build_model
+
+TINY_CHAL = {"width": 0.125, "depth": 0.33, "num_frames": 3, "input_size": [64, 64]}
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model, cfg = build_model("chal", TINY_CHAL)
+    # a large objectness bias so that random weights give detections above 0.001
+    model.head.obj_preds[0].bias.data.fill_(4.0)
+    run_config = build_run_config("chal", {"model": to_dict(cfg)})
+    path = tmp_path_factory.mktemp("weights") / "tiny_chal.pt"
+    checkpoint = make_checkpoint(
+        state_dict=model.state_dict(), config=run_config_to_dict(run_config), model="chal"
+    )
+    return save_checkpoint(path, checkpoint)
+
+
+@pytest.fixture(scope="module")
+def frames_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("frames")
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        cv2.imwrite(str(folder / f"{k}.png"), rng.integers(0, 255, (48, 64), dtype=np.uint8))
+    return folder
+
+
+def run_detect(tmp_path, weights, source, *extra) -> list[dict]:
+    result = CliRunner().invoke(
+        app,
+        ["detect", "--weights", str(weights), str(source), "--out", str(tmp_path), "--no-video"]
+        + list(extra),
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = sorted(p for p in tmp_path.iterdir() if p.is_dir())[-1]
+    return json.loads((run_dir / "detections.json").read_text())
+
+
+def test_detect_streams_with_the_same_detections(tmp_path, tiny_weights, frames_dir):
+    clip_mode = run_detect(tmp_path / "a", tiny_weights, frames_dir, "--no-stream")
+    streamed = run_detect(tmp_path / "b", tiny_weights, frames_dir)
+    onnx = run_detect(tmp_path / "c", tiny_weights, frames_dir, "--backend", "onnxruntime")
+    assert len(clip_mode) > 0
+    for other in (streamed, onnx):
+        assert len(other) == len(clip_mode)
+        got = sorted(d["score"] for d in other)
+        want = sorted(d["score"] for d in clip_mode)
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+        assert {d["image_id"] for d in other} == {d["image_id"] for d in clip_mode}
+
+
+def test_detect_rejects_an_unknown_backend(tmp_path, tiny_weights, frames_dir):
+    result = CliRunner().invoke(
+        app, ["detect", "--weights", str(tiny_weights), str(frames_dir), "--backend", "trt"]
+    )
+    assert result.exit_code != 0
+    assert "backend" in str(result.exception) + result.output
+
+
+def test_export_and_bench_commands(tmp_path, tiny_weights):
+    out = tmp_path / "chal.onnx"
+    result = CliRunner().invoke(
+        app, ["export", "--weights", str(tiny_weights), "--format", "onnx", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and (tmp_path / "chal.frame.onnx").is_file()
+    assert (tmp_path / "chal.clip.onnx").is_file()
+    assert "relative error" in result.output
+    json_path = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--weights",
+            str(tiny_weights),
+            "--size",
+            "64",
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            "--no-onnx",
+            "--json",
+            str(json_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(json_path.read_text())
+    for key in ("params", "gmacs", "clip_ms", "stream_ms", "onnx_stream_ms"):
+        assert key in data
+    assert data["stream_rel_error"] < 1e-4
+    assert data["stream_gmacs"] < data["gmacs"]
+    assert "streaming (torch)" in result.output
+
+
+def test_bench_and_export_reject_bad_sizes():
+    from mistd.commands.inference import parse_size
+    from mistd.errors import InputError
+
+    assert parse_size("256") == (256, 256)
+    assert parse_size("384x640") == (384, 640)
+    for bad in ("100", "abc", "0x64"):
+        with pytest.raises(InputError):
+            parse_size(bad)
+
+
+def test_detect_maps_writes_panels(tmp_path, tiny_weights, frames_dir):
+    result = CliRunner().invoke(
+        app,
+        ["detect", "--weights", str(tiny_weights), str(frames_dir), "--out", str(tmp_path)]
+        + ["--no-video", "--maps"],
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    pngs = sorted((run_dir / "maps").rglob("*.png"))
+    assert len(pngs) == 6
+    panel = cv2.imread(str(pngs[-1]))
+    assert panel.shape[:2] == (48, 4 * 64)
+    assert list((run_dir / "maps").glob("*.mp4"))
+    # maps need the torch backend
+    result = CliRunner().invoke(
+        app,
+        ["detect", "--weights", str(tiny_weights), str(frames_dir), "--out", str(tmp_path)]
+        + ["--maps", "--backend", "onnxruntime", "--no-video"],
+    )
+    assert result.exit_code != 0
