@@ -23,7 +23,9 @@ def require_shared(*parts: str) -> Path:
     """Path under ../shared; skip (or fail when CI=true) if it is missing."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        message = f"{path} not found: ../shared (reference data and fixtures) is not beside the checkout"
+        message = (
+            f"{path} not found: ../shared (reference data and fixtures) is not beside the checkout"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

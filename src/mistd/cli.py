@@ -24,12 +24,14 @@ HELP = """mistd: moving infrared small target detection.
 
 \b
 Examples:
-  mistd demo                                            # synthetic clip -> detections, video, metrics
-  mistd data synth --out data/synth --preset medium     # generate a synthetic IR data set
-  mistd data info ../DAUB/coco_val_DAUB.txt --root ../DAUB   # summarise a data set
-  mistd eval-dets --gt gt.json --dets dets.json         # official mAP50 / P / R / F1
-  mistd detect --model tophat video.avi                 # classical detector on a video
+  mistd demo                                           # synthetic clip: detect, video, metrics
+  mistd data synth --out data/synth --preset medium    # generate a synthetic IR data set
+  mistd data info coco_val_DAUB.txt --root ../DAUB     # summarise a data set
+  mistd eval-dets --gt gt.json --dets dets.json        # official mAP50 / P / R / F1
+  mistd detect --model temporal video.avi              # classical detector on a video
   mistd train --model mf-baseline --data data/synth train.epochs=10
+  mistd detect --weights runs/train/exp/weights/best.pt video.avi
+  mistd bench --model chal --size 512                  # params, GMACs, clip/stream/onnx latency
 """
 
 app = typer.Typer(

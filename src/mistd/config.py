@@ -48,7 +48,9 @@ def parse_dotted(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise InputError(f"override '{item}' is not of the form key=value (e.g. train.epochs=10)")
+            raise InputError(
+                f"override '{item}' is not of the form key=value (e.g. train.epochs=10)"
+            )
         key, raw = item.split("=", 1)
         key = key.strip()
         if not key or any(not part for part in key.split(".")):
@@ -62,7 +64,9 @@ def parse_dotted(items: list[str]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise InputError(f"override '{item}' conflicts with an earlier override of '{part}'")
+                raise InputError(
+                    f"override '{item}' conflicts with an earlier override of '{part}'"
+                )
         node[parts[-1]] = value
     return out
 
@@ -173,7 +177,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Build dataclass `cls` from a (possibly partial) nested dict, e.g. one saved in a checkpoint."""
+    """Build dataclass `cls` from a (possibly partial) nested dict, e.g. from a checkpoint."""
     return apply_overrides(cls(), data)
 
 

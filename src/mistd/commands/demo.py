@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo", help=DEMO_HELP)
     def demo(
         source: str | None = typer.Option(None, "--source", help="Your video or image folder."),
-        preset: str = typer.Option("medium", "--preset", help="Synthetic preset: easy|medium|hard."),
+        preset: str = typer.Option("medium", "--preset", help="easy|medium|hard."),
         frames: int = typer.Option(80, "--frames", help="Synthetic clip length."),
         size: str = typer.Option("256x256", "--size", help="Synthetic frame size HxW."),
         seed: int = typer.Option(7, "--seed", help="Synthetic data seed."),

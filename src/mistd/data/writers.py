@@ -1,10 +1,10 @@
 """Write a `FrameDataset` in the on-disk layouts users have: COCO json and UESTC txt index.
 
-Both writers take image paths relative to `root` (the folder the annotation files describe):
-COCO `file_name` and the UESTC txt paths are written relative to it, with forward slashes, so the
-data set can be moved as a folder. COCO ids: images 1..N in data set order, category_id = label+1.
-Extra per-image keys `sequence` and `frame_index` are added to the COCO json (ignored by other tools,
-used by mistd for per-sequence tables). Files are written atomically.
+Image paths are written relative to `root` (the folder the annotation files describe), with
+forward slashes, so the data set can be moved as a folder. COCO ids: images 1..N in data set
+order, category_id = label + 1. Extra per-image keys `sequence` and `frame_index` are added to the
+COCO json (ignored by other tools, used by mistd for per-sequence tables). Files are written
+atomically.
 """
 
 from __future__ import annotations
