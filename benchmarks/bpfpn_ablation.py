@@ -58,11 +58,18 @@ class Split:
 
 
 def make_split(
-    name: str, seed: int, sequences: int, frames: int, size: int, num_frames: int, image_id: int
+    name: str,
+    seed: int,
+    sequences: int,
+    frames: int,
+    size: int,
+    num_frames: int,
+    image_id: int,
+    preset: str = "hard",
 ) -> Split:
-    """Generate `sequences` hard-preset sequences and cut every frame into a causal clip (key frame
-    last, the earliest frame repeated at a sequence start)."""
-    cfg = preset_config("hard", height=size, width=size, num_frames=frames)
+    """Generate `sequences` sequences of synthetic `preset` and cut every frame into a causal
+    clip (key frame last, the earliest frame repeated at a sequence start)."""
+    cfg = preset_config(preset, height=size, width=size, num_frames=frames)
     clips, targets, records = [], [], []
     for s, rng in enumerate(sequence_rngs(seed, sequences)):
         raw, truths = generate_sequence(cfg, rng)
@@ -207,6 +214,7 @@ def main() -> None:
     parser.add_argument("--val-sequences", type=int, default=6)
     parser.add_argument("--sequence-frames", type=int, default=40)
     parser.add_argument("--data-seed", type=int, default=100)
+    parser.add_argument("--preset", default="hard", choices=["easy", "medium", "hard"])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -239,6 +247,7 @@ def main() -> None:
             args.size,
             args.frames,
             image_id=1,
+            preset=args.preset,
         )
         val = make_split(
             "val",
@@ -248,11 +257,12 @@ def main() -> None:
             args.size,
             args.frames,
             image_id=1,
+            preset=args.preset,
         )
         num_val_targets = sum(len(t) for t in val.targets)
         print(
             f"data: {len(train.targets)} train / {len(val.targets)} val clips "
-            f"({num_val_targets} val targets), hard preset {args.size}x{args.size}, "
+            f"({num_val_targets} val targets), {args.preset} preset {args.size}x{args.size}, "
             f"T={args.frames}, {time.perf_counter() - t0:.1f}s"
         )
         print(

@@ -15,6 +15,7 @@ Examples:
   mistd train --model mf-baseline --data data/synth/train.json train.epochs=10
   mistd train --model yolox-s --data DAUB/train.txt --val DAUB/val.txt data.root=DAUB
   mistd train --model mf-baseline --data d.json --cfg exp.yaml model.width=0.25 train.amp=bf16
+  mistd train --model chal --cfg daub-h            # a paper benchmark (see mistd/configs/)
   mistd train --resume runs/train/exp                # continue a killed run exactly
   torchrun --nproc_per_node 2 -m mistd.cli train --model mf-baseline --data d.json
 
@@ -24,14 +25,43 @@ of --data (data.val_fraction, default 20%) are held out for validation.
 """
 
 
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped in `mistd/configs/` (e.g. `daub-h`)."""
+    from importlib.resources import files
+
+    folder = files("mistd") / "configs"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_cfg(cfg: str | Path) -> dict[str, Any]:
+    """The overrides in `--cfg`: an existing YAML file, else a shipped config by name."""
+    from importlib.resources import as_file, files
+
+    from mistd.config import load_yaml
+    from mistd.errors import InputError
+
+    if Path(cfg).is_file():
+        return load_yaml(cfg)
+    name = str(cfg).removesuffix(".yaml")
+    if name in shipped_configs():
+        with as_file(files("mistd") / "configs" / f"{name}.yaml") as path:
+            return load_yaml(path)
+    raise InputError(
+        f"--cfg '{cfg}' is neither a file nor a shipped config "
+        f"(shipped: {', '.join(shipped_configs()) or 'none'})"
+    )
+
+
 def _overrides(
-    cfg_file: Path | None, data: str | None, val: str | None, items: list[str]
+    cfg_file: str | Path | None, data: str | None, val: str | None, items: list[str]
 ) -> list[dict[str, Any]]:
-    from mistd.config import load_yaml, parse_dotted
+    from mistd.config import parse_dotted
 
     layers: list[dict[str, Any]] = []
     if cfg_file is not None:
-        layers.append(load_yaml(cfg_file))
+        layers.append(load_cfg(cfg_file))
     paths: dict[str, Any] = {}
     if data is not None:
         paths["train"] = data
@@ -92,7 +122,9 @@ def register(app: typer.Typer) -> None:
         val: str = typer.Option(
             None, "--val", help="validation data (default: held-out sequences)"
         ),
-        cfg: Path = typer.Option(None, "--cfg", help="YAML file of config overrides"),
+        cfg: str = typer.Option(
+            None, "--cfg", help="YAML file of config overrides, or a shipped config (daub-h, ...)"
+        ),
         name: str = typer.Option("exp", "--name", help="run name under runs/train/"),
         project: Path = typer.Option(Path("runs/train"), "--project", help="folder of runs"),
         resume: Path = typer.Option(None, "--resume", help="run folder or checkpoint to continue"),

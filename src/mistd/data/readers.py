@@ -10,6 +10,9 @@ Formats (`format=` names):
 - `video`: a video file, one unlabelled sequence.
 - `images`: a folder of images (natural numeric order), one unlabelled sequence; a folder of such
   folders gives one sequence per sub-folder.
+- `mirsdt`: the NUDT-MIRSDT release (DTUM): a split list `train.txt`/`test.txt` of
+  `Sequence<N>/Mix/<00001>.mat` lines; frame k is the last slice of that file's `Mix` stack, its
+  boxes the components of `Sequence<N>/masks/<00001>.png`.
 
 `read_dataset(path)` detects the format from the path (see `detect_format`). A folder written by
 mistd (`images/<seq>/<k>.png`, `coco.json`, `uestc.txt`) is read through its `coco.json`.
@@ -40,11 +43,12 @@ from mistd.errors import InputError
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
-FORMATS = ("uestc", "coco", "masks", "anti-uav", "video", "images")
+FORMATS = ("uestc", "coco", "masks", "anti-uav", "video", "images", "mirsdt")
 # COCO boxes converted by other tools are floats; allow this much overshoot past the image border.
 BORDER_TOLERANCE = 1e-3
 
 _IRDST_NAME = re.compile(r"^(?P<seq>.+)\((?P<k>\d+)\)$")
+_MIRSDT_LINE = re.compile(r"^(?P<seq>[^/\\]+)[/\\]Mix[/\\](?P<k>\d+)\.mat$")
 
 
 # --------------------------------------------------------------------------- frames
@@ -75,6 +79,8 @@ def read_image(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.is_file():
         raise InputError("image not found (use --root to remap the paths of an index)", path=path)
+    if path.suffix.lower() == ".mat":
+        return _read_mix_mat(path)
     try:
         # imdecode(fromfile) instead of imread: works with non-ASCII paths on every platform.
         image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
@@ -89,6 +95,27 @@ def read_image(path: str | Path) -> tuple[np.ndarray, int]:
     else:
         raise InputError(f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)", path=path)
     return _single_channel(image), bit_depth
+
+
+def _read_mix_mat(path: Path) -> tuple[np.ndarray, int]:
+    """The frame in a NUDT-MIRSDT `Mix` file: the last slice of its `[t, H, W]` stack (the
+    stack holds the frames up to this one), rounded to 8 bits (16 if values exceed 255)."""
+    import scipy.io
+
+    try:
+        data = scipy.io.loadmat(str(path), variable_names=["Mix"])
+    except (OSError, ValueError, NotImplementedError, scipy.io.matlab.MatReadError) as exc:
+        # NotImplementedError: MATLAB v7.3 (HDF5) files, which scipy does not read.
+        raise InputError(f"cannot read MATLAB file ({exc})", path=path) from None
+    mix = data.get("Mix")
+    if mix is None or mix.ndim not in (2, 3) or mix.size == 0:
+        raise InputError("expected a 'Mix' array [t, H, W] (NUDT-MIRSDT frame stack)", path=path)
+    frame = np.asarray(mix if mix.ndim == 2 else mix[-1], np.float64)
+    if not np.isfinite(frame).all():
+        raise InputError("the 'Mix' frame has non-finite values", path=path)
+    top = 255 if frame.max() <= 255 else 65535
+    dtype = np.uint8 if top == 255 else np.uint16
+    return np.clip(np.rint(frame), 0, top).astype(dtype), 8 if top == 255 else 16
 
 
 _VIDEO_READERS: OrderedDict[Path, VideoFrameReader] = OrderedDict()
@@ -187,10 +214,11 @@ def _recorded_parts(text: str) -> tuple[bool, tuple[str, ...]]:
 class _PathResolver:
     """Map paths recorded in an index file to files on this machine.
 
-    Relative paths resolve against the first base folder under which one of them exists (the
-    first base if none does). Absolute paths are used as they are when they exist; otherwise the
-    shortest trailing part that exists under a remap root is found once (from the first path that
-    resolves) and applied to every path.
+    Relative paths resolve against the first base folder under which one of them exists; if
+    none does, they are remapped like absolute paths (else the first base is used). Absolute
+    paths are used as they are when they exist; otherwise the shortest trailing part that exists
+    under a remap root is found once (from the first path that resolves) and applied to every
+    path.
     """
 
     def __init__(self, bases: list[Path], remap_roots: list[Path], prefer_remap: bool):
@@ -208,10 +236,16 @@ class _PathResolver:
         abs_probes = [parts for (is_abs, _), parts in probes.items() if is_abs]
 
         base = self.bases[0]
+        rel_remap: tuple[Path, int] | None = None
         for candidate in self.bases:
             if any(candidate.joinpath(*parts).exists() for parts in rel_probes):
                 base = candidate
                 break
+        else:
+            # Relative to a folder we do not know (the CHAL txt files hold paths relative to the
+            # authors' working directory, `datasets/DAUB-H/images/1/0.bmp`): remap like absolute.
+            if rel_probes:
+                rel_remap = self._find_remap(rel_probes)
 
         remap: tuple[Path, int] | None = None
         keep_absolute = False
@@ -225,7 +259,9 @@ class _PathResolver:
 
         out = []
         for text, (is_abs, parts) in zip(recorded, parsed, strict=True):
-            if not is_abs:
+            if not is_abs and rel_remap is not None:
+                out.append(rel_remap[0].joinpath(*parts[-rel_remap[1] :]))
+            elif not is_abs:
                 out.append(base.joinpath(*parts))
             elif keep_absolute or remap is None:
                 out.append(Path(text))
@@ -582,6 +618,62 @@ def read_masks(path: str | Path) -> FrameDataset:
     return FrameDataset(sequences=_sequences_from_groups(groups), source=str(path), format="masks")
 
 
+# --------------------------------------------------------------------------- NUDT-MIRSDT
+
+
+def read_mirsdt(path: str | Path) -> FrameDataset:
+    """Read a NUDT-MIRSDT split list (`train.txt`/`test.txt` beside the `Sequence<N>` folders)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read split list ({exc})", path=path) from None
+    groups: dict[str, list[FrameRecord]] = {}
+    numbered: dict[str, list[tuple[int, Path, int | None]]] = {}
+    for line_no, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        match = _MIRSDT_LINE.match(text)
+        if match is None:
+            raise InputError(
+                f"bad line '{text}': expected Sequence<N>/Mix/<k>.mat", path=path, line=line_no
+            )
+        name, stem = match["seq"], match["k"]
+        image = path.parent / name / "Mix" / f"{stem}.mat"
+        mask_path = path.parent / name / "masks" / f"{stem}.png"
+        for needed in (image, mask_path):
+            if not needed.is_file():
+                raise InputError(f"missing file {needed}", path=path, line=line_no)
+        mask, _ = read_image(mask_path)
+        boxes = boxes_from_mask(mask)
+        record = FrameRecord(
+            sequence=name,
+            index=int(stem) - 1,
+            path=image,
+            boxes=boxes,
+            labels=np.zeros(len(boxes), np.int64),
+            width=mask.shape[1],
+            height=mask.shape[0],
+            mask=mask_path,
+        )
+        groups.setdefault(name, []).append(record)
+        numbered.setdefault(name, []).append((int(stem), image, line_no))
+    if not groups:
+        raise InputError("split list has no lines", path=path)
+    for name, frames in numbered.items():
+        _check_contiguous(frames, path, name)
+    return FrameDataset(sequences=_sequences_from_groups(groups), source=str(path), format="mirsdt")
+
+
+def _looks_like_mirsdt_list(path: Path) -> bool:
+    with path.open(errors="replace") as f:
+        for raw in f:
+            if raw.strip():
+                return _MIRSDT_LINE.match(raw.strip()) is not None
+    return False
+
+
 # --------------------------------------------------------------------------- Anti-UAV
 
 
@@ -840,6 +932,8 @@ def _detect(path: Path) -> tuple[Path, str]:
             return path, "anti-uav"
         return path, "coco"
     if suffix == ".txt":
+        if _looks_like_mirsdt_list(path):
+            return path, "mirsdt"
         return path, "anti-uav" if _looks_like_track_txt(path) else "uestc"
     if suffix in VIDEO_SUFFIXES:
         return path, "anti-uav" if _find_track_file(path) else "video"
@@ -887,4 +981,6 @@ def read_dataset(
         return read_anti_uav(path)
     if format == "video":
         return read_video(path)
+    if format == "mirsdt":
+        return read_mirsdt(path)
     return read_image_folder(path)

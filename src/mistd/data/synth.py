@@ -58,8 +58,7 @@ import os
 import re
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -377,7 +376,9 @@ def _make_tracks(
         # Wanted SCR: a slow fluctuation (scintillation / aspect changes) inside the range.
         lo, hi = cfg.scr_range
         centre = rng.uniform(lo, hi)
-        swing = 0.25 * (hi - lo) * np.sin(2 * np.pi * (t / max(num_frames, 1)) * rng.uniform(0.5, 2))
+        swing = (
+            0.25 * (hi - lo) * np.sin(2 * np.pi * (t / max(num_frames, 1)) * rng.uniform(0.5, 2))
+        )
         scr = np.clip(centre + swing + rng.uniform(-0.05, 0.05, num_frames) * (hi - lo), lo, hi)
         tracks.append(_Track(xy=xy.astype(np.float64), sigma=(sx, sy), scr=scr))
     return tracks
@@ -461,13 +462,15 @@ def local_background(
     if exclude is not None:
         for other in np.asarray(exclude, float).reshape(-1, 4):
             (ey0, ey1, ex0, ex1), _ = _ring_slices(other, size)
-            mask[
-                max(ey0 - oy0, 0) : max(ey1 - oy0, 0), max(ex0 - ox0, 0) : max(ex1 - ox0, 0)
-            ] = False
+            mask[max(ey0 - oy0, 0) : max(ey1 - oy0, 0), max(ex0 - ox0, 0) : max(ex1 - ox0, 0)] = (
+                False
+            )
     values = frame[oy0:oy1, ox0:ox1][mask].astype(np.float64)
     if values.size < 4:
         return float("nan"), float("nan")
-    full_scale = 65535.0 if frame.dtype == np.uint16 else (255.0 if frame.dtype == np.uint8 else 1.0)
+    full_scale = (
+        65535.0 if frame.dtype == np.uint16 else (255.0 if frame.dtype == np.uint8 else 1.0)
+    )
     return float(values.mean()), max(float(values.std()), SCR_STD_FLOOR * full_scale)
 
 
@@ -577,7 +580,9 @@ def generate_sequence(
                 cx, cy = track.xy[k] - camera
                 sx, sy = track.sigma
                 if -4 * sx < cx < w + 4 * sx and -4 * sy < cy < h + 4 * sy:
-                    shown.append((tid, cx, cy, sx, sy, _visible_box(cx, cy, track.sigma, cfg, size)))
+                    shown.append(
+                        (tid, cx, cy, sx, sy, _visible_box(cx, cy, track.sigma, cfg, size))
+                    )
         all_boxes = np.array(
             [target_box(cx, cy, sx, sy, cfg.box_margin) for _, cx, cy, sx, sy, _ in shown]
         ).reshape(-1, 4)
@@ -638,7 +643,9 @@ def generate_sequence(
         ).reshape(-1, 4)
         scr = np.array(
             [
-                measure_scr(frames[k], centers_full[i], np.delete(all_boxes, _index(shown, r[0]), 0))
+                measure_scr(
+                    frames[k], centers_full[i], np.delete(all_boxes, _index(shown, r[0]), 0)
+                )
                 for i, r in enumerate(records)
             ],
             dtype=np.float32,
@@ -666,3 +673,200 @@ def _index(shown: list, track_id: int) -> int:
 def sequence_rngs(seed: int, count: int) -> list[np.random.Generator]:
     """One independent generator per sequence: `SeedSequence(seed).spawn(count)`."""
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
+# ----------------------------------------------------------------------------- semi-synthetic
+
+
+def load_backgrounds(
+    source: str | Path,
+    num_frames: int,
+    size: tuple[int, int] | None = None,
+    mask_grow: int = 3,
+) -> tuple[np.ndarray, int]:
+    """Real infrared footage for the semi-synthetic mode, with its own annotated targets removed.
+
+    Args:
+        source: a video (with an Anti-UAV track file beside it, or without), an image folder, or
+            any data set `read_dataset` accepts; its FIRST sequence is used.
+        num_frames: frames to take (from the start of the footage).
+        size: optional `(H, W)` to resize to (boxes of the footage are scaled alike).
+        mask_grow: pixels added around each annotated box before it is painted out (cv2.inpaint,
+            Telea): the footage's own target must not stay in as an unlabelled target.
+
+    Returns:
+        `([num_frames, H, W] float32 in full-scale units, bit_depth)`.
+    """
+    from mistd.data.readers import load_frame, read_dataset
+
+    dataset = read_dataset(source)
+    if not dataset.sequences or not dataset.sequences[0].frames:
+        raise InputError("no frames found for --backgrounds", source)
+    records = dataset.sequences[0].frames
+    if len(records) < num_frames:
+        raise InputError(
+            f"--backgrounds has {len(records)} frames in its first sequence, "
+            f"{num_frames} are needed (lower --frames)",
+            source,
+        )
+    out: list[np.ndarray] = []
+    bit_depth = 8
+    for record in records[:num_frames]:
+        frame, bit_depth = load_frame(record)
+        full = 255.0 if bit_depth == 8 else 65535.0
+        if len(record.boxes):
+            mask = np.zeros(frame.shape, dtype=np.uint8)
+            for x1, y1, x2, y2 in record.boxes:
+                x0, y0 = max(int(x1) - mask_grow, 0), max(int(y1) - mask_grow, 0)
+                mask[y0 : int(math.ceil(y2)) + mask_grow, x0 : int(math.ceil(x2)) + mask_grow] = 1
+            image8 = frame if bit_depth == 8 else (frame / 257.0).round().astype(np.uint8)
+            painted = cv2.inpaint(image8, mask, 3, cv2.INPAINT_TELEA)
+            frame = painted if bit_depth == 8 else frame.copy()
+            if bit_depth == 16:
+                frame[mask > 0] = painted[mask > 0].astype(np.uint16) * 257
+        image = frame.astype(np.float32) / full
+        if size is not None and image.shape != tuple(size):
+            image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        out.append(image)
+    return np.stack(out), bit_depth
+
+
+# ----------------------------------------------------------------------------- writing a data set
+
+
+def _truth_stats(truths: list[FrameTruth]) -> dict:
+    scr = np.concatenate([t.scr for t in truths]) if truths else np.zeros(0)
+    return {
+        "frames": len(truths),
+        "targets": int(sum(t.num_targets for t in truths)),
+        "empty_frames": int(sum(t.num_targets == 0 for t in truths)),
+        "scr_min": round(float(scr.min()), 3) if scr.size else None,
+        "scr_median": round(float(np.median(scr)), 3) if scr.size else None,
+        "scr_max": round(float(scr.max()), 3) if scr.size else None,
+        "clutter_dominated": int(sum(int(t.clutter_dominated.sum()) for t in truths)),
+        "saturated": int(sum(int(t.saturated.sum()) for t in truths)),
+    }
+
+
+def _readme(cfg: SynthConfig, sequences: int, seed: int) -> str:
+    doc = __doc__ or ""
+    boxes = doc[doc.index("Boxes.") : doc.index("Output layout")]
+    return (
+        f"# Synthetic infrared video (mistd, preset '{cfg.preset}', seed {seed})\n\n"
+        f"{sequences} sequences x {cfg.num_frames} frames of {cfg.height}x{cfg.width}, "
+        f"{cfg.bit_depth}-bit. Regenerate with:\n\n    mistd data synth --out DIR --preset "
+        f"{cfg.preset} --sequences {sequences} --frames {cfg.num_frames} "
+        f"--size {cfg.height}x{cfg.width} --seed {seed} --bit-depth {cfg.bit_depth}\n\n"
+        "Files: images/<seq>/<k>.png, coco.json (COCO, category 1 = target), uestc.txt "
+        "(UESTC index, integer boxes), synth.yaml (all parameters, SCR statistics).\n\n"
+        + boxes.strip()
+        + "\n"
+    )
+
+
+def write_synthetic_dataset(
+    out_dir: str | Path,
+    cfg: SynthConfig,
+    sequences: int,
+    seed: int,
+    backgrounds: str | Path | None = None,
+    overwrite: bool = False,
+    preview: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> FrameDataset:
+    """Generate `sequences` sequences and write them in the mistd layout (module docstring).
+
+    The folder is written under a temporary name and renamed at the end: an interrupted run
+    leaves no partial data set, and `overwrite` replaces an old one only once the new one is
+    complete. Returns the data set as a `FrameDataset` whose paths point into `out_dir`.
+    """
+    from mistd.data.writers import write_coco_json, write_uestc_txt
+
+    if backgrounds is None:
+        validate_config(cfg)
+    if sequences < 1:
+        raise InputError(f"--sequences must be at least 1, got {sequences}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("--out exists and is not a folder", out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise InputError("--out is not empty (use --overwrite to replace it)", out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        background_frames = None
+        if backgrounds is not None:
+            size = None if not cfg.height else (cfg.height, cfg.width)
+            needed = cfg.num_frames * sequences
+            background_frames, _ = load_backgrounds(backgrounds, needed, size)
+            cfg = dataclasses.replace(
+                cfg, height=background_frames.shape[1], width=background_frames.shape[2]
+            )
+            validate_config(cfg)
+        seqs: list[Sequence] = []
+        stats: dict[str, dict] = {}
+        sheet_frames, sheet_boxes, sheet_titles = [], [], []
+        for i, rng in enumerate(sequence_rngs(seed, sequences)):
+            name = f"seq{i:03d}"
+            background = None
+            if background_frames is not None:
+                background = background_frames[i * cfg.num_frames : (i + 1) * cfg.num_frames]
+            frames, truths = generate_sequence(cfg, rng, background)
+            folder = tmp_dir / "images" / name
+            folder.mkdir(parents=True)
+            records = []
+            for k, (frame, truth) in enumerate(zip(frames, truths, strict=True)):
+                if not cv2.imwrite(str(folder / f"{k}.png"), frame):
+                    raise InputError("cannot write frame", folder / f"{k}.png")
+                records.append(
+                    FrameRecord(
+                        sequence=name,
+                        index=k,
+                        path=out_dir / "images" / name / f"{k}.png",
+                        boxes=truth.boxes,
+                        labels=truth.labels,
+                        width=cfg.width,
+                        height=cfg.height,
+                    )
+                )
+            seqs.append(Sequence(name, records))
+            stats[name] = _truth_stats(truths)
+            if preview and len(sheet_frames) < 12:
+                for k in np.linspace(0, len(frames) - 1, 3).round().astype(int):
+                    sheet_frames.append(frames[k])
+                    sheet_boxes.append(truths[k].boxes)
+                    scr = " ".join(f"{v:.1f}" for v in truths[k].scr)
+                    sheet_titles.append(f"{name} #{k}  SCR {scr}")
+            if progress is not None:
+                progress(i + 1, sequences)
+        dataset = FrameDataset(seqs, ["target"], source=str(out_dir), format="coco")
+        write_coco_json(dataset, tmp_dir / "coco.json", root=out_dir)
+        write_uestc_txt(dataset, tmp_dir / "uestc.txt", root=out_dir)
+        meta = {
+            "generator": "mistd data synth",
+            "seed": seed,
+            "sequences": sequences,
+            "backgrounds": None if backgrounds is None else str(backgrounds),
+            "config": dataclasses.asdict(cfg),
+            "stats": stats,
+        }
+        (tmp_dir / "synth.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        (tmp_dir / "README.md").write_text(_readme(cfg, sequences, seed))
+        if preview:
+            from mistd.viz.sheet import save_contact_sheet
+
+            save_contact_sheet(
+                tmp_dir / "preview.png", sheet_frames, sheet_boxes, sheet_titles, columns=6
+            )
+        # Swap the complete folder into place; the old one (with --overwrite) goes last.
+        old = None
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+            os.replace(out_dir, old)
+        os.replace(tmp_dir, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return dataset

@@ -24,9 +24,8 @@ Scene model (one per sequence, built once, then sampled per frame):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -140,7 +139,10 @@ class SceneModel:
         t = np.arange(num_frames, dtype=np.float64)
         jitter = rng.standard_normal((num_frames + 8, 2)).cumsum(axis=0) * 0.35
         jitter = np.stack(
-            [np.convolve(jitter[:, k], np.ones(5) / 5, mode="valid")[:num_frames] for k in range(2)],
+            [
+                np.convolve(jitter[:, k], np.ones(5) / 5, mode="valid")[:num_frames]
+                for k in range(2)
+            ],
             axis=1,
         )
         jitter -= jitter.mean(axis=0)
@@ -161,9 +163,9 @@ class SceneModel:
         cloud_shape = (max(h, 64), max(w, 64))
         base = [fractal_field(rng, cloud_shape, p.cloud_beta) for _ in range(2)]
         detail = [fractal_field(rng, cloud_shape, p.cloud_beta - 1.0) for _ in range(2)]
-        self.clouds = np.dstack(
-            [base[0] + 0.25 * detail[0], base[1] + 0.25 * detail[1]]
-        ).astype(np.float32)
+        self.clouds = np.dstack([base[0] + 0.25 * detail[0], base[1] + 0.25 * detail[1]]).astype(
+            np.float32
+        )
         self.clouds /= self.clouds.std()
         self.texture = fractal_field(rng, cloud_shape, 2.2)  # in-cloud texture (moves with clouds)
         self.threshold = float(ndtri(1.0 - np.clip(p.cloud_coverage, 1e-3, 1 - 1e-3)))
@@ -173,7 +175,9 @@ class SceneModel:
         r2 = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2
         gain = (1.0 - p.vignetting * r2 / 2.0) * (1.0 + p.prnu * rng.standard_normal((h, w)))
         self.gain = gain.astype(np.float32)
-        offset = p.column_fpn * rng.standard_normal((1, w)) + p.row_fpn * rng.standard_normal((h, 1))
+        offset = p.column_fpn * rng.standard_normal((1, w)) + p.row_fpn * rng.standard_normal(
+            (h, 1)
+        )
         self.offset = offset.astype(np.float32)
         num_defects = int(rng.binomial(h * w, p.defect_fraction)) if p.defect_fraction > 0 else 0
         flat = rng.choice(h * w, size=num_defects, replace=False) if num_defects else np.zeros(0)
@@ -218,7 +222,9 @@ class SceneModel:
             )
             tree_line = np.clip(fractal_line(rng, cw, 1.6) * 2.5 + 3.0, 0, None)
             trees = (depth > -0.5) & (depth < tree_line[None, :])
-            ground = np.where(trees, p.ground_level - 0.02 + 0.5 * p.ground_texture * texture, ground)
+            ground = np.where(
+                trees, p.ground_level - 0.02 + 0.5 * p.ground_texture * texture, ground
+            )
             alpha = np.where(trees, 0.0, alpha)
             for _ in range(p.num_structures):
                 sw, sh = int(rng.integers(4, 24)), int(rng.integers(3, 12))

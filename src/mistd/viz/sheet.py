@@ -28,7 +28,11 @@ def to_display(frame: np.ndarray, stretch: bool | None = None) -> np.ndarray:
     if stretch is None:
         stretch = frame.dtype != np.uint8
     if not stretch:
-        return frame.astype(np.uint8) if frame.dtype == np.uint8 else np.clip(frame, 0, 255).astype(np.uint8)
+        return (
+            frame.astype(np.uint8)
+            if frame.dtype == np.uint8
+            else np.clip(frame, 0, 255).astype(np.uint8)
+        )
     lo, hi = np.percentile(frame, (2.0, 99.8))
     if hi <= lo:
         hi = lo + 1.0
@@ -71,8 +75,11 @@ def _tile(
             zoom = cv2.resize(crop, (side, side), interpolation=cv2.INTER_NEAREST)
             tile[-side:, -side:] = cv2.cvtColor(zoom, cv2.COLOR_GRAY2BGR)
             cv2.rectangle(
-                tile, (tile.shape[1] - side, tile.shape[0] - side),
-                (tile.shape[1] - 1, tile.shape[0] - 1), INSET_COLOR, 1,
+                tile,
+                (tile.shape[1] - side, tile.shape[0] - side),
+                (tile.shape[1] - 1, tile.shape[0] - 1),
+                INSET_COLOR,
+                1,
             )
     if title:
         font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
