@@ -85,10 +85,11 @@ def train_and_evaluate(row: str, args, train_dir: Path, test_data) -> dict:
         {"model": model_overrides, "train": train_overrides, "data": {"workers": 0}},
     )
     train_data = read_dataset(train_dir)
-    trainer = Trainer(cfg, None, train_data=train_data, val_data=None, progress=not args.quiet)
+    run_dir = Path(args.runs_dir) / f"{args.preset}-{label.replace(':', '_').replace('=', '-')}"
+    trainer = Trainer(cfg, run_dir, train_data=train_data, val_data=None, progress=not args.quiet)
     set_lr(trainer.optimizer, args.lr * 0.05)
     trainer.add_callback("on_step_end", time_budget_callback(args.minutes, args.lr))
-    summary = trainer.train()
+    summary = trainer.train()  # stopping on the budget writes run_dir/weights/last.pt
     metrics, _ = evaluate_detector(trainer.detector(), test_data, progress=False)
     return {
         "row": label,
@@ -132,6 +133,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default="runs/bench/data")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs-dir", default="runs/bench/learning", help="checkpoints per row")
     parser.add_argument("--json", default="")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()

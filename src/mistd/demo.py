@@ -1,5 +1,8 @@
-"""`mistd demo`: generate (or read) a clip, run the detectors, write video, plot and metrics.
+"""`mistd demo`: generate (or read) a clip, run the detectors, write videos, plot and metrics.
 
+Detectors: the classical ones, and every model shipped inside the package (`mistd/weights/`),
+streamed with `VideoPredictor` (one backbone pass per frame). For CHAL models the anomaly-map
+panels (input with boxes | predicted background | anomaly | gate) are written as a video too.
 Kept apart from the CLI so that tests and notebooks can call `run_demo(...)` directly.
 """
 
@@ -19,24 +22,24 @@ class DemoResult:
     """What a demo run produced (paths and per-detector metrics)."""
 
     run_dir: Path
+    labelled: bool = False
     metrics: dict[str, dict] = field(default_factory=dict)
     best: str = ""
     video: Path | None = None
+    map_videos: list[Path] = field(default_factory=list)
     pr_curve: Path | None = None
     metrics_json: Path | None = None
 
 
 def demo_detectors(device: str = "cpu") -> dict[str, object]:
-    """Every detector the demo runs: the classical ones, then the shipped learned models."""
+    """Every detector the demo runs: the classical ones, then the shipped models (streaming)."""
     from mistd.classical import CLASSICAL
+    from mistd.engine.checkpoint import load_detector, shipped_weights
+    from mistd.inference.video_predictor import streaming_detector
 
     detectors: dict[str, object] = {name: make() for name, make in CLASSICAL.items()}
-    from mistd.engine.checkpoint import shipped_weights
-
     for name in shipped_weights():
-        from mistd.engine.checkpoint import load_detector
-
-        detectors[name] = load_detector(name, device=device)
+        detectors[name] = streaming_detector(load_detector(name, device=device))
     return detectors
 
 
@@ -53,6 +56,7 @@ def _synthetic_clip(out_dir: Path, preset: str, frames: int, size: str, seed: in
 def _write_video(
     path: Path, dataset: FrameDataset, detections: list[Detections], fps: float, threshold: float
 ) -> Path:
+    """The key frames with detections (green, score >= threshold) and ground truth (magenta)."""
     from mistd.data.clips import ClipSampler
     from mistd.data.video import VideoWriter
     from mistd.viz.overlay import overlay
@@ -69,6 +73,25 @@ def _write_video(
             boxes, scores = dets.boxes.numpy(), dets.scores.numpy()
             writer.write(overlay(frame, boxes, scores, clip.key.boxes, score_threshold=threshold))
     return path
+
+
+def _map_writer(detector, folder: Path, fps: float, threshold: float):
+    """An `on_frame` callback writing CHAL's map panels, or None for other detectors."""
+    from mistd.inference.panels import MapPanelWriter
+    from mistd.viz.overlay import overlay
+
+    predictor = getattr(detector, "predictor", None)
+    if predictor is None or not getattr(predictor, "supports_maps", False):
+        return None, None
+    writer = MapPanelWriter(detector, folder, fps)
+
+    def on_frame(clip, dets: Detections) -> None:
+        image = overlay(
+            clip.frames[-1], dets.boxes.numpy(), dets.scores.numpy(), clip.key.boxes, threshold
+        )
+        writer.write(clip.key, image, dets)
+
+    return writer, on_frame
 
 
 def run_demo(
@@ -94,63 +117,71 @@ def run_demo(
 
     if frames < 5:
         raise InputError(f"--frames must be at least 5, got {frames}")
-    run_dir = increment_path(out, name)
-    result = DemoResult(run_dir=run_dir)
     start = time.perf_counter()
+    fps = 25.0
+    run_dir = increment_path(out, name)
     if source is None:
         echo(f"generating a synthetic '{preset}' clip ({frames} frames, {size}) ...")
         dataset = _synthetic_clip(run_dir / "data", preset, frames, size, seed)
-        fps = 25.0
     else:
         dataset = read_dataset(source)
-        fps = 25.0
-    labelled = any(record.num_targets for record in dataset.frames())
+        if dataset.format == "video":
+            from mistd.data.video import video_info
 
-    detectors = demo_detectors(device)
+            fps = float(video_info(source).fps or 25.0)
+    result = DemoResult(run_dir=run_dir)
+    result.labelled = any(record.num_targets for record in dataset.frames())
+
     all_detections: dict[str, list[Detections]] = {}
     curves = {}
-    for det_name, detector in detectors.items():
+    for det_name, detector in demo_detectors(device).items():
         evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, display_threshold)
-        metrics, detections = evaluate_detector(
-            detector, dataset, evaluator=evaluator, max_frames=max_frames, progress=True
+        map_writer, on_frame = _map_writer(
+            detector, run_dir / f"{det_name}-maps", fps, display_threshold
         )
+        with map_writer or contextlib.nullcontext():
+            metrics, detections = evaluate_detector(
+                detector,
+                dataset,
+                evaluator=evaluator,
+                max_frames=max_frames,
+                progress=True,
+                on_frame=on_frame,
+            )
+        if map_writer is not None:
+            result.map_videos += map_writer.videos
         all_detections[det_name] = detections
-        if labelled:
+        if result.labelled:
             curve = evaluator.pr_curve()
             curves[det_name] = (curve.recall, curve.precision)
         metrics.pop("per_sequence", None)
         result.metrics[det_name] = metrics
         echo(f"  {det_name:24s} {metrics['ms_per_frame']:7.1f} ms/frame")
 
-    learned = [n for n in detectors if n not in _classical_names()]
-    if labelled:
+    if result.labelled:
         result.best = max(result.metrics, key=lambda n: result.metrics[n]["mAP50"])
-    else:
-        result.best = learned[0] if learned else "temporal"
+    else:  # no ground truth: show the first learned model (else the temporal detector)
+        result.best = list(result.metrics)[-1]
     result.video = _write_video(
         run_dir / f"{result.best}.mp4", dataset, all_detections[result.best], fps, display_threshold
     )
     if curves:
         result.pr_curve = plot_pr_curve(curves, run_dir / "pr_curve.png")
     result.metrics_json = write_json_atomic(
-        run_dir / "metrics.json", {"labelled": labelled, "detectors": result.metrics}
+        run_dir / "metrics.json", {"labelled": result.labelled, "detectors": result.metrics}
     )
-    _print_table(result, labelled)
+    _print_table(result)
     echo(f"\nresults in {run_dir} ({time.perf_counter() - start:.0f} s):")
-    echo(f"  video ({result.best}): {result.video}")
+    echo(f"  annotated video ({result.best}): {result.video}")
+    for path in result.map_videos:
+        echo(f"  anomaly-map panels: {path}")
     if result.pr_curve is not None:
-        echo(f"  PR curves:  {result.pr_curve}")
-    echo(f"  metrics:    {result.metrics_json}")
+        echo(f"  PR curves: {result.pr_curve}")
+    echo(f"  metrics:   {result.metrics_json}")
     return result
 
 
-def _classical_names() -> set[str]:
-    from mistd.classical import CLASSICAL
-
-    return set(CLASSICAL)
-
-
-def _print_table(result: DemoResult, labelled: bool) -> None:
+def _print_table(result: DemoResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -167,9 +198,8 @@ def _print_table(result: DemoResult, labelled: bool) -> None:
             if key == "ms_per_frame":
                 cells.append(f"{value:.1f}")
             else:
-                cells.append(f"{100 * value:.2f}" if labelled else "-")
-        style = "bold" if det_name == result.best else None
-        table.add_row(det_name, *cells, style=style)
+                cells.append(f"{100 * value:.2f}" if result.labelled else "-")
+        table.add_row(det_name, *cells, style="bold" if det_name == result.best else None)
     Console().print(table)
-    if not labelled:
+    if not result.labelled:
         print("(no ground truth in the source: metrics are not available)")

@@ -9,6 +9,7 @@ non-overlapping component boxes), so the numbers follow the official protocol en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import cv2
@@ -17,7 +18,7 @@ import numpy as np
 from mistd.errors import InputError
 from mistd.evaluation.coco import MIN_SCORE, COCOEvaluator
 from mistd.evaluation.pdfa import PdFaMetric
-from mistd.structures import Detections, FrameDataset, FrameRecord
+from mistd.structures import Clip, Detections, FrameDataset, FrameRecord
 
 
 class ClipDetector(Protocol):
@@ -36,6 +37,7 @@ def evaluate_detector(
     max_frames: int | None = None,
     op_threshold: float = 0.5,
     evaluator: COCOEvaluator | None = None,
+    on_frame: Callable[[Clip, Detections], None] | None = None,
 ) -> tuple[dict, list[Detections]]:
     """Detect on every frame of `dataset` and compute the official metrics.
 
@@ -46,6 +48,7 @@ def evaluate_detector(
         max_frames: stop after this many frames (sequence order), e.g. for a quick look.
         op_threshold: score threshold of the operating-point P/R/F1.
         evaluator: a `COCOEvaluator` to fill (reset first); a new one by default.
+        on_frame: called with every clip and its detections (e.g. to write videos on the way).
 
     Returns:
         `(metrics, detections)`: the `COCOEvaluator.compute()` dict (plus `ms_per_frame`, the mean
@@ -83,6 +86,8 @@ def evaluate_detector(
             record.width, record.height = int(width), int(height)
         detections.append(dets.to("cpu"))
         records.append(record)
+        if on_frame is not None:
+            on_frame(clip, detections[-1])
         if record.mask is not None:
             gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
             if gt_mask is None:
