@@ -90,6 +90,39 @@ def convert_official_command(
     typer.echo(f"wrote {out}")
 
 
+MODELS_HELP = """List the model zoo, the shipped weights and the shipped paper configs.
+
+\b
+Examples:
+  mistd models
+  mistd train --model chal-paper --data data/synth model.width=0.25
+"""
+
+
+def models_command() -> None:
+    """Print the zoo (name, frames, description), shipped weights and shipped configs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mistd.commands.train import shipped_configs
+    from mistd.engine.checkpoint import shipped_weights
+    from mistd.models.zoo import ZOO
+
+    table = Table(title="mistd model zoo (mistd train --model NAME)")
+    for column in ("name", "frames", "description"):
+        table.add_column(column)
+    for name, (config_class, _) in ZOO.items():
+        defaults = config_class()
+        frames = str(getattr(defaults, "num_frames", "-"))
+        doc = (config_class.__doc__ or "").strip().split("\n\n")[0]
+        table.add_row(name, frames, " ".join(doc.split()))
+    console = Console()
+    console.print(table)
+    console.print("shipped weights (--weights NAME): " + (", ".join(shipped_weights()) or "none"))
+    console.print("shipped configs (--cfg NAME):     " + (", ".join(shipped_configs()) or "none"))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("models", help=MODELS_HELP)(models_command)
     app.command("convert-official", help=CONVERT_HELP)(convert_official_command)

@@ -17,6 +17,7 @@ Examples:
   mistd train --model mf-baseline --data d.json --cfg exp.yaml model.width=0.25 train.amp=bf16
   mistd train --model chal --cfg daub-h            # a paper benchmark (see mistd/configs/)
   mistd train --resume runs/train/exp                # continue a killed run exactly
+  mistd train --model chal --cfg daub-h --init chal_official.pth   # start from other weights
   torchrun --nproc_per_node 2 -m mistd.cli train --model mf-baseline --data d.json
 
 Overrides are dotted key=value pairs on the resolved config (sections model, data, train);
@@ -128,6 +129,9 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option("exp", "--name", help="run name under runs/train/"),
         project: Path = typer.Option(Path("runs/train"), "--project", help="folder of runs"),
         resume: Path = typer.Option(None, "--resume", help="run folder or checkpoint to continue"),
+        init: str = typer.Option(
+            None, "--init", help="start from these weights (= train.init_weights=...)"
+        ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar"),
     ) -> None:
         from mistd.engine.distributed import cleanup, init_distributed
@@ -137,6 +141,8 @@ def register(app: typer.Typer) -> None:
         from mistd.io import increment_path
 
         layers = _overrides(cfg, data, val, list(overrides or []))
+        if init is not None:
+            layers.append({"train": {"init_weights": init}})
         if resume is not None:
             if model is not None:
                 raise InputError("--resume continues the saved model; do not give --model")

@@ -216,6 +216,53 @@ def _resolve_weights(weights: str | Path) -> Path:
     raise InputError("weights file not found", path)
 
 
+def initial_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
+    """Weights to start a training run from: a mistd checkpoint (its EMA weights when present),
+    a shipped-weights name, or an official CHAL state dict (converted to mistd names)."""
+    path = _resolve_weights(weights)
+    data = load_checkpoint(path)
+    if is_mistd_checkpoint(data):
+        ema = data.get("ema")
+        return (
+            ema["state_dict"]
+            if isinstance(ema, dict) and ema.get("state_dict")
+            else data["state_dict"]
+        )
+    from mistd.models.official import convert_official, is_official_state_dict
+
+    if is_official_state_dict(data):
+        return convert_official(data, source=path)[0]
+    raise InputError("neither a mistd checkpoint nor an official CHAL state dict", path)
+
+
+def load_initial_weights(model: nn.Module, weights: str | Path) -> tuple[int, list[str], list[str]]:
+    """Load `weights` into `model` where names and shapes agree (fine-tuning, pretrained starts).
+
+    Tensors whose shapes differ under the same name (e.g. another detector's head) are skipped.
+    Returns `(tensors loaded, model keys left at their init, checkpoint keys not used)`. When most
+    shared names differ in shape, or none is shared, it is an InputError (another width, most
+    likely, or another model).
+    """
+    state = initial_state_dict(weights)
+    own = model.state_dict()
+    shared = [k for k in state if k in own]
+    mismatched = [k for k in shared if own[k].shape != state[k].shape]
+    if not shared or len(mismatched) * 2 > len(shared):
+        example = ""
+        if mismatched:
+            k = mismatched[0]
+            example = f", e.g. '{k}' {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        raise InputError(
+            f"the init weights do not fit the model: {len(mismatched)} of {len(shared)} shared "
+            f"tensors differ in shape{example} (another model or width?)",
+            str(weights),
+        )
+    usable = {k: v for k, v in state.items() if k not in mismatched}
+    result = model.load_state_dict(usable, strict=False)
+    loaded = len(usable) - len(result.unexpected_keys)
+    return loaded, list(result.missing_keys), list(result.unexpected_keys) + mismatched
+
+
 def model_from_checkpoint(data: dict[str, Any], use_ema: bool = True) -> tuple[nn.Module, Any]:
     """Build the zoo model a mistd checkpoint names and load its (EMA) weights.
 

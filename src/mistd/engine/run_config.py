@@ -79,6 +79,8 @@ class TrainConfig:
         deterministic: ask torch for deterministic algorithms (slower on CUDA).
         eval_interval: evaluate every N epochs (0 = never); the last epoch is always evaluated.
         checkpoint_interval: also write `last.pt` every N iterations (0 = only each epoch).
+        init_weights: start from these weights (a mistd checkpoint, a shipped name or an official
+            CHAL state dict; tensors are matched by name and shape), e.g. a pretrained model.
         max_iters: stop after this many iterations in total (0 = no cap); for short runs. The
             schedule still spans `epochs`.
         max_nan_steps: stop after this many consecutive non-finite losses (each one is skipped).
@@ -112,6 +114,7 @@ class TrainConfig:
     deterministic: bool = False
     eval_interval: int = 10
     checkpoint_interval: int = 0
+    init_weights: str = ""
     max_iters: int = 0
     max_nan_steps: int = 10
     device: str = "auto"

@@ -193,6 +193,15 @@ class Trainer:
             from mistd.models.zoo import build_model
 
             model, _ = build_model(cfg.model_name, to_dict(cfg.model))
+            if t.init_weights:
+                from mistd.engine.checkpoint import load_initial_weights
+
+                loaded, missing, _ = load_initial_weights(model, t.init_weights)
+                if self.info.is_main:
+                    print(
+                        f"initialised {loaded} tensors from {t.init_weights} "
+                        f"({len(missing)} left at their initial values)"
+                    )
         if t.sync_bn and self.info.enabled:
             model = D.convert_sync_batchnorm(model, self.device)
         self.model = model.to(self.device).train()
