@@ -16,26 +16,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from mistd.inference.bench import (
+    build_chal,
+    build_official_chal,
+    interleaved_times,
+    official_fixture_state_dict,
+)
 from mistd.models.complexity import count_macs
-from mistd.models.official import convert_official
-from mistd.models.zoo import build_model
 
 FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "chal_official"
-
-
-def official_state_dict() -> dict[str, torch.Tensor] | None:
-    path = FIXTURE / "official_state_dict_fp16.pt"
-    if not path.is_file():
-        return None
-    state_dict = torch.load(path, weights_only=True)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
 def timings(
@@ -45,33 +39,10 @@ def timings(
     warm-up round. The models alternate within each round, so that load from other processes hits
     them alike; on a shared machine the best wall time and the CPU time (all threads, less
     sensitive to waiting for a core) are the better estimates of the code's own cost."""
-    wall: dict[str, list[float]] = {name: [] for name in runs}
-    cpu: dict[str, list[float]] = {name: [] for name in runs}
-    for round_index in range(repeats + 1):
-        for name, run in runs.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            if round_index:  # round 0 warms up (allocations, one-time caches)
-                wall[name].append(time.perf_counter() - start)
-                cpu[name].append(time.process_time() - start_cpu)
-    return {name: (min(wall[name]), statistics.median(wall[name]), min(cpu[name])) for name in runs}
-
-
-def build_ours(state_dict):
-    model, _ = build_model("chal", {})
-    if state_dict is not None:
-        model.load_state_dict(convert_official(state_dict)[0], strict=True)
-    return model.eval()
-
-
-def build_official(checkout: Path, state_dict):
-    sys.path.insert(0, str(checkout))
-    from nets.slowfastnet import slowfastnet  # the user's official checkout
-
-    model = slowfastnet(num_classes=1, num_frame=5)
-    if state_dict is not None:
-        model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    times = interleaved_times(runs, repeats, warmup=1)
+    return {
+        name: (min(wall), statistics.median(wall), min(cpu)) for name, (wall, cpu) in times.items()
+    }
 
 
 def main() -> None:
@@ -83,10 +54,10 @@ def main() -> None:
     parser.add_argument("--macs", action="store_true", help="also count GMACs (slow at 512)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    state_dict = official_state_dict()
-    models = {"mistd chal": build_ours(state_dict)}
+    state_dict = official_fixture_state_dict(FIXTURE)
+    models = {"mistd chal": build_chal(state_dict)}
     if args.official is not None:
-        models["official"] = build_official(args.official, state_dict)
+        models["official"] = build_official_chal(args.official, state_dict)
     weights = "fixture weights" if state_dict is not None else "random weights"
     print(f"eval forward, batch 1, T=5, {args.threads} threads, {weights}, {args.repeats} runs")
     print(f"{'model':<12} {'size':>5} {'best s':>8} {'median s':>9} {'CPU s':>8} {'GMAC':>8}")

@@ -23,29 +23,15 @@ from pathlib import Path
 
 import torch
 
-from mistd.inference.bench import benchmark, format_table
-from mistd.models.official import convert_official
-from mistd.models.zoo import build_model
+from mistd.inference.bench import (
+    benchmark,
+    build_chal,
+    build_official_chal,
+    format_table,
+    official_fixture_state_dict,
+)
 
 FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "chal_official"
-
-
-def official_state_dict() -> dict[str, torch.Tensor] | None:
-    path = FIXTURE / "official_state_dict_fp16.pt"
-    if not path.is_file():
-        return None
-    state_dict = torch.load(path, weights_only=True)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
-
-
-def build_official(checkout: Path, state_dict):
-    sys.path.insert(0, str(checkout))
-    from nets.slowfastnet import slowfastnet  # the user's official checkout
-
-    model = slowfastnet(num_classes=1, num_frame=5)
-    if state_dict is not None:
-        model.load_state_dict(state_dict, strict=True)
-    return model.eval()
 
 
 def main() -> None:
@@ -61,19 +47,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    state_dict = official_state_dict()
-    official = build_official(args.official, state_dict) if args.official else None
+    state_dict = official_fixture_state_dict(FIXTURE)
+    official = build_official_chal(args.official, state_dict) if args.official else None
     results = []
     for size in args.sizes:
-        model, _ = build_model("chal", {"input_size": [size, size]})
-        if state_dict is not None:
-            model.load_state_dict(convert_official(state_dict)[0], strict=True)
+        model = build_chal(state_dict, {"input_size": [size, size]})
         extra = {}
         if official is not None:
             # official layout [B, C, T, H, W]
             extra["official_clip"] = lambda clip: official(clip.permute(0, 2, 1, 3, 4))
         result = benchmark(
-            model.eval(),
+            model,
             (size, size),
             repeats=args.repeats,
             warmup=args.warmup,

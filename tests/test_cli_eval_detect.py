@@ -128,19 +128,13 @@ def test_model_option_errors(tmp_path: Path) -> None:
 def test_detect_on_image_folder(tmp_path: Path) -> None:
     pytest.importorskip("mistd.data.readers")
     _write_sequence(tmp_path / "frames")
-    result = runner.invoke(
-        app,
-        [
-            "detect",
-            "--model",
-            "tophat",
-            str(tmp_path / "frames"),
-            "--out",
-            str(tmp_path / "runs"),
-            "--score-threshold",
-            "0.3",
-        ],
-    )
+
+    def detect_frames(*options: str):
+        """`mistd detect --model tophat FRAMES --out RUNS OPTIONS...`."""
+        frames, runs = str(tmp_path / "frames"), str(tmp_path / "runs")
+        return runner.invoke(app, ["detect", "--model", "tophat", frames, "--out", runs, *options])
+
+    result = detect_frames("--score-threshold", "0.3")
     assert result.exit_code == 0, result.output
     out_dir = tmp_path / "runs" / "tophat"
     results = json.loads((out_dir / "detections.json").read_text())
@@ -154,18 +148,7 @@ def test_detect_on_image_folder(tmp_path: Path) -> None:
     assert len(videos) == 1 and videos[0].stat().st_size > 0
     assert str(out_dir) in result.output
     # a second run gets a new folder
-    result = runner.invoke(
-        app,
-        [
-            "detect",
-            "--model",
-            "tophat",
-            str(tmp_path / "frames"),
-            "--out",
-            str(tmp_path / "runs"),
-            "--no-video",
-        ],
-    )
+    result = detect_frames("--no-video")
     assert result.exit_code == 0 and (tmp_path / "runs" / "tophat2" / "detections.json").exists()
 
 

@@ -35,34 +35,19 @@ def convert_official_command(
 
     from mistd import __version__
     from mistd.config import to_dict
+    from mistd.engine.checkpoint import load_checkpoint
     from mistd.engine.run_config import build_run_config, run_config_to_dict
     from mistd.errors import InputError
     from mistd.io import atomic_path
-    from mistd.models.official import (
-        convert_official,
-        is_official_state_dict,
-        official_num_classes,
-        read_checkpoint,
-        verify_against_reference,
-    )
-    from mistd.models.zoo import build_model
+    from mistd.models.official import model_from_official, verify_against_reference
 
-    state_dict = read_checkpoint(checkpoint)
-    if isinstance(state_dict, dict) and "state_dict" in state_dict:
-        state_dict = state_dict["state_dict"]
-    if not is_official_state_dict(state_dict):
-        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", checkpoint)
-    converted, dropped = convert_official(state_dict, source=checkpoint)
-    model, cfg = build_model("chal", {"num_classes": official_num_classes(state_dict)})
-    model.load_state_dict(converted, strict=True)
-    typer.echo(f"mapped {len(converted)} tensors; dropped {len(dropped)}:")
+    model, cfg, dropped = model_from_official(load_checkpoint(checkpoint), source=checkpoint)
+    typer.echo(f"mapped {len(model.state_dict())} tensors; dropped {len(dropped)}:")
     for key, reason in dropped.items():
         typer.echo(f"  {key}: {reason}")
 
     if verify is not None:
-        reference = read_checkpoint(verify)
-        if not isinstance(reference, dict):
-            raise InputError("expected a dict of reference tensors", verify)
+        reference = load_checkpoint(verify)  # InputError unless a dict (of reference tensors)
         errors = verify_against_reference(model, reference)
         if not errors:
             raise InputError("no reference tensor to compare (fused, background, ...)", verify)

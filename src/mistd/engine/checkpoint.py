@@ -56,8 +56,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return data
 
 
-def is_mistd_checkpoint(data: dict[str, Any]) -> bool:
-    return "mistd_version" in data and "state_dict" in data and "model" in data
+def is_mistd_checkpoint(data: Any) -> bool:
+    """True for a mistd checkpoint: a dict with `state_dict` and `model` (the zoo name).
+
+    `mistd_version` is not required: it is a stamp for humans, not a format marker.
+    """
+    return isinstance(data, dict) and "state_dict" in data and "model" in data
+
+
+def checkpoint_weights(data: dict[str, Any], use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The weights of a mistd checkpoint: its EMA weights when present (and `use_ema`)."""
+    ema = data.get("ema")
+    if use_ema and isinstance(ema, dict) and ema.get("state_dict"):
+        return ema["state_dict"]
+    return data["state_dict"]
 
 
 # ----------------------------------------------------------------------------- RNG states
@@ -92,6 +104,21 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- detector
+
+
+def key_frame_window(frames: np.ndarray, num_frames: int) -> np.ndarray:
+    """The `[num_frames, H, W]` window ending at the key frame (last) of `frames [T, H, W]` (or
+    one `[H, W]` frame): the last `num_frames` frames, or, when fewer are given, the earliest one
+    repeated in front (the causal sequence-start rule). ValueError for another shape."""
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.ndim != 3 or frames.shape[0] == 0:
+        raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
+    if frames.shape[0] >= num_frames:
+        return frames[-num_frames:]
+    pad = np.repeat(frames[:1], num_frames - frames.shape[0], axis=0)
+    return np.concatenate([pad, frames], axis=0)
 
 
 class ClipDetector:
@@ -130,18 +157,6 @@ class ClipDetector:
         self.config = config or {}
         self.name = name
 
-    def _window(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.asarray(frames)
-        if frames.ndim == 2:
-            frames = frames[None]
-        if frames.ndim != 3 or frames.shape[0] == 0:
-            raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
-        t = self.num_frames
-        if frames.shape[0] >= t:
-            return frames[-t:]
-        pad = np.repeat(frames[:1], t - frames.shape[0], axis=0)
-        return np.concatenate([pad, frames], axis=0)
-
     @torch.no_grad()
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
         """Detections on the key frame (last) of `frames [T, H, W]`, in original pixels."""
@@ -162,7 +177,9 @@ class ClipDetector:
         depths = [bit_depth] * len(clips) if isinstance(bit_depth, int) else list(bit_depth)
         tensors, infos = [], []
         for frames, depth in zip(clips, depths, strict=True):
-            tensor, info = to_model_input(self._window(frames), depth, self.input_size)
+            tensor, info = to_model_input(
+                key_frame_window(frames, self.num_frames), depth, self.input_size
+            )
             tensors.append(tensor)
             infos.append(info)
         batch = torch.stack(tensors).to(self.device)
@@ -222,12 +239,7 @@ def initial_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
     path = _resolve_weights(weights)
     data = load_checkpoint(path)
     if is_mistd_checkpoint(data):
-        ema = data.get("ema")
-        return (
-            ema["state_dict"]
-            if isinstance(ema, dict) and ema.get("state_dict")
-            else data["state_dict"]
-        )
+        return checkpoint_weights(data)
     from mistd.models.official import convert_official, is_official_state_dict
 
     if is_official_state_dict(data):
@@ -263,21 +275,33 @@ def load_initial_weights(model: nn.Module, weights: str | Path) -> tuple[int, li
     return loaded, list(result.missing_keys), list(result.unexpected_keys) + mismatched
 
 
-def model_from_checkpoint(data: dict[str, Any], use_ema: bool = True) -> tuple[nn.Module, Any]:
-    """Build the zoo model a mistd checkpoint names and load its (EMA) weights.
+def model_from_checkpoint(
+    data: dict[str, Any], use_ema: bool = True, source: str | Path | None = None
+) -> tuple[nn.Module, Any]:
+    """Build the zoo model a mistd checkpoint names and load its (EMA) weights (strict).
 
-    Returns `(model, run_config)`.
+    `data["config"]` is a training run's config (`{"model_name", "model": {...}, ...}`) or just
+    a model config dict (then the run's other sections are the defaults). Returns
+    `(model in eval mode, run_config)`; InputError (naming `source`) when the weights do not fit.
     """
     from mistd.config import to_dict
-    from mistd.engine.run_config import run_config_from_dict
+    from mistd.engine.run_config import build_run_config, run_config_from_dict
     from mistd.models.zoo import build_model
 
-    cfg = run_config_from_dict(data["config"])
+    config = data.get("config") or {}
+    if "model_name" in config:
+        cfg = run_config_from_dict(config)
+    else:
+        name = data["model"] if isinstance(data["model"], str) else ""
+        cfg = build_run_config(name, {"model": config})
     model, _ = build_model(cfg.model_name, to_dict(cfg.model))
-    state = data["state_dict"]
-    if use_ema and data.get("ema"):
-        state = data["ema"]["state_dict"]
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(checkpoint_weights(data, use_ema), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise InputError(
+            f"checkpoint does not fit model '{cfg.model_name}': {first}", source
+        ) from None
     return model.eval(), cfg
 
 
@@ -295,57 +319,35 @@ def load_detector(
         device: torch device (`auto` = CUDA if available, else CPU).
         score_threshold, nms_iou: decoding (official protocol: 0.001 and 0.65).
     """
+    from mistd.config import to_dict
     from mistd.engine.distributed import resolve_device
+    from mistd.engine.run_config import run_config_to_dict
+    from mistd.models.official import is_official_state_dict, model_from_official
 
     device = resolve_device(str(device)) if str(device) == "auto" else torch.device(device)
     path = _resolve_weights(weights)
     data = load_checkpoint(path)
     if is_mistd_checkpoint(data):
-        model, cfg = model_from_checkpoint(data)
-        from mistd.engine.run_config import run_config_to_dict
-
-        return ClipDetector(
-            model,
-            num_frames=cfg.model.num_frames,
-            input_size=tuple(cfg.model.input_size),
-            device=device,
-            score_threshold=score_threshold,
-            nms_iou=nms_iou,
-            config=run_config_to_dict(cfg),
-            name=cfg.model_name,
-        )
-    try:
-        from mistd.models import official
-    except ImportError:
+        model, run_cfg = model_from_checkpoint(data, source=path)
+        model_cfg, name, config = run_cfg.model, run_cfg.model_name, run_config_to_dict(run_cfg)
+    elif is_official_state_dict(data):
+        model, model_cfg, _ = model_from_official(data, source=path)
+        name, config = f"official:{path.name}", to_dict(model_cfg)
+    else:
         raise InputError(
-            "not a mistd checkpoint (no 'mistd_version'/'state_dict'/'model' keys), and official "
-            "CHAL checkpoints are not supported by this installation",
+            "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL "
+            "state dict",
             path,
-        ) from None
-    return _detector_from_official(
-        official.load_official_or_mistd(path), device, score_threshold, nms_iou, path
-    )
-
-
-def _detector_from_official(loaded: Any, device, score_threshold, nms_iou, path) -> ClipDetector:
-    """Wrap what `mistd.models.official.load_official_or_mistd` returns: (model, cfg) or model."""
-    model, cfg = loaded if isinstance(loaded, tuple) else (loaded, None)
-    num_frames = int(getattr(cfg, "num_frames", getattr(model, "num_frames", 5)))
-    size = getattr(cfg, "input_size", getattr(model, "input_size", (512, 512)))
-    if isinstance(size, int):
-        size = (size, size)
-    from mistd.config import to_dict
-
-    config = to_dict(cfg) if cfg is not None and hasattr(cfg, "__dataclass_fields__") else {}
+        )
     return ClipDetector(
         model,
-        num_frames=num_frames,
-        input_size=tuple(size),
+        num_frames=model_cfg.num_frames,
+        input_size=tuple(model_cfg.input_size),
         device=device,
         score_threshold=score_threshold,
         nms_iou=nms_iou,
         config=config,
-        name=f"official:{Path(path).name}",
+        name=name,
     )
 
 

@@ -73,6 +73,16 @@ def _check_bbox(value: Any, where: str, name: str) -> None:
         )
 
 
+def _check_entry(entry: Any, where: str, name: str) -> None:
+    """Fields an annotation and a detection share: integer `image_id` / `category_id`, a bbox."""
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: expected an object", name)
+    for key in ("image_id", "category_id"):
+        if not isinstance(entry.get(key), int):
+            raise InputError(f"{where}: field '{key}' (integer) is missing", name)
+    _check_bbox(entry.get("bbox"), where, name)
+
+
 def validate_ground_truth(gt: Any, name: str = "ground truth") -> dict:
     """Check a COCO ground-truth dict and return a normalised deep copy.
 
@@ -100,14 +110,9 @@ def validate_ground_truth(gt: Any, name: str = "ground truth") -> dict:
     out_anns = []
     for i, ann in enumerate(anns):
         where = f"annotations[{i}]"
-        if not isinstance(ann, dict):
-            raise InputError(f"{where}: expected an object", name)
-        for key in ("image_id", "category_id"):
-            if not isinstance(ann.get(key), int):
-                raise InputError(f"{where}: field '{key}' (integer) is missing", name)
+        _check_entry(ann, where, name)
         if ann["image_id"] not in ids:
             raise InputError(f"{where}: image_id {ann['image_id']} is not in 'images'", name)
-        _check_bbox(ann.get("bbox"), where, name)
         ann = dict(ann)
         ann["bbox"] = [float(v) for v in ann["bbox"]]
         ann.setdefault("area", ann["bbox"][2] * ann["bbox"][3])
@@ -137,12 +142,7 @@ def validate_results(dets: Any, image_ids: set[int], name: str = "detections") -
     out = []
     for i, det in enumerate(dets):
         where = f"entry {i}"
-        if not isinstance(det, dict):
-            raise InputError(f"{where}: expected an object", name)
-        for key in ("image_id", "category_id"):
-            if not isinstance(det.get(key), int):
-                raise InputError(f"{where}: field '{key}' (integer) is missing", name)
-        _check_bbox(det.get("bbox"), where, name)
+        _check_entry(det, where, name)
         if not _is_number(det.get("score")):
             raise InputError(f"{where}: field 'score' (number) is missing", name)
         if det["image_id"] not in image_ids:

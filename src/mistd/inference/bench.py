@@ -14,6 +14,7 @@ change of outputs.
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -57,22 +58,71 @@ class _StreamRunner:
         return outputs
 
 
-def interleaved_ms(
+def interleaved_times(
     runners: dict[str, Callable[[], Any]], repeats: int, warmup: int
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, tuple[list[float], list[float]]]:
     """Round-robin timing: each round calls every runner once, so that all modes see the same
-    load on a shared CPU. Returns name -> (median ms, best ms) over `repeats` rounds."""
+    load on a shared CPU. `warmup` untimed rounds first (allocations, one-time caches). Returns
+    name -> (wall seconds, process CPU seconds), one entry per timed round."""
+    wall: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
     with torch.inference_mode():
         for _ in range(warmup):
             for run in runners.values():
                 run()
-        times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(repeats):
             for name, run in runners.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 run()
-                times[name].append(time.perf_counter() - start)
-    return {k: (1000 * statistics.median(v), 1000 * min(v)) for k, v in times.items()}
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+    return {name: (wall[name], cpu[name]) for name in runners}
+
+
+def interleaved_ms(
+    runners: dict[str, Callable[[], Any]], repeats: int, warmup: int
+) -> dict[str, tuple[float, float]]:
+    """`interleaved_times` summarised: name -> (median ms, best ms) of the wall times."""
+    times = interleaved_times(runners, repeats, warmup)
+    return {k: (1000 * statistics.median(w), 1000 * min(w)) for k, (w, _) in times.items()}
+
+
+def official_fixture_state_dict(folder: str | Path) -> dict[str, torch.Tensor] | None:
+    """The official CHAL weights of the shared fidelity fixture (`folder/
+    official_state_dict_fp16.pt`) in float32, or None when the fixture is absent."""
+    path = Path(folder) / "official_state_dict_fp16.pt"
+    if not path.is_file():
+        return None
+    state_dict = torch.load(path, weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def build_official_chal(
+    checkout: str | Path, state_dict: dict[str, torch.Tensor] | None
+) -> nn.Module:
+    """The official CHAL model (`nets/slowfastnet.py::slowfastnet`, 1 class, T=5) imported from
+    the user's checkout at `checkout`, with `state_dict` loaded when given; eval mode."""
+    sys.path.insert(0, str(checkout))
+    from nets.slowfastnet import slowfastnet  # the user's official checkout
+
+    model = slowfastnet(num_classes=1, num_frame=5)
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+def build_chal(
+    state_dict: dict[str, torch.Tensor] | None, overrides: dict[str, Any] | None = None
+) -> nn.Module:
+    """Our `chal` (zoo config `overrides`) with official `state_dict` converted into it when given
+    (random weights otherwise); eval mode."""
+    from mistd.models.official import convert_official
+    from mistd.models.zoo import build_model
+
+    model, _ = build_model("chal", overrides or {})
+    if state_dict is not None:
+        model.load_state_dict(convert_official(state_dict)[0], strict=True)
+    return model.eval()
 
 
 @torch.inference_mode()

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from mistd.data.transforms import LetterboxInfo, to_model_input
+from mistd.engine.checkpoint import key_frame_window
 from mistd.inference.streaming import streaming_parts
 from mistd.models.heads.yolox_head import decode_outputs
 from mistd.models.ops import postprocess
@@ -282,17 +283,6 @@ class StreamingClipDetector:
         self.frames_encoded = 0  # per-frame encoder passes (for reports and tests)
         self.return_maps = False  # set True to fill Detections.maps (CHAL, torch backend)
 
-    def _window(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.asarray(frames)
-        if frames.ndim == 2:
-            frames = frames[None]
-        if frames.ndim != 3 or frames.shape[0] == 0:
-            raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
-        t = self.num_frames
-        if frames.shape[0] >= t:
-            return frames[-t:]
-        return np.concatenate([np.repeat(frames[:1], t - frames.shape[0], axis=0), frames])
-
     def _continues(self, frames: np.ndarray) -> bool:
         previous = self._previous
         return (
@@ -305,7 +295,7 @@ class StreamingClipDetector:
 
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
         """Detections of the key frame (last) of `frames`, in original pixels."""
-        frames = self._window(frames)
+        frames = key_frame_window(frames, self.num_frames)
         maps = self.return_maps
         if self._continues(frames):
             detections = self.predictor.push(frames[-1], bit_depth, maps)

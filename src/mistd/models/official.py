@@ -172,18 +172,29 @@ def official_num_classes(state_dict: dict[str, torch.Tensor]) -> int:
     return int(strip_module_prefix(state_dict)["head.cls_preds.0.weight"].shape[0])
 
 
-def load_official(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
-    """Build our `chal` model and load an official checkpoint into it (strict) -> (model, cfg)."""
+def model_from_official(
+    checkpoint: Any, *, source: str | Path | None = None
+) -> tuple[nn.Module, Any, dict[str, str]]:
+    """An official CHAL checkpoint (a state dict, or `{"state_dict": ...}`) -> our `chal` model
+    with its weights loaded strictly, in eval mode -> (model, model cfg, {dropped key: reason})."""
     from mistd.models.zoo import build_model
 
-    state_dict = read_checkpoint(path)
+    state_dict = checkpoint
     if isinstance(state_dict, dict) and "state_dict" in state_dict:
         state_dict = state_dict["state_dict"]
     if not is_official_state_dict(state_dict):
-        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", path)
-    converted, _ = convert_official(state_dict, source=path)
+        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", source)
+    converted, dropped = convert_official(state_dict, source=source)
     model, cfg = build_model("chal", {"num_classes": official_num_classes(state_dict)})
     model.load_state_dict(converted, strict=True)
+    return model.eval(), cfg, dropped
+
+
+def load_official(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
+    """Build our `chal` model and load an official checkpoint into it (strict) -> (model, cfg)."""
+    from mistd.engine.checkpoint import load_checkpoint
+
+    model, cfg, _ = model_from_official(load_checkpoint(path), source=path)
     return model.to(device).eval(), cfg
 
 
@@ -193,46 +204,23 @@ def load_official_or_mistd(
     """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, model cfg).
 
     An official checkpoint is a plain CHAL `state_dict()` (built as zoo model `chal`). A mistd
-    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}` where `config` is a
-    training run's config (`{"model_name", "model": {...}, ...}`) or a model config dict; its EMA
-    weights are used when present, as `mistd.engine.checkpoint.model_from_checkpoint` does.
+    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}`, loaded by
+    `mistd.engine.checkpoint.model_from_checkpoint` (EMA weights when present).
     """
-    from mistd.models.zoo import build_model
+    # Lazy: the engine builds on the models, not the other way round.
+    from mistd.engine.checkpoint import is_mistd_checkpoint, load_checkpoint, model_from_checkpoint
 
-    checkpoint = read_checkpoint(path)
+    checkpoint = load_checkpoint(path)
     if is_official_state_dict(checkpoint):
-        return load_official(path, device)
-    if isinstance(checkpoint, dict) and "state_dict" in checkpoint and "model" in checkpoint:
-        config = checkpoint.get("config") or {}
-        name = checkpoint["model"] if isinstance(checkpoint["model"], str) else ""
-        if "model_name" in config:  # a training run's config
-            name, config = config["model_name"], config.get("model") or {}
-        model, cfg = build_model(name, config)
-        state_dict = checkpoint["state_dict"]
-        ema = checkpoint.get("ema")
-        if isinstance(ema, dict) and ema.get("state_dict"):
-            state_dict = ema["state_dict"]
-        try:
-            model.load_state_dict(state_dict, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise InputError(f"checkpoint does not fit model '{name}': {first}", path) from None
+        model, cfg, _ = model_from_official(checkpoint, source=path)
         return model.to(device).eval(), cfg
+    if is_mistd_checkpoint(checkpoint):
+        model, run_cfg = model_from_checkpoint(checkpoint, source=path)
+        return model.to(device).eval(), run_cfg.model
     raise InputError(
         "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
         path,
     )
-
-
-def read_checkpoint(path: str | Path) -> Any:
-    """`torch.load(path, weights_only=True)` on CPU; InputError for a missing/unreadable file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("checkpoint file not found", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad user file
-        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {exc})", path) from None
 
 
 def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:

@@ -13,19 +13,37 @@ DET_COLOR = (0, 255, 0)  # BGR green
 GT_COLOR = (255, 0, 255)  # BGR magenta
 
 
-def to_display(frame: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
-    """`[H, W]` (or `[H, W, 3]`) frame of any dtype -> `[H, W, 3]` BGR uint8.
+def to_display(
+    frame: np.ndarray,
+    low: float = 0.5,
+    high: float = 99.5,
+    *,
+    stretch: bool | None = None,
+    bgr: bool = True,
+) -> np.ndarray:
+    """`[H, W]` (or `[H, W, 3]`) frame of any dtype -> `[H, W, 3]` BGR uint8 for display.
 
-    uint8 frames are kept as they are; other dtypes are stretched from the `low` to the `high`
-    percentile (robust to hot pixels) onto 0..255.
+    Args:
+        low, high: percentiles stretched onto 0..255 (robust to hot pixels). When they coincide
+            (a flat frame), `low` maps to 0 and each unit above it to 255 levels, so a few
+            brighter pixels on a flat background stay visible.
+        stretch: None = stretch non-uint8 frames only (uint8 frames are kept as they are);
+            True = stretch uint8 frames too; False = never stretch (other dtypes clipped to 0..255).
+        bgr: False = return `[H, W]` gray uint8 instead (the first channel of a 3-channel frame).
     """
     frame = np.asarray(frame)
-    if frame.dtype != np.uint8:
+    if not bgr and frame.ndim == 3:
+        frame = frame[..., 0]
+    if stretch is None:
+        stretch = frame.dtype != np.uint8
+    if stretch:
         values = frame.astype(np.float32)
         lo, hi = np.percentile(values, [low, high])
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        frame = np.clip((values - lo) * scale, 0, 255).astype(np.uint8)
-    if frame.ndim == 2:
+        hi = max(hi, lo + 1.0)
+        frame = np.clip((values - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    elif frame.dtype != np.uint8:
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    if bgr and frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     return np.ascontiguousarray(frame)
 

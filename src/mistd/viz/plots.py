@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,15 +27,28 @@ def _pyplot():
     return plt
 
 
+@contextlib.contextmanager
+def _png_figure(path: str | Path, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
+    """`plt.subplots(*args, **kwargs)` as `(fig, axes)`; when the block ends without error the
+    figure is laid out and written to `path` as PNG atomically. The figure is closed either way."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+
+
 def plot_pr_curve(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     path: str | Path,
     title: str = "Precision-recall (IoU 0.5)",
 ) -> Path:
     """Write a PR-curve PNG. `curves`: label -> (recall [K], precision [K])."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.5), dpi=120)
-    try:
+    with _png_figure(path, figsize=(5, 4.5), dpi=120) as (fig, ax):
         for label, (recall, precision) in curves.items():
             recall, precision = np.asarray(recall, float), np.asarray(precision, float)
             if recall.size:
@@ -48,11 +63,6 @@ def plot_pr_curve(
         ax.grid(True, alpha=0.3)
         if curves:
             ax.legend(loc="lower left", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
     return Path(path)
 
 
@@ -95,12 +105,11 @@ def plot_curves(
         x = next((name for name in ("epoch", "step", "iter") if name in columns), None)
     xs = np.asarray(columns[x], float) if x is not None else None
     series = {k: np.asarray(v, float) for k, v in columns.items() if k != x}
-    plt = _pyplot()
     n = max(len(series), 1)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), dpi=100, squeeze=False)
-    try:
+    size = (4 * cols, 3 * rows)
+    with _png_figure(path, rows, cols, figsize=size, dpi=100, squeeze=False) as (fig, axes):
         for ax in axes.ravel()[len(series) :]:
             ax.axis("off")
         for ax, (name, values) in zip(axes.ravel(), series.items(), strict=False):
@@ -112,9 +121,4 @@ def plot_curves(
             ax.grid(True, alpha=0.3)
         if title:
             fig.suptitle(title)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
     return Path(path)

@@ -15,29 +15,10 @@ import cv2
 import numpy as np
 
 from mistd.io import atomic_path
+from mistd.viz.overlay import to_display
 
 BOX_COLOR = (0, 220, 0)  # BGR
 INSET_COLOR = (0, 215, 255)
-
-
-def to_display(frame: np.ndarray, stretch: bool | None = None) -> np.ndarray:
-    """`[H, W]` uint8 for display. `stretch=None`: percentile stretch for non-uint8 frames only."""
-    frame = np.asarray(frame)
-    if frame.ndim == 3:
-        frame = frame[..., 0]
-    if stretch is None:
-        stretch = frame.dtype != np.uint8
-    if not stretch:
-        return (
-            frame.astype(np.uint8)
-            if frame.dtype == np.uint8
-            else np.clip(frame, 0, 255).astype(np.uint8)
-        )
-    lo, hi = np.percentile(frame, (2.0, 99.8))
-    if hi <= lo:
-        hi = lo + 1.0
-    out = (frame.astype(np.float32) - lo) * (255.0 / (hi - lo))
-    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _tile(
@@ -48,7 +29,7 @@ def _tile(
     inset: bool,
     stretch: bool | None,
 ) -> np.ndarray:
-    gray = to_display(frame, stretch)
+    gray = to_display(frame, 2.0, 99.8, stretch=stretch, bgr=False)
     h, w = gray.shape
     size = (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1))
     interp = cv2.INTER_NEAREST if scale >= 1 else cv2.INTER_AREA
@@ -107,7 +88,8 @@ def contact_sheet(
         columns: tiles per row.
         scale: tile magnification (nearest neighbour above 1, area below).
         inset: add a magnified crop of each tile's first box in its bottom-right corner.
-        stretch: see `to_display`.
+        stretch: None = contrast-stretch non-uint8 frames only (2nd-99.8th percentile);
+            True = stretch 8-bit frames too; False = never (see `mistd.viz.overlay.to_display`).
 
     Returns:
         `[rows * h, columns * w, 3]` BGR uint8 image (2 px dark separators).
