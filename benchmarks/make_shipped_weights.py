@@ -1,0 +1,101 @@
+"""Turn trained runs into the weights shipped inside the package, with a measured model card.
+
+    python benchmarks/make_shipped_weights.py \
+        --run chal-synth-s=runs/bench/learning/medium-chal \
+        --run mf-baseline-synth-s=runs/bench/learning/medium-mf-baseline --input-size 256
+
+For each `NAME=RUN_DIR`: takes the run's last checkpoint, keeps only the EMA weights (float16,
+so the package stays small), sets the inference input size, writes `src/mistd/weights/NAME.pt`,
+then evaluates it (streaming, official protocol) on held-out synthetic data generated with seeds
+the training never saw, and writes `src/mistd/weights/README.md` (the model card).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from mistd.data.readers import read_dataset
+from mistd.engine.checkpoint import (
+    checkpoint_weights,
+    load_checkpoint,
+    load_detector,
+    save_checkpoint,
+)
+from mistd.evaluation.runner import evaluate_detector
+from mistd.inference.video_predictor import streaming_detector
+from mistd.models.complexity import count_parameters
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "mistd" / "weights"
+
+
+def ship(name: str, run_dir: Path, input_size: int) -> Path:
+    data = load_checkpoint(run_dir / "weights" / "last.pt")
+    state = {
+        k: v.half() if v.is_floating_point() else v for k, v in checkpoint_weights(data).items()
+    }
+    config = data["config"]
+    config["model"]["input_size"] = [input_size, input_size]
+    out = WEIGHTS_DIR / f"{name}.pt"
+    save_checkpoint(
+        out,
+        {
+            "mistd_version": data["mistd_version"],
+            "model": data["model"],
+            "config": config,
+            "state_dict": state,
+            "trained": {"iterations": data.get("iteration"), "source_run": str(run_dir)},
+        },
+    )
+    return out
+
+
+def evaluate(name: str, test_dirs: dict[str, Path]) -> dict:
+    detector = streaming_detector(load_detector(name))
+    rows = {}
+    for label, path in test_dirs.items():
+        metrics, _ = evaluate_detector(detector, read_dataset(path), progress=False)
+        rows[label] = {k: metrics[k] for k in ("mAP50", "precision", "recall", "f1", "op_f1")}
+        rows[label]["ms_per_frame"] = metrics["ms_per_frame"]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR")
+    parser.add_argument("--input-size", type=int, default=256)
+    parser.add_argument("--data-dir", default="runs/bench/data")
+    parser.add_argument("--json", default="runs/bench/shipped_weights.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    from mistd.data.synth import preset_config, write_synthetic_dataset
+
+    test_dirs = {}
+    for preset, size in (("medium", 256), ("medium", 128), ("hard", 256)):
+        path = Path(args.data_dir) / f"card-{preset}-{size}"
+        if not (path / "coco.json").exists():
+            cfg = preset_config(preset, height=size, width=size, num_frames=60)
+            write_synthetic_dataset(path, cfg, sequences=4, seed=9000 + size, overwrite=True)
+        test_dirs[f"{preset} {size}x{size}"] = path
+
+    results = {}
+    for item in args.run:
+        name, _, run = item.partition("=")
+        path = ship(name, Path(run), args.input_size)
+        model = load_detector(name).model
+        results[name] = {
+            "file_mb": round(path.stat().st_size / 2**20, 2),
+            "params": count_parameters(model),
+            "metrics": evaluate(name, test_dirs),
+        }
+        print(name, json.dumps(results[name], indent=1))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
