@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,33 @@ def increment_path(base: str | Path, name: str = "exp", exist_ok: bool = False) 
             n += 1
     candidate.mkdir(parents=True, exist_ok=True)
     return candidate
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; on success swap it into place as `path`.
+
+    `path` must not exist or be empty unless `overwrite` (InputError otherwise); an old folder is
+    replaced only once the new one is complete, and on an error nothing at `path` changes.
+    """
+    from mistd.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("--out exists and is not a folder", path)
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise InputError("--out is not empty (pass --overwrite to replace it)", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{os.getpid()}"
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -8,10 +8,7 @@ half-written data set (and `--overwrite` replaces an old one only once the new o
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -19,6 +16,7 @@ import cv2
 from mistd.data.readers import load_frame
 from mistd.data.writers import write_coco_json, write_uestc_txt
 from mistd.errors import InputError
+from mistd.io import atomic_folder
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 
@@ -105,27 +103,11 @@ def convert_dataset(
         progress: show a progress bar.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out exists and is not a folder", path=out)
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError("--out is not empty (pass --overwrite to replace it)", path=out)
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {max_frames}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_folder(out, overwrite) as tmp:
         written = _write_frames(dataset, tmp, max_frames, progress)
         # Index paths are relative to the folder, so they stay valid after the rename.
         write_coco_json(written, tmp / "coco.json", tmp)
         write_uestc_txt(written, tmp / "uestc.txt", tmp)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out

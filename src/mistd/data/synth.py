@@ -54,10 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +66,7 @@ from scipy.special import ndtr
 
 from mistd.data.synth_clutter import ClutterParams, SceneModel
 from mistd.errors import InputError
+from mistd.io import atomic_folder
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 SCR_RING_GAP = 2
@@ -787,13 +785,7 @@ def write_synthetic_dataset(
     if sequences < 1:
         raise InputError(f"--sequences must be at least 1, got {sequences}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("--out exists and is not a folder", out_dir)
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError("--out is not empty (use --overwrite to replace it)", out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir, overwrite) as tmp_dir:
         background_frames = None
         if backgrounds is not None:
             size = None if not cfg.height else (cfg.height, cfg.width)
@@ -858,15 +850,4 @@ def write_synthetic_dataset(
             save_contact_sheet(
                 tmp_dir / "preview.png", sheet_frames, sheet_boxes, sheet_titles, columns=6
             )
-        # Swap the complete folder into place; the old one (with --overwrite) goes last.
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            os.replace(out_dir, old)
-        os.replace(tmp_dir, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir, ignore_errors=True)
     return dataset
