@@ -26,9 +26,11 @@ def check_clip(clip: torch.Tensor) -> None:
 
 
 class ClipDetectorModule(nn.Module):
-    """Common `loss`/`predict` on top of a subclass's `forward`.
+    """Common `levels`/`loss`/`predict` on top of a subclass's `forward`.
 
     Attributes:
+        backbone, neck: per-frame CSPDarknet and PAFPN.
+        bpfpn: BP-FPN applied to the pyramid, or None.
         head: the YOLOX head (its `strides` decode the outputs).
         criterion: assignment + loss (not an `nn.Module`: it has no parameters or buffers).
         num_frames: frames per clip the model expects (1 for single-frame models).
@@ -41,6 +43,12 @@ class ClipDetectorModule(nn.Module):
     @property
     def strides(self) -> tuple[int, ...]:
         return self.head.strides
+
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present)."""
+        features = self.backbone(frames)
+        levels = self.neck(features)
+        return levels if self.bpfpn is None else self.bpfpn(features, levels)
 
     def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Training loss of a clip batch.

@@ -124,13 +124,6 @@ class CHAL(ClipDetectorModule):
         self.register_buffer("prefix_index", prefix_indices(num_frames), persistent=False)
 
     # ----------------------------------------------------------------------------- the stages
-    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-frame PAFPN pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when
-        present)."""
-        features = self.backbone(frames)
-        levels = self.neck(features)
-        return levels if self.bpfpn is None else self.bpfpn(features, levels)
-
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Fused stride-8 features of independent frames `[N, 3, H, W] -> [N, C, H/8, W/8]`
         (cacheable per frame for streaming)."""

@@ -56,12 +56,6 @@ class MultiFrameBaseline(ClipDetectorModule):
         self.num_frames = num_frames
         self.bpfpn = bpfpn
 
-    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN if present)."""
-        features = self.backbone(frames)
-        levels = self.neck(features)
-        return levels if self.bpfpn is None else self.bpfpn(features, levels)
-
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Per-frame stride-8 features `[N, 3, H, W] -> [N, c3, H/8, W/8]` (cacheable per frame
         for streaming)."""

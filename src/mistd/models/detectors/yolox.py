@@ -39,12 +39,6 @@ class YOLOXDetector(ClipDetectorModule):
         self.num_frames = num_frames
         self.bpfpn = bpfpn
 
-    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present)."""
-        features = self.backbone(frames)
-        levels = self.neck(features)
-        return levels if self.bpfpn is None else self.bpfpn(features, levels)
-
     def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
         check_clip(clip)
         return self.head(list(self.levels(clip[:, -1])))
