@@ -11,7 +11,16 @@ one table. Not run by CI.
     python benchmarks/learning_comparison.py --preset hard --minutes 6 \
         --models chal mf-baseline yolox-s --rows "chal:model.snf=false" ...
 
-A row is `NAME[:key=value,key=value]`, e.g. `chal:snf=false,hal=false` (keys of the model config).
+Starting point: from scratch (default), or, like the official CHAL recipe (which starts from a
+pretrained checkpoint), from a single-frame `yolox-s` trained first on the same training split
+(`--pretrain-minutes M`, or `--init WEIGHTS` to reuse one): every row then loads its backbone and
+pyramid (and the yolox-s row all of it) and fine-tunes for the same budget.
+
+    python benchmarks/learning_comparison.py --preset medium --pretrain-minutes 8 --minutes 10 \
+        --lr 1e-3 --models yolox-s mf-baseline chal
+
+A row is `NAME[:key=value,key=value]`, e.g. `chal:snf=false,hal=false`: keys of the model config,
+or `train.lr=5e-4` for a per-row peak learning rate (default `--lr`).
 """
 
 from __future__ import annotations
@@ -46,10 +55,12 @@ def synth(out: Path, preset: str, sequences: int, frames: int, size: int, seed: 
 
 
 def parse_row(text: str) -> tuple[str, str, dict]:
-    """`name[:k=v,k=v]` -> (label, zoo name, model overrides)."""
+    """`name[:k=v,k=v]` -> (label, zoo name, model overrides, train overrides)."""
     name, _, rest = text.partition(":")
     items = [item for item in rest.split(",") if item]
-    return text, name, parse_dotted(items)
+    train_items = [item.removeprefix("train.") for item in items if item.startswith("train.")]
+    model_items = [item for item in items if not item.startswith("train.")]
+    return text, name, parse_dotted(model_items), parse_dotted(train_items)
 
 
 def time_budget_callback(minutes: float, peak_lr: float, warmup_frac: float = 0.05):
@@ -72,27 +83,39 @@ def time_budget_callback(minutes: float, peak_lr: float, warmup_frac: float = 0.
     return callback
 
 
-def train_and_evaluate(row: str, args, train_dir: Path, test_data) -> dict:
-    label, name, model_overrides = parse_row(row)
+def train_and_evaluate(
+    row: str, args, train_dir: Path, test_data, init: str = "", minutes: float | None = None
+) -> dict:
+    label, name, model_overrides, row_train = parse_row(row)
+    minutes = args.minutes if minutes is None else minutes
+    if init:
+        row_train.setdefault("init_weights", init)
     model_overrides = {"width": args.width, "input_size": [args.size, args.size], **model_overrides}
+    peak_lr = float(row_train.pop("lr", args.lr))
     train_overrides = {
-        "epochs": 10_000, "epoch_fraction": 1.0, "batch_size": args.batch, "lr": args.lr,
+        "epochs": 10_000, "epoch_fraction": 1.0, "batch_size": args.batch, "lr": peak_lr,
         "schedule": "constant", "warmup_epochs": 0.0, "eval_interval": 0, "seed": args.seed,
-        "ema_tau": 200.0, "device": "cpu", "log_interval": 20,
+        "ema_tau": 200.0, "device": "cpu", "log_interval": 20, **row_train,
     }  # fmt: skip
     cfg = build_run_config(
         name,
         {"model": model_overrides, "train": train_overrides, "data": {"workers": 0}},
     )
     train_data = read_dataset(train_dir)
-    run_dir = Path(args.runs_dir) / f"{args.preset}-{label.replace(':', '_').replace('=', '-')}"
+    run_dir = Path(args.runs_dir) / (
+        f"{args.preset}-{'ft-' if init else ''}{label.replace(':', '_').replace('=', '-')}"
+        + (f"-seed{args.seed}" if args.seed else "")
+    )
     trainer = Trainer(cfg, run_dir, train_data=train_data, val_data=None, progress=not args.quiet)
-    set_lr(trainer.optimizer, args.lr * 0.05)
-    trainer.add_callback("on_step_end", time_budget_callback(args.minutes, args.lr))
+    set_lr(trainer.optimizer, peak_lr * 0.05)
+    trainer.add_callback("on_step_end", time_budget_callback(minutes, peak_lr))
     summary = trainer.train()  # stopping on the budget writes run_dir/weights/last.pt
     metrics, _ = evaluate_detector(trainer.detector(), test_data, progress=False)
     return {
         "row": label,
+        "lr": peak_lr,
+        "init": row_train.get("init_weights", ""),
+        "run_dir": str(run_dir),
         "iterations": summary["iterations"],
         "clips_seen": summary["iterations"] * args.batch,
         **{k: metrics[k] for k in ("mAP50", "precision", "recall", "f1", "op_f1")},
@@ -127,6 +150,14 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument(
+        "--pretrain-minutes",
+        type=float,
+        default=0.0,
+        help="first train yolox-s this long; every row starts from it (0: from scratch)",
+    )
+    parser.add_argument("--pretrain-lr", type=float, default=2e-3)
+    parser.add_argument("--init", default="", help="start every row from these weights")
     parser.add_argument("--train-sequences", type=int, default=16)
     parser.add_argument("--test-sequences", type=int, default=6)
     parser.add_argument("--frames", type=int, default=60)
@@ -149,13 +180,20 @@ def main() -> None:
     )
     test_data = read_dataset(test_dir)
 
-    rows = [train_and_evaluate(row, args, train_dir, test_data) for row in args.models]
+    init, rows = args.init, []
+    if args.pretrain_minutes > 0 and not init:
+        row = f"yolox-s:train.lr={args.pretrain_lr}"
+        pre = train_and_evaluate(row, args, train_dir, test_data, minutes=args.pretrain_minutes)
+        rows.append({**pre, "row": f"pretrain {row}"})
+        init = str(Path(pre["run_dir"]) / "weights" / "last.pt")
+    rows += [train_and_evaluate(row, args, train_dir, test_data, init) for row in args.models]
     rows += evaluate_classical(test_data)
 
     columns = ("iters", "mAP50", "P", "R", "F1", "opF1", "ms/f")
     header = f"{'row':40s} {columns[0]:>6s} " + " ".join(f"{c:>7s}" for c in columns[1:])
     print(
         f"\npreset={args.preset} size={args.size} width={args.width} budget={args.minutes} min/row"
+        f" start={init or 'scratch'}"
     )
     print(header)
     for r in rows:

@@ -7,7 +7,8 @@
 For each `NAME=RUN_DIR`: takes the run's last checkpoint, keeps only the EMA weights (float16,
 so the package stays small), sets the inference input size, writes `src/mistd/weights/NAME.pt`,
 then evaluates it (streaming, official protocol) on held-out synthetic data generated with seeds
-the training never saw, and writes `src/mistd/weights/README.md` (the model card).
+the training never saw and prints (and writes to `--json`) the numbers for the model card,
+`src/mistd/weights/README.md`, which is edited by hand (recipe, honest reading).
 """
 
 from __future__ import annotations
