@@ -181,7 +181,11 @@ def test_bad_switch_values_are_input_errors():
 
 
 def test_bp_presets_and_overrides():
-    model, cfg = build_model("yolox-bp", {**ZOO["yolox-bp"][0].tiny_overrides(), "gils": "off"})
+    model, cfg = build_model("yolox-bp", ZOO["yolox-bp"][0].tiny_overrides())
+    assert model.bpfpn.shortcut is not None and model.bpfpn.dgr == cfg.loss.dgr == "off"
+    model, cfg = build_model(
+        "yolox-bp", {**ZOO["yolox-bp"][0].tiny_overrides(), "gils": "off", "loss": {"dgr": "a"}}
+    )
     assert model.bpfpn.shortcut is None and model.bpfpn.dgr == cfg.loss.dgr == "a"
     assert model.backbone.out_features == ("dark3", "dark4", "dark5")
     model, cfg = build_model(

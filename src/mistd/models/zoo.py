@@ -379,34 +379,30 @@ def build_chal(cfg: CHALConfig) -> CHAL:
 
 
 # ------------------------------------------------------------------------ BP-FPN presets (§4.4)
-# Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1) and DGR option A; see
+# Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1); DGR stays a switch
+# (`model.loss.dgr=a|b`). Chosen by measurement (`benchmarks/bpfpn_ablation.py`, medium preset,
+# 2 seeds): on mf-baseline GILS alone was the best row (mAP50 45.5 vs host 36.9) and adding DGR A
+# lowered it (40.2); on yolox-s no part beat the host beyond seed noise. See
 # `mistd.models.necks.bpfpn` and `mistd.losses.dgr` for the documented reading.
-def _bp_loss() -> LossConfig:
-    return LossConfig(dgr="a", dgr_weight=0.1)
-
-
 @dataclass
 class YOLOXBPConfig(YOLOXConfig):
-    """YOLOX-S + BP-FPN (GILS into P3, DGR option A on P3/P4/P5)."""
+    """YOLOX-S + BP-FPN's gradient-isolated low-level shortcut into P3."""
 
     gils: ShortcutVariant = "gils"
-    loss: LossConfig = field(default_factory=_bp_loss)
 
 
 @dataclass
 class MultiFrameBaselineBPConfig(MultiFrameBaselineConfig):
-    """Multi-frame baseline + BP-FPN on every frame's pyramid, before the fold."""
+    """Multi-frame baseline + BP-FPN's shortcut on every frame's pyramid, before the fold."""
 
     gils: ShortcutVariant = "gils"
-    loss: LossConfig = field(default_factory=_bp_loss)
 
 
 @dataclass
 class CHALBPConfig(CHALConfig):
-    """CHAL (official preset) + BP-FPN on every frame's pyramid, before the fold and fusion."""
+    """CHAL (official preset) + BP-FPN's shortcut on every frame's pyramid, before the fold."""
 
     gils: ShortcutVariant = "gils"
-    loss: LossConfig = field(default_factory=_bp_loss)
 
 
 # ------------------------------------------------------------------------------------- the zoo

@@ -1,0 +1,45 @@
+"""The weights shipped inside the package: small, documented, loadable by name, streamable."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pytest
+import torch
+
+from mistd.engine.checkpoint import load_checkpoint, load_detector, shipped_weights
+from mistd.inference.video_predictor import streaming_detector
+
+WEIGHTS = resources.files("mistd") / "weights"
+
+
+def test_package_weights_stay_under_20_mb_and_each_has_a_model_card():
+    names = shipped_weights()
+    assert names, "no weights shipped"
+    total = sum((WEIGHTS / f"{name}.pt").stat().st_size for name in names)
+    assert total < 20 * 2**20
+    card = (WEIGHTS / "README.md").read_text()
+    for name in names:
+        assert f"## {name}\n" in card, f"{name} has no model card section"
+
+
+@pytest.mark.parametrize("name", shipped_weights())
+def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
+    data = load_checkpoint(WEIGHTS / f"{name}.pt")
+    floats = [v for v in data["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+
+    detector = load_detector(name)
+    rng = np.random.default_rng(0)
+    frames = (rng.random((detector.num_frames + 2, 96, 128)) * 255).astype(np.uint8)
+    frames[:, 40:44, 60:64] = 255  # a bright 4x4 target
+    streamed = streaming_detector(load_detector(name))
+    for k in range(len(frames)):
+        window = [max(k - detector.num_frames + 1 + j, 0) for j in range(detector.num_frames)]
+        expected = detector.detect(frames[window], 8)
+        got = streamed.detect(frames[window], 8)
+        assert len(expected) == len(got)
+        if len(expected):
+            assert torch.allclose(expected.boxes, got.boxes, atol=1e-2)
+            assert torch.allclose(expected.scores, got.scores, atol=1e-4)
