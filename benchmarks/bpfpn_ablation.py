@@ -10,6 +10,7 @@ generated split (different generator seed) with the official protocol
     python benchmarks/bpfpn_ablation.py --steps 300 --seeds 0 1 2 --rows host gils dgr-a
     python benchmarks/bpfpn_ablation.py --overhead-only         # params / GMAC at 512 per host
     python benchmarks/bpfpn_ablation.py --init yolox.pt         # every row starts from weights
+    python benchmarks/bpfpn_ablation.py --host chal --rows host no-snf no-hal no-crg  # CHAL parts
 
 `--init` loads a checkpoint (e.g. a single-frame yolox-s trained on other `hard` sequences, as the
 official CHAL recipe starts from a pretrained checkpoint) into every row where names and shapes
@@ -50,6 +51,10 @@ ROWS: dict[str, dict] = {
     "dgr-b": {"loss": {"dgr": "b"}},
     "gils+dgr-a": {"gils": "gils", "loss": {"dgr": "a"}},
     "gils+dgr-b": {"gils": "gils", "loss": {"dgr": "b"}},
+    # CHAL's own ablation (host chal): the same step-matched protocol without one part.
+    "no-snf": {"snf": False},
+    "no-hal": {"hal": False},
+    "no-crg": {"crg": False},
 }
 DEFAULT_ROWS = ("host", "ls", "gils", "dgr-a", "dgr-b", "gils+dgr-a")
 

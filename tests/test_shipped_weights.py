@@ -43,3 +43,20 @@ def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
         if len(expected):
             assert torch.allclose(expected.boxes, got.boxes, atol=1e-2)
             assert torch.allclose(expected.scores, got.scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("host", ["mf-baseline", "chal"])
+def test_multi_frame_hosts_start_from_the_shipped_single_frame_model(host):
+    """`mistd train --init yolox-synth-s`: the backbone and PAFPN load, the rest keeps its init."""
+    from mistd.engine.checkpoint import initial_state_dict, load_initial_weights
+    from mistd.models.zoo import build_model
+
+    if "yolox-synth-s" not in shipped_weights():
+        pytest.skip("yolox-synth-s is not shipped")
+    model, _ = build_model(host, {"width": 0.25, "input_size": [64, 64]})
+    loaded, left, _ = load_initial_weights(model, "yolox-synth-s")
+    assert loaded > 0 and not any(k.startswith(("backbone.", "neck.")) for k in left)
+    source = initial_state_dict("yolox-synth-s")
+    own = model.state_dict()
+    key = "backbone.stem.conv.conv.weight"
+    assert key in own and torch.equal(own[key], source[key].float())
