@@ -66,6 +66,8 @@ class Split:
     clips: torch.Tensor
     targets: list[torch.Tensor]
     records: list[FrameRecord]
+    sequences: list[np.ndarray]  # raw frames [N, H, W] of each sequence (classical detectors)
+    bit_depth: int = 8
 
 
 def make_split(
@@ -81,9 +83,10 @@ def make_split(
     """Generate `sequences` sequences of synthetic `preset` and cut every frame into a causal
     clip (key frame last, the earliest frame repeated at a sequence start)."""
     cfg = preset_config(preset, height=size, width=size, num_frames=frames)
-    clips, targets, records = [], [], []
+    clips, targets, records, raws = [], [], [], []
     for s, rng in enumerate(sequence_rngs(seed, sequences)):
         raw, truths = generate_sequence(cfg, rng)
+        raws.append(raw)
         tensor, info = to_model_input(raw, cfg.bit_depth, (size, size))
         assert info.scale == 1.0 and info.pad_x == 0 and info.pad_y == 0  # input = original px
         for k, truth in enumerate(truths):
@@ -104,7 +107,28 @@ def make_split(
                 )
             )
             image_id += 1
-    return Split(torch.stack(clips), targets, records)
+    return Split(torch.stack(clips), targets, records, raws, cfg.bit_depth)
+
+
+def evaluate_classical(val: Split) -> dict[str, dict]:
+    """mAP50/F1 of each classical detector on the same held-out split (causal windows)."""
+    from mistd.classical import CLASSICAL
+
+    results = {}
+    for name, make in CLASSICAL.items():
+        detector = make()
+        evaluator = COCOEvaluator(class_names=["target"])
+        i = 0
+        for raw in val.sequences:
+            for k in range(len(raw)):
+                window = [
+                    max(k - detector.num_frames + 1 + j, 0) for j in range(detector.num_frames)
+                ]
+                evaluator.process([val.records[i]], [detector.detect(raw[window], val.bit_depth)])
+                i += 1
+        metrics = evaluator.compute()
+        results[name] = {"mAP50": float(metrics["mAP50"]), "f1": float(metrics["f1"])}
+    return results
 
 
 def train_and_evaluate(
@@ -236,6 +260,9 @@ def main() -> None:
     parser.add_argument("--dgr-weight", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--init", default="", help="start every row from these weights")
+    parser.add_argument(
+        "--classical", action="store_true", help="also score the classical detectors on the split"
+    )
     parser.add_argument("--overhead-only", action="store_true")
     parser.add_argument("--no-overhead", action="store_true")
     parser.add_argument("--json", help="also write the per-run results to this JSON file")
@@ -300,6 +327,11 @@ def main() -> None:
                 if args.json:  # rewritten after every run, so a killed grid keeps its rows
                     write_text_atomic(args.json, json.dumps(results, indent=1))
         print_table(results)
+        if args.classical:
+            for name, metrics in evaluate_classical(val).items():
+                print(
+                    f"| classical {name} | - | {metrics['mAP50']:.4f} | {metrics['f1']:.4f} | - |"
+                )
 
     if not args.no_overhead and not args.merge:
         print()
