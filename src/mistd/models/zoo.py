@@ -382,7 +382,8 @@ def build_chal(cfg: CHALConfig) -> CHAL:
 # Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1); DGR stays a switch
 # (`model.loss.dgr=a|b`). Chosen by measurement (`benchmarks/bpfpn_ablation.py`, medium preset,
 # 2 seeds): on mf-baseline GILS alone was the best row (mAP50 45.5 vs host 36.9) and adding DGR A
-# lowered it (40.2); on yolox-s no part beat the host beyond seed noise. See
+# lowered it (40.2); on yolox-s no part beat the host beyond seed noise. At 1000 steps the GILS
+# gain on mf-baseline was gone (46.9/44.2 vs 49.3/47.1): a faster start, not a better end. See
 # `mistd.models.necks.bpfpn` and `mistd.losses.dgr` for the documented reading.
 @dataclass
 class YOLOXBPConfig(YOLOXConfig):
