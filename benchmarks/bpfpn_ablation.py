@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mistd.data.clips import causal_window
 from mistd.data.synth import generate_sequence, preset_config, sequence_rngs
 from mistd.data.transforms import to_model_input
 from mistd.engine.checkpoint import load_initial_weights
@@ -90,8 +91,7 @@ def make_split(
         tensor, info = to_model_input(raw, cfg.bit_depth, (size, size))
         assert info.scale == 1.0 and info.pad_x == 0 and info.pad_y == 0  # input = original px
         for k, truth in enumerate(truths):
-            window = [max(k - num_frames + 1 + j, 0) for j in range(num_frames)]
-            clips.append(tensor[window])
+            clips.append(tensor[causal_window(k, num_frames)])
             boxes = torch.from_numpy(truth.boxes).float().reshape(-1, 4)
             cxcywh = torch.cat([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
             targets.append(torch.cat([torch.zeros(len(boxes), 1), cxcywh], 1))
@@ -121,10 +121,8 @@ def evaluate_classical(val: Split) -> dict[str, dict]:
         i = 0
         for raw in val.sequences:
             for k in range(len(raw)):
-                window = [
-                    max(k - detector.num_frames + 1 + j, 0) for j in range(detector.num_frames)
-                ]
-                evaluator.process([val.records[i]], [detector.detect(raw[window], val.bit_depth)])
+                window = raw[causal_window(k, detector.num_frames)]
+                evaluator.process([val.records[i]], [detector.detect(window, val.bit_depth)])
                 i += 1
         metrics = evaluator.compute()
         results[name] = {"mAP50": float(metrics["mAP50"]), "f1": float(metrics["f1"])}

@@ -28,6 +28,7 @@ from mistd.engine.checkpoint import (
 )
 from mistd.evaluation.runner import evaluate_detector
 from mistd.inference.video_predictor import streaming_detector
+from mistd.io import write_text_atomic
 from mistd.models.complexity import count_parameters
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "mistd" / "weights"
@@ -54,8 +55,9 @@ def ship(name: str, run_dir: Path, input_size: int) -> Path:
     return out
 
 
-def evaluate(name: str, test_dirs: dict[str, Path]) -> dict:
-    detector = streaming_detector(load_detector(name))
+def evaluate(detector, test_dirs: dict[str, Path]) -> dict:
+    """Held-out metrics of a loaded detector, streamed, on each test folder."""
+    detector = streaming_detector(detector)
     rows = {}
     for label, path in test_dirs.items():
         metrics, _ = evaluate_detector(detector, read_dataset(path), progress=False)
@@ -87,15 +89,14 @@ def main() -> None:
     for item in args.run:
         name, _, run = item.partition("=")
         path = ship(name, Path(run), args.input_size)
-        model = load_detector(name).model
+        detector = load_detector(name)
         results[name] = {
             "file_mb": round(path.stat().st_size / 2**20, 2),
-            "params": count_parameters(model),
-            "metrics": evaluate(name, test_dirs),
+            "params": count_parameters(detector.model),
+            "metrics": evaluate(detector, test_dirs),
         }
         print(name, json.dumps(results[name], indent=1))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=1))
+    write_text_atomic(args.json, json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

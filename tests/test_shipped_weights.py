@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mistd.data.clips import causal_window
 from mistd.engine.checkpoint import load_checkpoint, load_detector, shipped_weights
 from mistd.inference.video_predictor import streaming_detector
 
@@ -36,7 +37,7 @@ def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
     frames[:, 40:44, 60:64] = 255  # a bright 4x4 target
     streamed = streaming_detector(load_detector(name))
     for k in range(len(frames)):
-        window = [max(k - detector.num_frames + 1 + j, 0) for j in range(detector.num_frames)]
+        window = causal_window(k, detector.num_frames)
         expected = detector.detect(frames[window], 8)
         got = streamed.detect(frames[window], 8)
         assert len(expected) == len(got)

@@ -94,3 +94,11 @@ def test_video_backed_clips(tmp_path):
     # Frame k is flat gray 20 + 40k; reading clip 5 then clip 1 forces a backward re-read.
     levels = [[round((float(f.mean()) - 20) / 40) for f in sampler[i].frames] for i in (5, 1, 2)]
     assert levels == [[3, 4, 5], [0, 0, 1], [0, 1, 2]]
+
+
+def test_causal_window_repeats_the_earliest_frame_at_a_sequence_start():
+    from mistd.data.clips import causal_window
+
+    assert causal_window(2, 5) == [0, 0, 0, 1, 2]
+    assert causal_window(7, 3) == [5, 6, 7]
+    assert causal_window(0, 1) == [0]

@@ -4,6 +4,7 @@
 i-th clip's key frame). At a sequence start the earliest frame is repeated, as the official CHAL
 loader does (`max(k - t, 0)`): key k=2, T=5 -> frames [0, 0, 0, 1, 2]. Clips never mix sequences.
 `ClipTrainingSet` adds the model-input transform and the key frame's targets for training.
+`causal_window` is that rule on its own, for frames held in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from mistd.data.readers import load_frame
 from mistd.data.transforms import to_model_input
 from mistd.errors import InputError
 from mistd.structures import Clip, FrameDataset, FrameRecord
+
+
+def causal_window(key: int, num_frames: int) -> list[int]:
+    """Positions of the `num_frames` frames of the clip whose key frame is at `key`, oldest first
+    (the earliest frame repeated at a sequence start): `causal_window(2, 5) == [0, 0, 0, 1, 2]`."""
+    return [max(key - (num_frames - 1 - t), 0) for t in range(num_frames)]
 
 
 class ClipSampler:
@@ -51,7 +58,7 @@ class ClipSampler:
     def positions(self, i: int) -> tuple[int, list[int]]:
         """(sequence number, the T frame positions of clip `i` in that sequence, oldest first)."""
         s, p = self._index[i]
-        return s, [max(p - (self.num_frames - 1 - t), 0) for t in range(self.num_frames)]
+        return s, causal_window(p, self.num_frames)
 
     def _frame(self, s: int, p: int) -> tuple[np.ndarray, int]:
         key = (s, p)
