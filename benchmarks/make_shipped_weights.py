@@ -1,8 +1,8 @@
 """Turn trained runs into the weights shipped inside the package, with a measured model card.
 
     python benchmarks/make_shipped_weights.py \
-        --run chal-synth-s=runs/bench/learning/medium-chal \
-        --run mf-baseline-synth-s=runs/bench/learning/medium-mf-baseline --input-size 256
+        --run chal-synth-s=runs/bench/big/medium-ft-chal \
+        --run mf-baseline-synth-s=runs/bench/big/medium-ft-mf-baseline --input-size 256
 
 For each `NAME=RUN_DIR`: takes the run's last checkpoint, keeps only the EMA weights (float16,
 so the package stays small), sets the inference input size, writes `src/mistd/weights/NAME.pt`,
@@ -55,12 +55,15 @@ def ship(name: str, run_dir: Path, input_size: int) -> Path:
     return out
 
 
-def evaluate(detector, test_dirs: dict[str, Path]) -> dict:
-    """Held-out metrics of a loaded detector, streamed, on each test folder."""
-    detector = streaming_detector(detector)
+def evaluate(detector, test_dirs: dict[str, tuple[Path, int]]) -> dict:
+    """Held-out metrics of a loaded detector, streamed, on each test folder at its input size
+    (the frame size: synthetic targets keep their pixel size, as in training)."""
     rows = {}
-    for label, path in test_dirs.items():
-        metrics, _ = evaluate_detector(detector, read_dataset(path), progress=False)
+    for label, (path, size) in test_dirs.items():
+        detector.input_size = (size, size)
+        metrics, _ = evaluate_detector(
+            streaming_detector(detector), read_dataset(path), progress=False
+        )
         rows[label] = {k: metrics[k] for k in ("mAP50", "precision", "recall", "f1", "op_f1")}
         rows[label]["ms_per_frame"] = metrics["ms_per_frame"]
     return rows
@@ -78,12 +81,19 @@ def main() -> None:
     from mistd.data.synth import preset_config, write_synthetic_dataset
 
     test_dirs = {}
-    for preset, size in (("medium", 256), ("medium", 128), ("hard", 256)):
-        path = Path(args.data_dir) / f"card-{preset}-{size}"
+    # (label, preset, size, sequences, seed): the learning comparison's held-out split, then
+    # card splits at the shipped input size.
+    splits = (
+        ("medium 128x128 (learning-comparison test)", "medium", 128, 6, 2000),
+        ("medium 256x256", "medium", 256, 4, 9256),
+        ("hard 256x256", "hard", 256, 4, 9256),
+    )
+    for label, preset, size, sequences, seed in splits:
+        path = Path(args.data_dir) / f"card-{preset}-{size}-seed{seed}"
         if not (path / "coco.json").exists():
             cfg = preset_config(preset, height=size, width=size, num_frames=60)
-            write_synthetic_dataset(path, cfg, sequences=4, seed=9000 + size, overwrite=True)
-        test_dirs[f"{preset} {size}x{size}"] = path
+            write_synthetic_dataset(path, cfg, sequences=sequences, seed=seed, overwrite=True)
+        test_dirs[label] = (path, size)
 
     results = {}
     for item in args.run:

@@ -40,10 +40,19 @@ def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
         window = causal_window(k, detector.num_frames)
         expected = detector.detect(frames[window], 8)
         got = streamed.detect(frames[window], 8)
-        assert len(expected) == len(got)
-        if len(expected):
-            assert torch.allclose(expected.boxes, got.boxes, atol=1e-2)
-            assert torch.allclose(expected.scores, got.scores, atol=1e-4)
+        assert_same_detections(expected, got)
+
+
+def assert_same_detections(expected, got, box_atol: float = 1e-2, score_atol: float = 1e-4):
+    """Every detection of each set has one in the other within tolerance (order-free: two
+    detections whose scores differ by ~1e-8 may come out of NMS in either order)."""
+    assert len(expected) == len(got)
+    if not len(expected):
+        return
+    box_gap = torch.cdist(expected.boxes, got.boxes, p=float("inf"))  # [N, N]
+    score_gap = (expected.scores[:, None] - got.scores[None]).abs()
+    close = (box_gap <= box_atol) & (score_gap <= score_atol)
+    assert close.any(1).all() and close.any(0).all()
 
 
 @pytest.mark.parametrize("host", ["mf-baseline", "chal"])
