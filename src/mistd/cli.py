@@ -18,6 +18,7 @@ from mistd.commands import evaluate as evaluate_commands
 from mistd.commands import inference as inference_commands
 from mistd.commands import models as model_commands
 from mistd.commands import train as train_commands
+from mistd.commands import track as track_commands
 from mistd.errors import InputError
 
 HELP = """mistd: moving infrared small target detection.
@@ -32,6 +33,7 @@ Examples:
   mistd train --model mf-baseline --data data/synth train.epochs=10
   mistd detect --weights runs/train/exp/weights/best.pt video.avi
   mistd bench --model chal --size 512                  # params, GMACs, clip/stream/onnx latency
+  mistd track --model temporal video.avi               # detect + track: ids, MOT txt, video
 """
 
 app = typer.Typer(
@@ -50,6 +52,7 @@ for module in (
     train_commands,
     model_commands,
     inference_commands,
+    track_commands,
 ):
     module.register(app)
 

@@ -1,0 +1,108 @@
+"""Track-confirmed detection: a clip detector whose detections are re-scored by their track.
+
+Clutter rarely moves like a target for several frames; a one-frame blip never reaches a
+confirmed track. `TrackConfirmedDetector` wraps any clip detector, feeds its detections to a
+`Tracker` frame by frame (causally: a detection is judged by what the tracker knows at its
+frame) and returns the same boxes with scores
+
+    score' = score                          if the detection belongs to a confirmed track
+    score' = score * unconfirmed_weight     otherwise (tentative track, or no track)
+
+so confirmed detections rank above every unconfirmed one of a similar score, and blips fall
+below a deployment threshold. With `boost`, a detection on a confirmed track gets at least its
+track's score (a target whose score dips for a frame keeps its rank).
+
+Sequences: the wrapper asks its ClipSampler for at least two frames and restarts the tracker
+whenever the previous key frame is not the frame before this key frame (a new sequence, a seek),
+the way `StreamingClipDetector` recognises continuing clips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mistd.structures import Detections
+from mistd.tracking.tracker import Track, Tracker, TrackerConfig
+
+
+class TrackConfirmedDetector:
+    """A clip detector (`num_frames`, `detect(frames [T, H, W], bit_depth) -> Detections`)
+    returning `detector`'s detections re-scored by a `Tracker`.
+
+    Args:
+        detector: any clip detector (classical, learned, streaming).
+        config: tracker settings (defaults when None).
+        unconfirmed_weight: score factor of detections not on a confirmed track.
+        boost: raise confirmed detections to at least their track's score.
+
+    After each `detect`: `raw` (the wrapped detector's detections) and `tracks` (the confirmed
+    tracks of the frame, `Tracker.update`'s result); `new_sequence` tells whether the tracker
+    was restarted for this frame.
+    """
+
+    def __init__(
+        self,
+        detector,
+        config: TrackerConfig | None = None,
+        unconfirmed_weight: float = 0.1,
+        boost: bool = False,
+    ):
+        if not 0.0 <= unconfirmed_weight <= 1.0:
+            raise ValueError(f"unconfirmed_weight must be in [0, 1], got {unconfirmed_weight}")
+        self.detector = detector
+        self.tracker = Tracker(config)
+        self.unconfirmed_weight = float(unconfirmed_weight)
+        self.boost = boost
+        self.inner_frames = int(getattr(detector, "num_frames", 1))
+        self.num_frames = max(2, self.inner_frames)
+        self._previous_key: np.ndarray | None = None
+        self.raw: Detections = Detections.empty()
+        self.tracks: list[Track] = []
+        self.new_sequence = True
+
+    def _continues(self, frames: np.ndarray) -> bool:
+        previous = self._previous_key
+        return (
+            previous is not None
+            and previous.shape == frames[-2].shape
+            and np.array_equal(previous, frames[-2])
+        )
+
+    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
+        """Detections of the key frame (last of `frames [T, H, W]`), re-scored by their track."""
+        frames = np.asarray(frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        self.new_sequence = frames.shape[0] < 2 or not self._continues(frames)
+        if self.new_sequence:
+            self.tracker.reset()
+        inner = frames[-self.inner_frames :] if frames.shape[0] >= self.inner_frames else frames
+        raw = self.detector.detect(inner, bit_depth).to("cpu")
+        self._previous_key = frames[-1].copy()
+        self.raw = raw
+        self.tracks = self.tracker.update(raw)
+        return rescore(raw, self.tracks, self.unconfirmed_weight, self.boost)
+
+    def __repr__(self) -> str:
+        return (
+            f"TrackConfirmedDetector({self.detector!r}, unconfirmed_weight="
+            f"{self.unconfirmed_weight}, boost={self.boost})"
+        )
+
+
+def rescore(
+    detections: Detections, tracks: list[Track], unconfirmed_weight: float, boost: bool = False
+) -> Detections:
+    """`detections` with track-confirmed scores, given `tracks = tracker.update(detections)`."""
+    scores = detections.scores.detach().float().cpu().numpy().astype(np.float64)
+    new = scores * unconfirmed_weight
+    for track in tracks:
+        d = track.detection_index
+        new[d] = max(scores[d], track.score) if boost else scores[d]
+    return Detections(
+        detections.boxes,
+        torch.as_tensor(new, dtype=torch.float32),
+        detections.labels,
+        detections.maps,
+    )
