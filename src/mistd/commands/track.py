@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
             None, "--split", help="Only sequences of this split (data sets with a split, e.g. val)."
         ),
         sequences: int | None = typer.Option(
-            None, "--sequences", help="Only the first N sequences (after --split)."
+            None, "--sequences", help="Only N evenly spaced sequences (after --split)."
         ),
         video: bool = typer.Option(True, "--video/--no-video", help="Write annotated videos."),
         fps: float | None = typer.Option(None, "--fps", help="Video fps (default: source or 25)."),
@@ -322,7 +322,8 @@ def register(app: typer.Typer) -> None:
 
 def select_sequences(dataset, source: str, split: str | None, first: int | None):
     """`dataset` restricted to a split (a `clips.csv` beside or in `source` with columns
-    clip,...,split, as drone_ir has) and/or to its first `first` sequences."""
+    clip,...,split, as drone_ir has) and/or to `first` evenly spaced sequences (deterministic:
+    indices round(linspace(0, n - 1, first)), so a subset spans a class-sorted list)."""
     import csv
 
     from mistd.structures import FrameDataset
@@ -349,6 +350,9 @@ def select_sequences(dataset, source: str, split: str | None, first: int | None)
                 f"{[s.name for s in dataset.sequences[:3]]} ...)",
                 path=clips_csv,
             )
-    if first is not None:
-        sequences = sequences[:first]
+    if first is not None and first < len(sequences):
+        import numpy as np
+
+        picks = np.round(np.linspace(0, len(sequences) - 1, max(first, 1))).astype(int)
+        sequences = [sequences[i] for i in picks]
     return FrameDataset(sequences, dataset.class_names, dataset.source, dataset.format)

@@ -117,10 +117,13 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> np.ndarray:
 
 
 def mot_text(rows: np.ndarray) -> str:
-    """MOT-challenge text of `[N, 7]` rows (`frame,id,x,y,w,h,score,-1,-1,-1`)."""
+    """MOT-challenge text of `[N, 7]` rows (`frame,id,x,y,w,h,score,-1,-1,-1`), sorted by
+    frame then id."""
+    rows = np.asarray(rows, np.float64).reshape(-1, 7)
+    rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
     lines = [
         f"{int(f)},{int(i)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1"
-        for f, i, x, y, w, h, s in np.asarray(rows).reshape(-1, 7)
+        for f, i, x, y, w, h, s in rows
     ]
     return "\n".join(lines) + ("\n" if lines else "")
 
