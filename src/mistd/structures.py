@@ -58,10 +58,15 @@ class FrameRecord:
 
 @dataclass
 class Sequence:
-    """An ordered list of frames from one video / one folder."""
+    """An ordered list of frames from one video / one folder.
+
+    `attributes` holds per-sequence facts a data set records (e.g. `distance_bin`, `split`);
+    evaluation reports a row per value of each.
+    """
 
     name: str
     frames: list[FrameRecord]
+    attributes: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -34,14 +34,23 @@ class ClipSampler:
         num_frames: T, frames per clip (1 for single-frame detectors).
         cache_size: decoded frames kept in an LRU cache (default `2 * num_frames`), so that
             consecutive clips, which share T-1 frames, read each frame once.
+        decoded_cache: read video frames from the on-disk decoded-frame cache
+            (`mistd.data.frame_cache`), for random access (training).
     """
 
-    def __init__(self, dataset: FrameDataset, num_frames: int = 5, cache_size: int | None = None):
+    def __init__(
+        self,
+        dataset: FrameDataset,
+        num_frames: int = 5,
+        cache_size: int | None = None,
+        decoded_cache: bool = False,
+    ):
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         self.dataset = dataset
         self.num_frames = int(num_frames)
         self.cache_size = 2 * self.num_frames if cache_size is None else int(cache_size)
+        self.decoded_cache = decoded_cache
         self._index = [
             (s, p) for s, seq in enumerate(dataset.sequences) for p in range(len(seq.frames))
         ]
@@ -66,7 +75,7 @@ class ClipSampler:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        value = load_frame(self.dataset.sequences[s].frames[p])
+        value = load_frame(self.dataset.sequences[s].frames[p], self.decoded_cache)
         if self.cache_size > 0:
             self._cache[key] = value
             while len(self._cache) > self.cache_size:
@@ -145,6 +154,7 @@ class ClipTrainingSet(torch.utils.data.Dataset):
         num_frames: T.
         input_size: `(h, w)` model input size or an int.
         min_box_size: see `targets_in_input`.
+        decoded_cache: read video frames from the decoded-frame cache (see `ClipSampler`).
     """
 
     def __init__(
@@ -153,8 +163,9 @@ class ClipTrainingSet(torch.utils.data.Dataset):
         num_frames: int = 5,
         input_size: int | tuple[int, int] = 512,
         min_box_size: float = 0.0,
+        decoded_cache: bool = False,
     ):
-        self.sampler = ClipSampler(dataset, num_frames)
+        self.sampler = ClipSampler(dataset, num_frames, decoded_cache=decoded_cache)
         self.input_size = input_size
         self.min_box_size = min_box_size
 

@@ -39,6 +39,15 @@ class DataConfig:
             evaluation is on (`train.eval_interval > 0`); with one sequence, its last frames.
         val_max_frames: evaluate on at most this many validation frames, spread evenly over the
             validation set (0 = all); periodic evaluation on CPU is slow.
+        train_select, val_select: keep only these sequences of `train` / `val`: a split name of
+            a video-csv folder's `clips.csv` (`train`, `val`), comma-separated names, or a .txt
+            file of names (empty = all).
+        classes: empty = the data's classes; `target` merges all classes into one (the papers'
+            single-class setting).
+        class_names: the classes the model was trained on, filled from the data (kept in
+            checkpoints so outputs carry the names).
+        cache: read video frames from the decoded-frame cache (each video decoded once into
+            `~/.cache/mistd/frames`, then random access; see `mistd.data.frame_cache`).
     """
 
     train: str = ""
@@ -48,6 +57,11 @@ class DataConfig:
     workers: int = 2
     val_fraction: float = 0.2
     val_max_frames: int = 0
+    train_select: str = ""
+    val_select: str = ""
+    classes: str = ""
+    class_names: list[str] = field(default_factory=list)
+    cache: bool = True
 
 
 @dataclass
@@ -83,6 +97,9 @@ class TrainConfig:
             CHAL state dict; tensors are matched by name and shape), e.g. a pretrained model.
         max_iters: stop after this many iterations in total (0 = no cap); for short runs. The
             schedule still spans `epochs`.
+        max_steps: a step budget (0 = off): the run is exactly this many iterations, the
+            learning-rate schedule spans them (per-iteration updates; warm-up and the flat tail
+            each capped at 5% of the budget), `epochs` is derived, the last step evaluates.
         max_nan_steps: stop after this many consecutive non-finite losses (each one is skipped).
         device: `auto` (CUDA if available, else CPU), `cpu`, `cuda`, `cuda:1`, ...
         sync_bn: synchronise BatchNorm statistics over data-parallel processes.
@@ -116,6 +133,7 @@ class TrainConfig:
     checkpoint_interval: int = 0
     init_weights: str = ""
     max_iters: int = 0
+    max_steps: int = 0
     max_nan_steps: int = 10
     device: str = "auto"
     sync_bn: bool = False

@@ -66,16 +66,25 @@ class WarmCosineSchedule:
         }
 
 
-def schedule_from_config(train_cfg) -> WarmCosineSchedule:
-    """The schedule of a `TrainConfig` (official: warm-up from 0.1 x lr, floor 1e-6)."""
+def schedule_from_config(train_cfg, steps_per_epoch: int | None = None) -> WarmCosineSchedule:
+    """The schedule of a `TrainConfig` (official: warm-up from 0.1 x lr, floor 1e-6).
+
+    With a step budget (`train_cfg.max_steps` and `steps_per_epoch` given), the schedule spans
+    exactly `max_steps` iterations, warm-up and flat tail each at most 5% of them.
+    """
     peak = train_cfg.lr
+    total = float(train_cfg.epochs)
+    warmup, flat = float(train_cfg.warmup_epochs), float(train_cfg.flat_epochs)
+    if getattr(train_cfg, "max_steps", 0) and steps_per_epoch:
+        total = train_cfg.max_steps / steps_per_epoch
+        warmup, flat = min(warmup, 0.05 * total), min(flat, 0.05 * total)
     return WarmCosineSchedule(
         peak=peak,
-        total=float(train_cfg.epochs),
-        warmup=float(train_cfg.warmup_epochs),
+        total=total,
+        warmup=warmup,
         warmup_start=max(train_cfg.warmup_lr_ratio * peak, min(1e-6, peak)),
         min_lr=train_cfg.min_lr_ratio * peak,
-        flat=float(train_cfg.flat_epochs),
+        flat=flat,
         constant=train_cfg.schedule == "constant",
     )
 

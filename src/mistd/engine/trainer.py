@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 import random
 import time
 import warnings
@@ -177,8 +178,18 @@ class Trainer:
         self.train_data, self.val_data = self._datasets(train_data, val_data)
         from mistd.data.clips import ClipTrainingSet
 
+        if cfg.data.cache:
+            from mistd.data import frame_cache
+
+            videos = {f.video for f in self.train_data.frames() if f.video is not None}
+            if self.info.is_main:
+                frame_cache.prepare(videos, progress=self.progress)
+            D.barrier(self.info)
         self.train_set = ClipTrainingSet(
-            self.train_data, cfg.model.num_frames, tuple(cfg.model.input_size)
+            self.train_data,
+            cfg.model.num_frames,
+            tuple(cfg.model.input_size),
+            decoded_cache=cfg.data.cache,
         )
         self.sampler = D.ShardedBatchSampler(
             len(self.train_set),
@@ -187,6 +198,10 @@ class Trainer:
             info=self.info,
             epoch_fraction=t.epoch_fraction,
         )
+        if t.max_steps:
+            # A step budget: derive the epochs, update the learning rate every iteration.
+            t.epochs = math.ceil(t.max_steps / self.sampler.num_batches)
+            t.lr_step = "iteration"
 
         # Model (+ synchronised BatchNorm), the DDP wrapper around its loss, EMA, optimizer.
         if model is None:
@@ -215,7 +230,9 @@ class Trainer:
             )
         self.ema = ModelEMA(self.model, t.ema_decay, t.ema_tau) if t.ema else None
         self.optimizer = build_optimizer(self.model, t)
-        self.schedule = schedule_from_config(t)
+        self.schedule = schedule_from_config(
+            t, steps_per_epoch=self.sampler.num_batches if t.max_steps else None
+        )
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda"
@@ -248,10 +265,35 @@ class Trainer:
                 raise InputError("no training data: give --data PATH (or data.train=PATH)")
             from mistd.data.readers import read_dataset
 
-            train_data = read_dataset(d.train, format=d.format, root=d.root or None)
+            train_data = read_dataset(
+                d.train,
+                format=d.format,
+                root=d.root or None,
+                select=d.train_select or None,
+                classes=d.classes or None,
+            )
             if val_data is None and d.val:
-                val_data = read_dataset(d.val, format=d.format, root=d.root or None)
+                val_data = read_dataset(
+                    d.val,
+                    format=d.format,
+                    root=d.root or None,
+                    select=d.val_select or None,
+                    classes=d.classes or ",".join(train_data.class_names),
+                )
+        if val_data is not None and val_data.class_names != train_data.class_names:
+            raise InputError(
+                f"validation classes {val_data.class_names} differ from the training classes "
+                f"{train_data.class_names}",
+                val_data.source,
+            )
+        d.class_names = list(train_data.class_names)
         num_classes = getattr(self.cfg.model, "num_classes", None)
+        if num_classes is not None and num_classes != len(d.class_names) and self.info.is_main:
+            print(
+                f"model.num_classes={len(d.class_names)} from the data ({', '.join(d.class_names)})"
+            )
+        if num_classes is not None:
+            self.cfg.model.num_classes = num_classes = len(d.class_names)
         labels = [int(f.labels.max()) for f in train_data.frames() if len(f.labels)]
         if num_classes is not None and labels and max(labels) >= num_classes:
             raise InputError(
@@ -429,6 +471,10 @@ class Trainer:
             self._fire("on_epoch_start")
             finished = self._train_epoch()
             if not finished:
+                budget_spent = t.max_steps and self.iteration >= t.max_steps
+                if budget_spent and not self.stop_reason:
+                    self.epoch = t.epochs - 1  # the budget's end is the last epoch's end
+                    self._end_epoch()
                 break
             self._end_epoch()
         if self.stop_reason or self._iteration_cap():
@@ -449,8 +495,9 @@ class Trainer:
         }
 
     def _iteration_cap(self) -> bool:
-        max_iters = self.cfg.train.max_iters
-        return bool(max_iters) and self.iteration >= max_iters
+        t = self.cfg.train
+        caps = [c for c in (t.max_iters, t.max_steps) if c]
+        return bool(caps) and self.iteration >= min(caps)
 
     def _loader(self) -> torch.utils.data.DataLoader:
         from mistd.data.clips import collate_clips

@@ -1,0 +1,264 @@
+"""Read a folder of videos with one label CSV per video (format `video-csv`).
+
+The layout of the thermal drone data set (Svanström et al., `drone_ir/` in the shared data):
+
+```
+videos/IR_DRONE_001.mp4           one sequence per video
+labels/IR_DRONE_001_LABELS.csv    frame,label,x,y,width,height   (0-based frame, top-left + size)
+clips.csv                         clip,class,distance_bin,split  (optional: per-clip attributes)
+```
+
+Label files may also lie beside the videos and may be named `<video stem>.csv`. Classes are the
+distinct values of the `label` column over ALL label files of the folder (lower-cased, sorted), so
+every selection of clips (train, val) gets the same class ids. Frames without a row have no
+target. Per-clip columns of `clips.csv` other than `clip` (e.g. `distance_bin`, `split`) become
+`Sequence.attributes`; evaluation reports per-attribute rows from them.
+
+`select` picks sequences: a value of the `split` column (`train`, `val`), a comma-separated list of
+clip names, or a text file with one clip name per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from mistd.data.video import VIDEO_SUFFIXES, video_info
+from mistd.errors import InputError
+from mistd.structures import FrameDataset, FrameRecord, Sequence
+
+LABEL_COLUMNS = ("frame", "label", "x", "y", "width", "height")
+CLIP_LIST = "clips.csv"
+# Labels came from a MATLAB tool (1-based origin): allow this much overshoot, then clip.
+BORDER_SLACK = 2.0
+
+
+def _label_candidates(video: Path) -> list[Path]:
+    names = (f"{video.stem}_LABELS.csv", f"{video.stem}.csv")
+    folders = (video.parent, video.parent.parent / "labels", video.parent / "labels")
+    return [folder / name for folder in folders for name in names]
+
+
+def label_file_for(video: Path) -> Path | None:
+    """The label CSV of `video`, or None."""
+    return next((p for p in _label_candidates(video) if p.is_file()), None)
+
+
+def _videos_in(folder: Path) -> list[Path]:
+    where = folder / "videos" if (folder / "videos").is_dir() else folder
+    return sorted(p for p in where.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def looks_like_video_csv(folder: Path) -> bool:
+    """A folder of videos where at least one video has a label CSV (see module docstring)."""
+    if not folder.is_dir():
+        return False
+    videos = _videos_in(folder)
+    return bool(videos) and any(label_file_for(v) is not None for v in videos[:50])
+
+
+def _read_clip_list(path: Path) -> dict[str, dict[str, str]]:
+    """`clips.csv` rows by clip name: {column: value} without the `clip` column."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "clip" not in reader.fieldnames:
+            raise InputError("expected a header with a 'clip' column", path=path, line=1)
+        rows: dict[str, dict[str, str]] = {}
+        for line, row in enumerate(reader, start=2):
+            name = (row.get("clip") or "").strip()
+            if not name:
+                raise InputError("empty 'clip' field", path=path, line=line)
+            rows[name] = {k: (v or "").strip() for k, v in row.items() if k and k != "clip"}
+    return rows
+
+
+def _number(text: str, field: str, path: Path, line: int) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        message = f"field '{field}' is not a number: {text!r}"
+        raise InputError(message, path=path, line=line) from None
+    if not math.isfinite(value):
+        raise InputError(f"field '{field}' is not finite: {text!r}", path=path, line=line)
+    return value
+
+
+def read_label_csv(
+    path: Path, num_frames: int, width: int, height: int
+) -> dict[int, list[tuple[str, list[float], int]]]:
+    """Rows of one label CSV grouped by frame: {frame: [(label, [x1, y1, x2, y2], line)]}.
+
+    Raises `InputError` naming the file and line for a missing column, a non-numeric field, a frame
+    past the end of the video, an empty label, or a box outside the frame (beyond `BORDER_SLACK`).
+    """
+    out: dict[int, list[tuple[str, list[float], int]]] = {}
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        missing = [c for c in LABEL_COLUMNS if c not in header]
+        if missing:
+            raise InputError(
+                f"missing column(s) {', '.join(missing)} (expected header "
+                f"{','.join(LABEL_COLUMNS)})",
+                path=path,
+                line=1,
+            )
+        reader.fieldnames = header
+        for line, row in enumerate(reader, start=2):
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            frame_value = _number(row["frame"], "frame", path, line)
+            if frame_value != int(frame_value) or frame_value < 0:
+                raise InputError(
+                    f"field 'frame' must be a non-negative integer, got {row['frame']!r}",
+                    path=path,
+                    line=line,
+                )
+            frame = int(frame_value)
+            if frame >= num_frames:
+                raise InputError(
+                    f"frame {frame} is past the end of the video ({num_frames} frames, 0-based)",
+                    path=path,
+                    line=line,
+                )
+            label = (row["label"] or "").strip().lower()
+            if not label:
+                raise InputError("empty 'label' field", path=path, line=line)
+            x, y, w, h = (_number(row[k], k, path, line) for k in ("x", "y", "width", "height"))
+            if w <= 0 or h <= 0:
+                raise InputError(
+                    f"box width/height must be positive, got {w:g}x{h:g}", path=path, line=line
+                )
+            s = BORDER_SLACK
+            if x < -s or y < -s or x + w > width + s or y + h > height + s:
+                raise InputError(
+                    f"box x={x:g} y={y:g} w={w:g} h={h:g} lies outside the {width}x{height} frame",
+                    path=path,
+                    line=line,
+                )
+            box = [max(x, 0.0), max(y, 0.0), min(x + w, float(width)), min(y + h, float(height))]
+            out.setdefault(frame, []).append((label, box, line))
+    return out
+
+
+def _class_names(label_files: list[Path]) -> list[str]:
+    names: set[str] = set()
+    for path in label_files:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip().lower() for h in next(reader, [])]
+            if "label" not in header:
+                continue
+            column = header.index("label")
+            names.update(
+                row[column].strip().lower()
+                for row in reader
+                if len(row) > column and row[column].strip()
+            )
+    return sorted(names) or ["target"]
+
+
+def parse_name_list(select: str) -> tuple[list[str], Path | None]:
+    """Sequence names from `select` (comma-separated, or a .txt/.csv file of one name per line;
+    `#` lines are comments) and the file they came from (None for an inline list)."""
+    listed = Path(select)
+    if listed.suffix.lower() in (".txt", ".csv") and listed.is_file():
+        lines = listed.read_text(encoding="utf-8-sig").splitlines()
+        source: Path | None = listed
+    else:
+        lines, source = select.split(","), None
+    names = [t.strip() for t in lines]
+    return [n for n in names if n and not n.startswith("#")], source
+
+
+def _selected(
+    select: str | None, names: list[str], clip_rows: dict[str, dict[str, str]], folder: Path
+) -> list[str]:
+    if not select:
+        return names
+    splits = {row.get("split", "") for row in clip_rows.values()} - {""}
+    if select in splits:
+        chosen = {n for n, row in clip_rows.items() if row.get("split") == select}
+        return [n for n in names if n in chosen]
+    wanted, source = parse_name_list(select)
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        hint = f"; splits in {CLIP_LIST}: {', '.join(sorted(splits))}" if splits else ""
+        raise InputError(
+            f"no clip named {', '.join(repr(u) for u in unknown[:5])}"
+            + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "")
+            + f" in {folder}{hint}",
+            path=source,
+        )
+    keep = set(wanted)
+    return [n for n in names if n in keep]
+
+
+def read_video_csv(
+    path: str | Path, select: str | None = None, class_names: list[str] | None = None
+) -> FrameDataset:
+    """Read a folder of videos + label CSVs (see the module docstring).
+
+    Args:
+        path: the folder (holding `videos/` + `labels/`, or videos with CSVs beside them).
+        select: split name, comma-separated clip names or a file of clip names (None = all).
+        class_names: the class list to use (e.g. a model's); a label outside it is an error.
+    Returns:
+        a `FrameDataset`, one sequence per selected video, boxes xyxy in frame pixels.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InputError("expected a folder of videos with label CSVs", path=folder)
+    videos = _videos_in(folder)
+    if not videos:
+        raise InputError("no videos (" + ", ".join(VIDEO_SUFFIXES) + ") in this folder", folder)
+    clip_list = folder / CLIP_LIST
+    clip_rows = _read_clip_list(clip_list) if clip_list.is_file() else {}
+    by_name = {v.stem: v for v in videos}
+    for name in clip_rows:
+        if name not in by_name:
+            raise InputError(f"clip '{name}' has no video in {folder}", path=clip_list)
+    names = _selected(select, list(by_name), clip_rows, folder)
+    if not names:
+        raise InputError(f"selection {select!r} matches no clip", path=folder)
+    label_files: dict[str, Path] = {}
+    for name in names:
+        found = label_file_for(by_name[name])
+        if found is None:
+            expected = _label_candidates(by_name[name])[2]
+            raise InputError(f"no label CSV for this video (expected {expected})", by_name[name])
+        label_files[name] = found
+    all_label_files = [p for v in videos if (p := label_file_for(v)) is not None]
+    classes = list(class_names) if class_names else _class_names(all_label_files)
+    class_ids = {c: i for i, c in enumerate(classes)}
+    sequences = []
+    for name in names:
+        video = by_name[name]
+        info = video_info(video)
+        rows = read_label_csv(label_files[name], info.frames, info.width, info.height)
+        frames = []
+        for i in range(info.frames):
+            record = FrameRecord(
+                sequence=name, index=i, video=video, width=info.width, height=info.height
+            )
+            targets = rows.get(i, [])
+            if targets:
+                for label, _, line in targets:
+                    if label not in class_ids:
+                        raise InputError(
+                            f"unknown label '{label}' (classes: {', '.join(classes)})",
+                            path=label_files[name],
+                            line=line,
+                        )
+                record.boxes = np.asarray([b for _, b, _ in targets], np.float32)
+                record.labels = np.asarray([class_ids[t[0]] for t in targets], np.int64)
+            frames.append(record)
+        sequences.append(
+            Sequence(name=name, frames=frames, attributes=dict(clip_rows.get(name, {})))
+        )
+    return FrameDataset(
+        sequences=sequences, class_names=classes, source=str(folder), format="video-csv"
+    )
