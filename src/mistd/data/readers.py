@@ -10,6 +10,9 @@ Formats (`format=` names):
 - `video`: a video file, one unlabelled sequence.
 - `images`: a folder of images (natural numeric order), one unlabelled sequence; a folder of such
   folders gives one sequence per sub-folder.
+- `video-csv`: a folder of videos with one label CSV per video (`frame,label,x,y,width,height`)
+  and an optional `clips.csv` of per-clip attributes and splits (the thermal drone data set; see
+  `mistd.data.video_csv`).
 - `mirsdt`: the NUDT-MIRSDT release (DTUM): a split list `train.txt`/`test.txt` of
   `Sequence<N>/Mix/<00001>.mat` lines; frame k is the last slice of that file's `Mix` stack, its
   boxes the components of `Sequence<N>/masks/<00001>.png`.
@@ -39,11 +42,12 @@ import cv2
 import numpy as np
 
 from mistd.data.video import VIDEO_SUFFIXES, VideoFrameReader, video_info
+from mistd.data.video_csv import looks_like_video_csv, parse_name_list, read_video_csv
 from mistd.errors import InputError
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
-FORMATS = ("uestc", "coco", "masks", "anti-uav", "video", "images", "mirsdt")
+FORMATS = ("uestc", "coco", "masks", "anti-uav", "video", "images", "mirsdt", "video-csv")
 # COCO boxes converted by other tools are floats; allow this much overshoot past the image border.
 BORDER_TOLERANCE = 1e-3
 
@@ -139,15 +143,29 @@ def _video_reader(path: Path) -> VideoFrameReader:
     return reader
 
 
-def load_frame(record: FrameRecord) -> tuple[np.ndarray, int]:
+def load_frame(record: FrameRecord, decoded_cache: bool = False) -> tuple[np.ndarray, int]:
     """Pixels of one frame: `([H, W] uint8 | uint16, bit_depth)` from its image or video.
 
+    With `decoded_cache`, video frames come from the decoded-frame cache (`mistd.data.frame_cache`:
+    each video decoded once, then read by random access), as training wants.
     Raises `InputError` naming the file if it cannot be read or if its size differs from the size
     recorded for the frame (sizes may not change inside a sequence).
     """
     if record.path is not None:
         image, bit_depth = read_image(record.path)
         source = Path(record.path)
+    elif record.video is not None and decoded_cache:
+        from mistd.data.frame_cache import decoded_frames
+
+        frames = decoded_frames(record.video)
+        if record.index >= len(frames):
+            raise InputError(
+                f"video has {len(frames)} frames, frame {record.index} was requested",
+                path=record.video,
+            )
+        image = np.array(frames[record.index])
+        bit_depth = 16 if image.dtype == np.uint16 else 8
+        source = Path(record.video)
     elif record.video is not None:
         image = _video_reader(Path(record.video)).read(record.index)
         bit_depth = 16 if image.dtype == np.uint16 else 8
@@ -938,12 +956,19 @@ def _detect(path: Path) -> tuple[Path, str]:
     if suffix in VIDEO_SUFFIXES:
         return path, "anti-uav" if _find_track_file(path) else "video"
     if suffix in IMAGE_SUFFIXES:
+    if looks_like_video_csv(path):
+        return path, "video-csv"
         raise _unknown(path, "a single image is not a data set (pass its folder)")
     raise _unknown(path, f"unknown file type '{suffix}'")
 
 
 def read_dataset(
-    path: str | Path, *, format: str = "auto", root: str | Path | None = None
+    path: str | Path,
+    *,
+    format: str = "auto",
+    root: str | Path | None = None,
+    select: str | None = None,
+    classes: str | None = None,
 ) -> FrameDataset:
     """Read a data set in any supported layout.
 
@@ -955,7 +980,21 @@ def read_dataset(
     Returns:
         a `FrameDataset` (sequences of `FrameRecord`, boxes xyxy in original pixels).
     """
-    path = Path(path)
+    dataset = _read(Path(path), format, root, select, classes)
+    if select and dataset.format != "video-csv":
+        dataset = _select_sequences(dataset, select)
+    if classes and "," not in classes:
+        dataset = merge_classes(dataset, classes.strip())
+    return dataset
+
+
+def _read(
+    path: Path,
+    format: str,
+    root: str | Path | None,
+    select: str | None,
+    classes: str | None,
+) -> FrameDataset:
     if format not in ("auto", *FORMATS):
         raise InputError(
             f"unknown format '{format}' (expected auto or one of: {', '.join(FORMATS)})"
@@ -982,5 +1021,36 @@ def read_dataset(
     if format == "video":
         return read_video(path)
     if format == "mirsdt":
+def _select_sequences(dataset: FrameDataset, select: str) -> FrameDataset:
+    """Keep the sequences named in `select` (comma-separated names or a file of names)."""
+    wanted, source = parse_name_list(select)
+    names = {s.name for s in dataset.sequences}
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise InputError(
+            f"no sequence named {', '.join(repr(u) for u in unknown[:5])} in {dataset.source} "
+            f"(it has {len(names)} sequences, e.g. {', '.join(sorted(names)[:3])})",
+            path=source,
+        )
+    keep = set(wanted)
+    dataset.sequences = [s for s in dataset.sequences if s.name in keep]
+    return dataset
+
+
+def merge_classes(dataset: FrameDataset, name: str = "target") -> FrameDataset:
+    """Merge every class into one called `name` (the papers' single-class setting), in place."""
+    for record in dataset.frames():
+        record.labels = np.zeros_like(record.labels)
+    dataset.class_names = [name]
+    return dataset
+
+
         return read_mirsdt(path)
     return read_image_folder(path)
+        select: keep these sequences: a split name of a `video-csv` folder's `clips.csv`
+            (`train`, `val`), comma-separated sequence names, or a .txt file of names.
+        classes: None keeps the data's classes; `target` (any single name) merges them all into
+            one class of that name; a comma-separated list fixes the class order (`video-csv`).
+    if format == "video-csv":
+        names = [c.strip() for c in classes.split(",")] if classes and "," in classes else None
+        return read_video_csv(path, select=select, class_names=names)
