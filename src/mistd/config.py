@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -23,6 +24,38 @@ import yaml
 from mistd.errors import InputError
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML with two fixes: `1e-4` is a number (YAML 1.2; PyYAML's 1.1 rules want `1.0e-4`)
+    and a key given twice in one mapping is an error (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key_node.value}' is given twice", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+# A copy of the resolver table, so that plain `yaml.safe_load` elsewhere is unchanged.
+_Loader.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def safe_yaml(text: str) -> Any:
+    """`yaml.safe_load` with YAML 1.2 exponent numbers (`1e-4`) and duplicate keys refused."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (_Loader is a SafeLoader)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML override file (safe loader); an empty file is `{}`."""
     path = Path(path)
@@ -31,7 +64,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"cannot read config file ({exc.strerror})", path) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
@@ -56,7 +89,7 @@ def parse_dotted(items: list[str]) -> dict[str, Any]:
         if not key or any(not part for part in key.split(".")):
             raise InputError(f"override '{item}' has an empty key")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = safe_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         node = out

@@ -7,6 +7,7 @@ never leaves a half-written file and never destroys an earlier good one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -25,9 +26,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -35,6 +39,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         # mkstemp creates 0600 files: give the result the permissions a plain open() would.
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        # A failed write() (full disk) names no file: name the one being written.
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -70,8 +79,26 @@ def increment_path(base: str | Path, name: str = "exp", exist_ok: bool = False) 
         while candidate.exists():
             candidate = base / f"{name}{n}"
             n += 1
+    if not candidate.exists():
+        _NEW_RUN_DIRS.append(candidate)
     candidate.mkdir(parents=True, exist_ok=True)
     return candidate
+
+
+# Run folders `increment_path` created in this process: a failed command removes those it left
+# empty, so a failure does not leave `exp7/` behind and shift the next run's name.
+_NEW_RUN_DIRS: list[Path] = []
+
+
+def remove_empty_run_dirs() -> list[Path]:
+    """Delete the run folders this process created that hold no file (after a failure)."""
+    removed = []
+    for folder in reversed(_NEW_RUN_DIRS):
+        if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    _NEW_RUN_DIRS.clear()
+    return removed
 
 
 @contextlib.contextmanager
@@ -92,6 +119,20 @@ def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        if not overwrite:
+            # Checked again at the rename, atomically: renaming onto a folder succeeds only while
+            # it is empty, so of two writers at once the later one fails instead of replacing.
+            try:
+                os.rename(tmp, path)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise
+                raise InputError(
+                    "--out was filled by another process while this one was writing "
+                    "(pass --overwrite to replace it)",
+                    path,
+                ) from None
+            return
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"

@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
 
         from tqdm import tqdm
 
-        from mistd.commands.evaluate import resolve_detector
+        from mistd.commands.evaluate import check_options, resolve_detector, warn_if_downscaled
         from mistd.data.clips import ClipSampler
         from mistd.data.readers import read_dataset
         from mistd.data.video import VideoWriter, video_info
@@ -81,12 +81,14 @@ def register(app: typer.Typer) -> None:
         from mistd.io import increment_path, write_json_atomic, write_text_atomic
         from mistd.viz.overlay import overlay
 
+        check_options(score_threshold, max_frames)
         detector, default_name = resolve_detector(model, weights, device)
         if weights is not None:
             from mistd.inference.video_predictor import streaming_detector
 
             detector = streaming_detector(detector, stream, backend, precision)
         dataset = read_dataset(source, root=root)
+        warn_if_downscaled(detector, dataset)
         if fps is None:
             fps = 25.0
             if Path(source).is_file() and dataset.format == "video":

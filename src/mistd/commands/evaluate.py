@@ -70,6 +70,39 @@ def model_names() -> list[str]:
     return sorted(CLASSICAL)
 
 
+def check_options(score_threshold: float | None = None, max_frames: int | None = None) -> None:
+    """InputError for a `--score-threshold` outside [0, 1] (NaN included) or `--max-frames` < 1."""
+    if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
+        raise InputError(f"--score-threshold must be a number in [0, 1], got {score_threshold}")
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+
+
+def warn_if_downscaled(detector, dataset) -> None:
+    """Warn (stderr) when frames are much larger than a trained model's input: they are shrunk
+    to it, and a 2-20 px target shrinks with them, often to nothing."""
+    # A streaming wrapper keeps the clip detector as `.detector`.
+    input_size = getattr(getattr(detector, "detector", detector), "input_size", None)
+    first = next(iter(dataset.frames()), None)
+    if input_size is None or first is None:
+        return
+    height, width = first.height, first.width
+    if height is None or width is None:
+        from mistd.data.readers import load_frame
+
+        height, width = load_frame(first)[0].shape[:2]
+    scale = min(input_size[0] / height, input_size[1] / width)
+    if scale < 0.5:
+        typer.echo(
+            f"warning: frames are {width}x{height} but the model input is "
+            f"{input_size[1]}x{input_size[0]}: frames are shrunk {1 / scale:.1f}x and small "
+            "targets shrink with them. Use weights trained at a model.input_size near the "
+            "frame size (fully convolutional models can be retrained or exported at it, "
+            "e.g. mistd export --size), or crop the frames to the region of interest.",
+            err=True,
+        )
+
+
 def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"):
     """The detector for `--model NAME` or `--weights W` (exactly one). Returns (detector, name)."""
     if (model is None) == (weights is None):
@@ -117,6 +150,7 @@ def register(app: typer.Typer) -> None:
         from mistd.evaluation.coco import evaluate_coco_files
         from mistd.io import write_json_atomic
 
+        check_options(score_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             metrics, curve = evaluate_coco_files(gt, dets, score_threshold=score_threshold)
@@ -154,8 +188,10 @@ def register(app: typer.Typer) -> None:
         from mistd.io import increment_path, write_json_atomic
         from mistd.viz.plots import plot_pr_curve
 
+        check_options(score_threshold, max_frames)
         detector, default_name = resolve_detector(model, weights, device)
         dataset = read_dataset(data, root=root)
+        warn_if_downscaled(detector, dataset)
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

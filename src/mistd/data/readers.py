@@ -366,10 +366,13 @@ def read_uestc(path: str | Path, root: str | Path | None = None) -> FrameDataset
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read index file ({exc})", path=path) from exc
     entries: list[tuple[int, str, np.ndarray, np.ndarray]] = []
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        fields = raw.split()
-        if not fields:
+    for line_no, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        # The path is everything before the box fields (each has commas), so a path with spaces
+        # in it reads back as written.
+        match = re.fullmatch(r"\s*(.+?)((?:\s+\S*,\S*)*)\s*", raw)
+        if match is None:
             continue
+        fields = [match.group(1), *match.group(2).split()]
         boxes, labels = [], []
         for field in fields[1:]:
             values = field.split(",")

@@ -1,6 +1,7 @@
 """Write a `FrameDataset` in the on-disk layouts users have: COCO json and UESTC txt index.
 
-Image paths are written relative to `root` (the folder the annotation files describe), with
+Image paths are written relative to `root` (the folder the annotation files describe; record
+paths that are relative are taken relative to the working directory, as `open` does), with
 forward slashes, so the data set can be moved as a folder. COCO ids: images 1..N in data set
 order, category_id = label + 1. Extra per-image keys `sequence` and `frame_index` are added to the
 COCO json (ignored by other tools, used by mistd for per-sequence tables). Files are written
@@ -24,10 +25,9 @@ def _relative(record: FrameRecord, root: Path) -> str:
             f"frame {record.index} of sequence '{record.sequence}' has no image file; "
             "extract video frames to images before writing an index"
         )
-    path = Path(record.path)
-    if path.is_absolute():
-        path = Path(os.path.relpath(path, root))
-    return path.as_posix()
+    # Both sides absolute first: a relative record path is relative to the working directory,
+    # not to `root`, and writing it unchanged gives an index that only works from that directory.
+    return Path(os.path.relpath(os.path.abspath(record.path), os.path.abspath(root))).as_posix()
 
 
 def coco_dict(dataset: FrameDataset, root: str | Path) -> dict:

@@ -18,6 +18,9 @@ a `ClipDetector` that takes raw frames and returns detections in original pixels
 
 from __future__ import annotations
 
+import io
+import os
+import pickle
 import random
 from collections.abc import Sequence
 from importlib import resources
@@ -35,10 +38,18 @@ from mistd.structures import Detections
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
-    """Write `checkpoint` atomically (a crash never leaves a truncated file)."""
+    """Write `checkpoint` atomically (a crash never leaves a truncated file).
+
+    Serialised in memory first and written with plain file I/O: torch.save's own writer turns a
+    full disk into a RuntimeError without the path, this gives an OSError (ENOSPC) naming it.
+    """
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        file.write(buffer.getbuffer())
+        file.flush()
+        os.fsync(file.fileno())
     return path
 
 
@@ -49,8 +60,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError("checkpoint not found", path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message runs to six lines advising weights_only=False, i.e. running the file.
+        raise InputError(
+            "the file holds pickled Python objects besides tensors, which mistd does not load "
+            "(loading them can run code); re-save it as a plain state dict "
+            "(torch.save(model.state_dict(), PATH)) where it was made",
+            path,
+        ) from None
     except Exception as exc:  # torch raises many types for corrupt/foreign files
-        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {exc})", path) from None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {first})", path) from None
     if not isinstance(data, dict):
         raise InputError("not a checkpoint: expected a dict of tensors", path)
     return data
@@ -233,16 +253,34 @@ def _resolve_weights(weights: str | Path) -> Path:
     raise InputError("weights file not found", path)
 
 
+def check_finite(state: dict[str, torch.Tensor], source: str | Path | None) -> None:
+    """InputError naming `source` when weights hold NaN or inf (a diverged or damaged file):
+    such a model predicts nothing, silently."""
+    bad = [
+        k
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(v.isfinite().all())
+    ]
+    if bad:
+        raise InputError(
+            f"{len(bad)} weight tensor(s) hold NaN or inf values, e.g. '{bad[0]}' (a diverged "
+            "training run?): use an earlier checkpoint",
+            source,
+        )
+
+
 def initial_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
     """Weights to start a training run from: a mistd checkpoint (its EMA weights when present),
     a shipped-weights name, or an official CHAL state dict (converted to mistd names)."""
     path = _resolve_weights(weights)
     data = load_checkpoint(path)
     if is_mistd_checkpoint(data):
+        check_finite(checkpoint_weights(data), path)
         return checkpoint_weights(data)
     from mistd.models.official import convert_official, is_official_state_dict
 
     if is_official_state_dict(data):
+        check_finite(data, path)
         return convert_official(data, source=path)[0]
     raise InputError("neither a mistd checkpoint nor an official CHAL state dict", path)
 
@@ -295,12 +333,17 @@ def model_from_checkpoint(
         name = data["model"] if isinstance(data["model"], str) else ""
         cfg = build_run_config(name, {"model": config})
     model, _ = build_model(cfg.model_name, to_dict(cfg.model))
+    check_finite(checkpoint_weights(data, use_ema), source)
     try:
         model.load_state_dict(checkpoint_weights(data, use_ema), strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
+        # torch's first line is only "Error(s) in loading state_dict for X:"; the detail follows.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = " ".join(lines[1:])
+        if len(detail) > 300:
+            detail = detail[:300] + "..."
         raise InputError(
-            f"checkpoint does not fit model '{cfg.model_name}': {first}", source
+            f"checkpoint does not fit model '{cfg.model_name}': {detail or lines[0]}", source
         ) from None
     return model.eval(), cfg
 
@@ -324,13 +367,14 @@ def load_detector(
     from mistd.engine.run_config import run_config_to_dict
     from mistd.models.official import is_official_state_dict, model_from_official
 
-    device = resolve_device(str(device)) if str(device) == "auto" else torch.device(device)
+    device = resolve_device(str(device), option="--device")
     path = _resolve_weights(weights)
     data = load_checkpoint(path)
     if is_mistd_checkpoint(data):
         model, run_cfg = model_from_checkpoint(data, source=path)
         model_cfg, name, config = run_cfg.model, run_cfg.model_name, run_config_to_dict(run_cfg)
     elif is_official_state_dict(data):
+        check_finite(data, path)
         model, model_cfg, _ = model_from_official(data, source=path)
         name, config = f"official:{path.name}", to_dict(model_cfg)
     else:

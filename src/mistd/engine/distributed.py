@@ -41,8 +41,12 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` -> this process's CUDA device if CUDA is available, else CPU."""
+def resolve_device(name: str, local_rank: int = 0, option: str = "train.device") -> torch.device:
+    """`auto` -> this process's CUDA device if CUDA is available, else CPU.
+
+    InputError naming `option` for an unknown device, or CUDA (or cuda:N) that is not there.
+    """
+    given = name
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
@@ -51,10 +55,18 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise InputError(
-            f"train.device: unknown device '{name}' (use auto, cpu, cuda, cuda:N)"
+            f"{option}: unknown device '{name}' (use auto, cpu, cuda, cuda:N)"
         ) from None
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(
+            f"{option}: device '{name}' is not supported (use auto, cpu, cuda, cuda:N)"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"train.device is '{name}' but CUDA is not available (use auto or cpu)")
+        raise InputError(f"{option} is '{given}' but CUDA is not available (use auto or cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise InputError(
+            f"{option} is '{given}' but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     return device
 
 

@@ -388,6 +388,14 @@ class Trainer:
         path = Path(path)
         if path.is_dir():
             path = path / "weights" / "last.pt"
+        last = path.parent / "last.pt"
+        if path.parent.name == "weights" and path.name != "last.pt" and last.is_file():
+            # Resuming from best.pt would rewind the run and overwrite the later last.pt.
+            raise InputError(
+                f"this is an earlier point of the run whose latest state is {last}: resume with "
+                f"--resume {path.parent.parent}, or start a new run from it with --init {path}",
+                path,
+            )
         ckpt = load_checkpoint(path)
         if "optimizer" not in ckpt or "rng_states" not in ckpt:
             raise InputError("checkpoint has no training state to resume from", path)
@@ -580,9 +588,11 @@ class Trainer:
         self.epoch_sums, self.epoch_steps = {}, 0
         self._write_logs(row)
         self._fire("on_epoch_end")
-        self.save("last.pt")
+        # best.pt first: last.pt records the new best score, and a run resumed from a last.pt
+        # written before a crash would never write the best.pt it believes it has.
         if improved:
             self.save("best.pt")
+        self.save("last.pt")
 
     # ------------------------------------------------------------------ evaluation
 
@@ -631,6 +641,9 @@ class Trainer:
         if not (self.info.is_main and self.run_dir is not None):
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Temporary checkpoint files of a killed run (a kill skips their clean-up).
+        for stale in (self.run_dir / "weights").glob(".*.tmp.pt"):
+            stale.unlink(missing_ok=True)
         write_text_atomic(self.run_dir / "config.yaml", dump_yaml(self.cfg))
         try:
             from torch.utils.tensorboard import SummaryWriter

@@ -143,8 +143,16 @@ def validate_results(dets: Any, image_ids: set[int], name: str = "detections") -
     for i, det in enumerate(dets):
         where = f"entry {i}"
         _check_entry(det, where, name)
-        if not _is_number(det.get("score")):
+        score = det.get("score")
+        if score is None:
             raise InputError(f"{where}: field 'score' (number) is missing", name)
+        if not _is_number(score):
+            raise InputError(f"{where}: 'score' must be a finite number, got {score!r}", name)
+        if det["bbox"][2] < 0 or det["bbox"][3] < 0:
+            raise InputError(
+                f"{where}: 'bbox' [x, y, w, h] has a negative width or height: {det['bbox']!r}",
+                name,
+            )
         if det["image_id"] not in image_ids:
             raise InputError(
                 f"{where}: image_id {det['image_id']} is not in the ground truth "

@@ -105,6 +105,18 @@ class YOLOXCriterion:
         if len(targets) != outputs[0].shape[0]:
             raise ValueError(f"{len(targets)} target tensors for a batch of {outputs[0].shape[0]}")
         flat = flatten_outputs(outputs).float()  # [B, A, 5 + C]
+        if not bool(torch.isfinite(flat.detach()).all()):
+            # A diverged model: no assignment is possible. A NaN loss that keeps the graph lets
+            # the trainer's non-finite handling skip the step (and stop after too many).
+            nan = flat.sum() * float("nan")
+            zero = torch.zeros((), device=flat.device)
+            return {
+                "total": nan,
+                "reg": nan.detach(),
+                "obj": nan.detach(),
+                "cls": nan.detach(),
+                "num_fg": zero,
+            }
         grid, stride = make_grids(outputs, self.strides)
         grid, stride = grid.float(), stride.float()
         boxes = decode_boxes(flat[..., :4], grid, stride)  # [B, A, 4] cxcywh

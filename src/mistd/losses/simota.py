@@ -107,6 +107,10 @@ class SimOTAAssigner:
         )
         if num_gt == 0:
             return none
+        # Non-finite predictions (a diverged model) have no meaningful cost; the BCE below would
+        # raise on them. Nothing is assigned: the loss itself is non-finite and the step skipped.
+        if not all(bool(torch.isfinite(t).all()) for t in (pred_boxes, cls_logits, obj_logits)):
+            return none
         gt_boxes = gt_boxes.float()
         in_box, in_centre = self._geometry(gt_boxes, anchor_centres.float(), anchor_strides.float())
         candidates = (in_box | in_centre).any(dim=0)  # [A]
