@@ -205,35 +205,51 @@ class Tracker:
         self._mean = self._mean @ self._F.T
         self._cov = self._F @ self._cov @ self._F.T + self._Q
 
+    @staticmethod
+    def _inv2(S: np.ndarray) -> np.ndarray:
+        """Inverse of `[K, 2, 2]` symmetric matrices (closed form: np.linalg.inv's overhead
+        dominates at this size)."""
+        inv_det = 1.0 / (S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 0, 1])
+        out = np.empty_like(S)
+        out[:, 0, 0] = S[:, 1, 1] * inv_det
+        out[:, 1, 1] = S[:, 0, 0] * inv_det
+        out[:, 0, 1] = out[:, 1, 0] = -S[:, 0, 1] * inv_det
+        return out
+
     def _innovation(self, centres: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared Mahalanobis distance `[len(rows), M]` of detection centres to predictions,
-        and the predicted boxes' distances for the gate floor."""
-        S = self._cov[rows][:, :2, :2] + self._R  # [K, 2, 2]
-        S_inv = np.linalg.inv(S)
-        delta = centres[None, :, :] - self._mean[rows][:, None, :2]  # [K, M, 2]
-        d2 = np.einsum("kmi,kij,kmj->km", delta, S_inv, delta)
-        dist = np.sqrt((delta**2).sum(-1))
-        return d2, dist
+        """Squared Mahalanobis distances `[len(rows), M]` of detection centres `[M, 2]` to the
+        predicted centres, and the plain distances in pixels."""
+        cov = self._cov[rows]
+        r2 = self.config.measurement_std**2
+        a = cov[:, 0, 0, None] + r2  # innovation covariance S = [[a, b], [b, d]]
+        b = cov[:, 0, 1, None]
+        d = cov[:, 1, 1, None] + r2
+        mean = self._mean[rows]
+        dx = centres[None, :, 0] - mean[:, 0, None]  # [K, M]
+        dy = centres[None, :, 1] - mean[:, 1, None]
+        d2 = (d * dx * dx - 2 * b * dx * dy + a * dy * dy) / (a * d - b * b)
+        return d2, np.sqrt(dx * dx + dy * dy)
 
     def _update_filter(self, rows: np.ndarray, centres: np.ndarray) -> None:
-        H = self._cov[rows]  # [K, 4, 4]
-        S = H[:, :2, :2] + self._R
-        gain = H[:, :, :2] @ np.linalg.inv(S)  # [K, 4, 2]
+        P = self._cov[rows]  # [K, 4, 4]
+        gain = P[:, :, :2] @ self._inv2(P[:, :2, :2] + self._R)  # [K, 4, 2]
         residual = centres - self._mean[rows, :2]
-        self._mean[rows] = self._mean[rows] + np.einsum("kij,kj->ki", gain, residual)
-        self._cov[rows] = H - gain @ H[:, :2, :]
+        self._mean[rows] += (gain @ residual[:, :, None])[:, :, 0]
+        self._cov[rows] = P - gain @ P[:, :2, :]
 
     # ------------------------------------------------------------------------------ matching
     def _match(
         self, rows: np.ndarray, det_idx: np.ndarray, centres: np.ndarray, sizes: np.ndarray
-    ) -> list[tuple[int, int]]:
-        """Gated minimum-cost assignment of tracks `rows` to detections `det_idx`."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Gated minimum-cost assignment of tracks `rows` to detections `det_idx` -> matched
+        (rows, detection indices)."""
+        none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if rows.size == 0 or det_idx.size == 0:
-            return []
+            return none
         d2, dist = self._innovation(centres[det_idx], rows)
         allowed = (d2 <= self._gate) | (dist <= self.config.min_gate_px)
         if not allowed.any():
-            return []
+            return none
         if self.config.cost == "nwd":
             delta_size = sizes[det_idx][None, :, :] - self._size[rows][:, None, :]
             w2 = dist**2 + (delta_size**2).sum(-1) / 4.0
@@ -242,7 +258,8 @@ class Tracker:
             cost = np.minimum(d2, self._gate)
         cost = np.where(allowed, cost, 1e6)
         r, c = linear_sum_assignment(cost)
-        return [(int(rows[i]), int(det_idx[j])) for i, j in zip(r, c, strict=True) if allowed[i, j]]
+        ok = allowed[r, c]
+        return rows[r[ok]], det_idx[c[ok]]
 
     # ------------------------------------------------------------------------------ update
     def update(self, detections) -> list[Track]:
@@ -269,23 +286,21 @@ class Tracker:
         confirmed = np.flatnonzero(self._state == CONFIRMED)
         tentative = np.flatnonzero(self._state == TENTATIVE)
 
-        matches = self._match(confirmed, high, centres, sizes)
-        used_rows = {r for r, _ in matches}
-        used_dets = {d for _, d in matches}
-        left_confirmed = np.array([r for r in confirmed if r not in used_rows], np.int64)
-        stage2 = self._match(left_confirmed, low, centres, sizes)
-        matches += stage2
-        used_dets |= {d for _, d in stage2}
-        left_high = np.array([d for d in high if d not in used_dets], np.int64)
-        stage3 = self._match(tentative, left_high, centres, sizes)
-        matches += stage3
-        used_dets |= {d for _, d in stage3}
+        det_used = np.zeros(n, bool)
+        row_used = np.zeros(self.num_tracks, bool)
+        rows_1, dets_1 = self._match(confirmed, high, centres, sizes)
+        row_used[rows_1] = det_used[dets_1] = True
+        rows_2, dets_2 = self._match(confirmed[~row_used[confirmed]], low, centres, sizes)
+        det_used[dets_2] = True
+        rows_3, dets_3 = self._match(tentative, high[~det_used[high]], centres, sizes)
+        det_used[dets_3] = True
+        rows = np.concatenate([rows_1, rows_2, rows_3])
+        dets = np.concatenate([dets_1, dets_2, dets_3])
 
         det_track_ids = np.full(n, -1, np.int64)
         matched_rows = np.zeros(self.num_tracks, bool)
-        if matches:
-            rows = np.array([r for r, _ in matches], np.int64)
-            dets = np.array([d for _, d in matches], np.int64)
+        centre_list = centres.tolist()
+        if rows.size:
             matched_rows[rows] = True
             self._update_filter(rows, centres[dets])
             m = c.size_momentum
@@ -298,9 +313,11 @@ class Tracker:
             )
             self._state[rows[self._hits[rows] >= c.min_hits]] = CONFIRMED
             det_track_ids[dets] = self._ids[rows]
-            for r, d in zip(rows, dets, strict=True):
-                self._trails[r].append((float(centres[d, 0]), float(centres[d, 1])))
-                del self._trails[r][: -c.trail_length]
+            for r, d in zip(rows.tolist(), dets.tolist(), strict=True):
+                trail = self._trails[r]
+                trail.append(centre_list[d])
+                if len(trail) > c.trail_length:
+                    del trail[0]
         missed = ~matched_rows
         self._misses[missed] += 1
         self._score[missed] *= c.score_momentum
@@ -309,16 +326,17 @@ class Tracker:
         # Deaths: tentative and confirmed tracks have their own miss allowances.
         allowance = np.where(self._state == CONFIRMED, c.max_misses, c.tentative_max_misses)
         alive = self._misses <= allowance
-        row_of_det = {int(d): r for r, d in matches}
+        row_of_det = dict(zip(dets.tolist(), rows.tolist(), strict=True))
         if not alive.all():
-            new_index = np.cumsum(alive) - 1
-            row_of_det = {d: int(new_index[r]) for d, r in row_of_det.items() if alive[r]}
+            new_index = (np.cumsum(alive) - 1).tolist()
+            alive_list = alive.tolist()
+            row_of_det = {d: new_index[r] for d, r in row_of_det.items() if alive_list[r]}
             self._keep(alive)
 
         # Births from unmatched high-score detections.
-        births = [d for d in high if d not in used_dets and scores[d] >= c.birth_threshold]
-        if births:
-            b = np.array(births, np.int64)
+        b = high[~det_used[high]]
+        b = b[scores[b] >= c.birth_threshold]
+        if b.size:
             k = b.size
             mean = np.zeros((k, 4))
             mean[:, :2] = centres[b]
@@ -339,9 +357,9 @@ class Tracker:
             self._age = np.concatenate([self._age, np.zeros(k, np.int64)])
             self._score = np.concatenate([self._score, (1 - c.score_momentum) * scores[b]])
             self._label = np.concatenate([self._label, labels[b]])
-            for j, d in enumerate(b):
-                self._trails.append([(float(centres[d, 0]), float(centres[d, 1]))])
-                row_of_det[int(d)] = start + j
+            for j, d in enumerate(b.tolist()):
+                self._trails.append([centre_list[d]])
+                row_of_det[d] = start + j
             det_track_ids[b] = ids
 
         self.detection_track_ids = det_track_ids
