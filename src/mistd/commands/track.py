@@ -134,6 +134,11 @@ def register(app: typer.Typer) -> None:
         sequences: int | None = typer.Option(
             None, "--sequences", help="Only N evenly spaced sequences (after --split)."
         ),
+        merge_classes: bool = typer.Option(
+            True,
+            "--merge-classes/--keep-classes",
+            help="Score boxes as one class 'target' (the papers' setting; default).",
+        ),
         video: bool = typer.Option(True, "--video/--no-video", help="Write annotated videos."),
         fps: float | None = typer.Option(None, "--fps", help="Video fps (default: source or 25)."),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
@@ -169,7 +174,7 @@ def register(app: typer.Typer) -> None:
         if weights is not None:
             detector = streaming_detector(detector, stream)
         dataset = read_dataset(source, root=root)
-        dataset = select_sequences(dataset, source, split, sequences)
+        dataset = select_sequences(dataset, source, split, sequences, merge_classes)
         if fps is None:
             fps = 25.0
             if Path(source).is_file() and dataset.format == "video":
@@ -320,11 +325,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"metrics: {json_out}")
 
 
-def select_sequences(dataset, source: str, split: str | None, first: int | None):
+def select_sequences(
+    dataset, source: str, split: str | None, first: int | None, merge_classes: bool = False
+):
     """`dataset` restricted to a split (a `clips.csv` beside or in `source` with columns
     clip,...,split, as drone_ir has) and/or to `first` evenly spaced sequences (deterministic:
-    indices round(linspace(0, n - 1, first)), so a subset spans a class-sorted list)."""
+    indices round(linspace(0, n - 1, first)), so a subset spans a class-sorted list); with
+    `merge_classes`, every box becomes class 0 "target"."""
     import csv
+
+    import numpy as np
 
     from mistd.structures import FrameDataset
 
@@ -351,8 +361,12 @@ def select_sequences(dataset, source: str, split: str | None, first: int | None)
                 path=clips_csv,
             )
     if first is not None and first < len(sequences):
-        import numpy as np
-
         picks = np.round(np.linspace(0, len(sequences) - 1, max(first, 1))).astype(int)
         sequences = [sequences[i] for i in picks]
-    return FrameDataset(sequences, dataset.class_names, dataset.source, dataset.format)
+    class_names = dataset.class_names
+    if merge_classes and len(class_names) > 1:
+        for seq in sequences:
+            for record in seq.frames:
+                record.labels = np.zeros_like(record.labels)
+        class_names = ["target"]
+    return FrameDataset(sequences, class_names, dataset.source, dataset.format)

@@ -1,10 +1,13 @@
-"""Run a clip detector over a data set and score it (the loop; the evaluator never runs a model).
+"""Run a detector over a data set and score it (the loop; the evaluator never runs a model).
 
-`evaluate_detector(detector, dataset)` walks `ClipSampler(dataset, detector.num_frames)` (one clip
-per frame, key frame last, causal windows as in DESIGN.md §2), calls
-`detector.detect(clip.frames, clip.bit_depth)` and feeds a `COCOEvaluator`. Class-aware NMS is the
-detector's job (learned models: `predict(..., nms_iou=0.65)`; classical detectors output
-non-overlapping component boxes), so the numbers follow the official protocol end to end.
+`evaluate_detector(detector, dataset)` walks every sequence in order, reading each frame once
+(videos decode forward), and keeps the causal window of the last T frames (DESIGN.md §2: at a
+sequence start the earliest frame is repeated). Detectors that stream (`reset()` + `push(frame)`:
+learned models wrapped by `mistd.inference.streaming_detector`, which this loop does by default)
+get one new frame per step, so a T-frame model costs one backbone pass per frame; other clip
+detectors (classical ones) get the window. Class-aware NMS is the detector's job, so the numbers
+follow the official protocol end to end; `stream=False` runs clip mode (the reference the
+streaming path is tested against).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def evaluate_detector(
     op_threshold: float = 0.5,
     evaluator: COCOEvaluator | None = None,
     on_frame: Callable[[Clip, Detections], None] | None = None,
+    stream: bool = True,
 ) -> tuple[dict, list[Detections]]:
     """Detect on every frame of `dataset` and compute the official metrics.
 
@@ -49,6 +53,8 @@ def evaluate_detector(
         op_threshold: score threshold of the operating-point P/R/F1.
         evaluator: a `COCOEvaluator` to fill (reset first); a new one by default.
         on_frame: called with every clip and its detections (e.g. to write videos on the way).
+        stream: run learned models streamed (one new frame per step; default) rather than in
+            clip mode (T frames per step; the reference).
 
     Returns:
         `(metrics, detections)`: the `COCOEvaluator.compute()` dict (plus `ms_per_frame`, the mean
@@ -57,51 +63,91 @@ def evaluate_detector(
         order.
     """
     import time
+    from collections import deque
 
-    from mistd.data.clips import ClipSampler
+    from mistd.data.clips import causal_window
+    from mistd.data.readers import load_frame
 
+    if stream:
+        from mistd.inference.video_predictor import streaming_detector
+
+        detector = streaming_detector(detector)
+    streams = hasattr(detector, "push") and hasattr(detector, "reset")
     if evaluator is None:
         evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, op_threshold)
     evaluator.reset()
-    sampler = ClipSampler(dataset, detector.num_frames)
-    total = len(sampler) if max_frames is None else min(len(sampler), max_frames)
+    num_frames = int(detector.num_frames)
+    total = dataset.num_frames if max_frames is None else min(dataset.num_frames, max_frames)
     detections: list[Detections] = []
     records: list[FrameRecord] = []
     seconds = 0.0
     pdfa = PdFaMetric()
-    indices = range(total)
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        indices = tqdm(indices, desc="detect", unit="frame", leave=False)
-    for i in indices:
-        clip = sampler[i]
-        start = time.perf_counter()
-        dets = detector.detect(clip.frames, clip.bit_depth)
-        seconds += time.perf_counter() - start
-        record = clip.key
-        if record.width is None or record.height is None:
-            # size known only once the frame is read (videos, image folders)
-            height, width = clip.frames.shape[-2:]
-            record.width, record.height = int(width), int(height)
-        detections.append(dets.to("cpu"))
-        records.append(record)
-        if on_frame is not None:
-            on_frame(clip, detections[-1])
-        if record.mask is not None:
-            gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
-            if gt_mask is None:
-                raise InputError("cannot read the target mask image", path=record.mask)
-            pdfa.update_boxes(
-                detections[-1].boxes.numpy(), detections[-1].scores.numpy(), gt_mask, op_threshold
-            )
-        if len(records) == 256:
-            evaluator.process(records, detections[-len(records) :])
-            records = []
+        bar = tqdm(total=total, desc="detect", unit="frame", leave=False)
+    done = 0
+    for sequence in dataset.sequences:
+        if done >= total:
+            break
+        window: deque[np.ndarray] = deque(maxlen=num_frames)
+        if streams:
+            detector.reset()
+        for position, record in enumerate(sequence.frames):
+            if done >= total:
+                break
+            frame, bit_depth = load_frame(record)
+            window.append(frame)
+            start = time.perf_counter()
+            if streams:
+                dets = detector.push(frame, bit_depth)
+            else:
+                held = list(window)
+                first = position - len(held) + 1
+                clip_frames = np.stack(
+                    [held[k - first] for k in causal_window(position, num_frames)]
+                )
+                dets = detector.detect(clip_frames, bit_depth)
+            seconds += time.perf_counter() - start
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            if record.width is None or record.height is None:
+                # size known only once the frame is read (videos, image folders)
+                record.width, record.height = int(frame.shape[1]), int(frame.shape[0])
+            detections.append(dets.to("cpu"))
+            records.append(record)
+            if on_frame is not None:
+                held = list(window)
+                first = position - len(held) + 1
+                positions = causal_window(position, num_frames)
+                clip = Clip(
+                    frames=np.stack([held[k - first] for k in positions]),
+                    bit_depth=bit_depth,
+                    key=record,
+                    frame_indices=[sequence.frames[k].index for k in positions],
+                )
+                on_frame(clip, detections[-1])
+            if record.mask is not None:
+                gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
+                if gt_mask is None:
+                    raise InputError("cannot read the target mask image", path=record.mask)
+                pdfa.update_boxes(
+                    detections[-1].boxes.numpy(),
+                    detections[-1].scores.numpy(),
+                    gt_mask,
+                    op_threshold,
+                )
+            if len(records) == 256:
+                evaluator.process(records, detections[-len(records) :])
+                records = []
+    if bar is not None:
+        bar.close()
     if records:
         evaluator.process(records, detections[-len(records) :])
     metrics = evaluator.compute()
-    metrics["ms_per_frame"] = 1000.0 * seconds / total if total else 0.0
+    metrics["ms_per_frame"] = 1000.0 * seconds / done if done else 0.0
     if pdfa.n_pixels:
         metrics.update({k: v for k, v in pdfa.compute().items() if k in ("pd", "fa")})
     return metrics, detections
