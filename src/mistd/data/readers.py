@@ -702,19 +702,34 @@ def _siblings(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
+def _names_match(video_stem: str, track_stem: str) -> bool:
+    """True if a track file's name belongs to a video: the same stem, or the video's stem as the
+    last number/word after a letters-only prefix, optionally followed by one suffix: Anti-UAV's
+    `new_video_4_0.txt` for `4.avi`, `IR_label.json` for `IR.mp4`."""
+    if track_stem == video_stem:
+        return True
+    pattern = rf"(?:[A-Za-z_]*_)?{re.escape(video_stem)}(?:_[A-Za-z0-9]+)?"
+    return re.fullmatch(pattern, track_stem) is not None
+
+
 def _find_track_file(video: Path) -> Path | None:
-    """The track file of `video`: same stem .txt/.json, else the single .txt/.json beside it."""
+    """The track file of `video`: same stem .txt/.json, else the one whose name matches the
+    video's (`_names_match`), else the single .txt/.json beside it."""
     for suffix in (".txt", ".json"):
         candidate = video.with_suffix(suffix)
         if candidate.is_file():
             return candidate
     candidates = _siblings(video.parent, (".txt", ".json"))
+    matching = [p for p in candidates if _names_match(video.stem, p.stem)]
+    if len(matching) == 1:
+        return matching[0]
     if len(candidates) == 1:
         return candidates[0]
     if len(candidates) > 1:
+        what = "several annotation files match" if matching else "no annotation file matches"
         raise InputError(
-            "several annotation files beside the video ("
-            + ", ".join(p.name for p in candidates)
+            f"{what} the video's name ("
+            + ", ".join(p.name for p in (matching or candidates))
             + "): pass the track file itself, or use --format video for no labels",
             path=video,
         )
@@ -727,11 +742,15 @@ def _find_video(track: Path) -> Path:
         if candidate.is_file():
             return candidate
     candidates = _siblings(track.parent, VIDEO_SUFFIXES)
+    matching = [p for p in candidates if _names_match(p.stem, track.stem)]
+    if len(matching) == 1:
+        return matching[0]
     if len(candidates) == 1:
         return candidates[0]
     raise InputError(
-        "cannot find the video of this track file (expected a video with the same name, or a "
-        f"single video in its folder; found {len(candidates)})",
+        "cannot find the video of this track file (expected a video with the same or a matching "
+        f"name, e.g. 4.avi for new_video_4_0.txt, or a single video in its folder; found "
+        f"{len(candidates)} videos, {len(matching)} matching)",
         path=track,
     )
 
@@ -788,8 +807,24 @@ def _parse_track_json(path: Path) -> list[list[float] | None]:
 
 
 def read_anti_uav(path: str | Path) -> FrameDataset:
-    """Read an Anti-UAV video plus its track file; `path` is either of the two."""
+    """Read an Anti-UAV video plus its track file; `path` is either of the two, or a folder of
+    several videos each beside its track file (`N.avi` + `new_video_N_0.txt`): one sequence each."""
     path = Path(path)
+    if path.is_dir():
+        videos = _siblings(path, VIDEO_SUFFIXES)
+        if not videos:
+            raise InputError("no video files in this folder", path=path)
+        tracks = {}
+        for video in videos:
+            track = _find_track_file(video)
+            if track is None:
+                raise InputError("no track file (.txt or .json) matches this video", path=video)
+            tracks[video] = track
+        sequences = [read_anti_uav(track).sequences[0] for track in tracks.values()]
+        names = [s.name for s in sequences]
+        if len(set(names)) != len(names):
+            raise InputError(f"videos with the same name in this folder: {names}", path=path)
+        return FrameDataset(sequences=sequences, source=str(path), format="anti-uav")
     if path.suffix.lower() in VIDEO_SUFFIXES:
         video, track = path, _find_track_file(path)
         if track is None:
@@ -915,6 +950,8 @@ def _resolve_directory(path: Path) -> tuple[Path, str]:
     instances = sorted(path.glob("instances*.json"))
     if len(instances) == 1:
         return instances[0], "coco"
+    if looks_like_video_csv(path):
+        return path, "video-csv"
     texts = sorted(p for p in path.glob("*.txt") if p.is_file())
     videos = _siblings(path, VIDEO_SUFFIXES)
     if len(texts) == 1 and not videos:
@@ -923,6 +960,8 @@ def _resolve_directory(path: Path) -> tuple[Path, str]:
         return path, "masks"
     if len(videos) == 1:
         return videos[0], "anti-uav" if _find_track_file(videos[0]) else "video"
+    if len(videos) > 1 and texts + sorted(path.glob("*.json")):
+        return path, "anti-uav"  # several clips, each beside its track file
     if _folder_images_anywhere(path):
         return path, "images"
     if (path / "images").is_dir() and _folder_images_anywhere(path / "images"):
@@ -959,10 +998,32 @@ def _detect(path: Path) -> tuple[Path, str]:
     if suffix in VIDEO_SUFFIXES:
         return path, "anti-uav" if _find_track_file(path) else "video"
     if suffix in IMAGE_SUFFIXES:
-    if looks_like_video_csv(path):
-        return path, "video-csv"
         raise _unknown(path, "a single image is not a data set (pass its folder)")
     raise _unknown(path, f"unknown file type '{suffix}'")
+
+
+def _select_sequences(dataset: FrameDataset, select: str) -> FrameDataset:
+    """Keep the sequences named in `select` (comma-separated names or a file of names)."""
+    wanted, source = parse_name_list(select)
+    names = {s.name for s in dataset.sequences}
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise InputError(
+            f"no sequence named {', '.join(repr(u) for u in unknown[:5])} in {dataset.source} "
+            f"(it has {len(names)} sequences, e.g. {', '.join(sorted(names)[:3])})",
+            path=source,
+        )
+    keep = set(wanted)
+    dataset.sequences = [s for s in dataset.sequences if s.name in keep]
+    return dataset
+
+
+def merge_classes(dataset: FrameDataset, name: str = "target") -> FrameDataset:
+    """Merge every class into one called `name` (the papers' single-class setting), in place."""
+    for record in dataset.frames():
+        record.labels = np.zeros_like(record.labels)
+    dataset.class_names = [name]
+    return dataset
 
 
 def read_dataset(
@@ -980,6 +1041,10 @@ def read_dataset(
         format: `auto` (detect) or one of `FORMATS`.
         root: folder the index's image paths are relative to (remaps absolute paths from another
             machine); UESTC and COCO only.
+        select: keep these sequences: a split name of a `video-csv` folder's `clips.csv`
+            (`train`, `val`), comma-separated sequence names, or a .txt file of names.
+        classes: None keeps the data's classes; `target` (any single name) merges them all into
+            one class of that name; a comma-separated list fixes the class order (`video-csv`).
     Returns:
         a `FrameDataset` (sequences of `FrameRecord`, boxes xyxy in original pixels).
     """
@@ -1013,6 +1078,9 @@ def _read(
         if detected != format:
             raise _unknown(path, f"no {format} file found in this folder")
         path = resolved
+    if format == "video-csv":
+        names = [c.strip() for c in classes.split(",")] if classes and "," in classes else None
+        return read_video_csv(path, select=select, class_names=names)
     if format == "uestc":
         return read_uestc(path, root)
     if format == "coco":
@@ -1024,36 +1092,5 @@ def _read(
     if format == "video":
         return read_video(path)
     if format == "mirsdt":
-def _select_sequences(dataset: FrameDataset, select: str) -> FrameDataset:
-    """Keep the sequences named in `select` (comma-separated names or a file of names)."""
-    wanted, source = parse_name_list(select)
-    names = {s.name for s in dataset.sequences}
-    unknown = [w for w in wanted if w not in names]
-    if unknown:
-        raise InputError(
-            f"no sequence named {', '.join(repr(u) for u in unknown[:5])} in {dataset.source} "
-            f"(it has {len(names)} sequences, e.g. {', '.join(sorted(names)[:3])})",
-            path=source,
-        )
-    keep = set(wanted)
-    dataset.sequences = [s for s in dataset.sequences if s.name in keep]
-    return dataset
-
-
-def merge_classes(dataset: FrameDataset, name: str = "target") -> FrameDataset:
-    """Merge every class into one called `name` (the papers' single-class setting), in place."""
-    for record in dataset.frames():
-        record.labels = np.zeros_like(record.labels)
-    dataset.class_names = [name]
-    return dataset
-
-
         return read_mirsdt(path)
     return read_image_folder(path)
-        select: keep these sequences: a split name of a `video-csv` folder's `clips.csv`
-            (`train`, `val`), comma-separated sequence names, or a .txt file of names.
-        classes: None keeps the data's classes; `target` (any single name) merges them all into
-            one class of that name; a comma-separated list fixes the class order (`video-csv`).
-    if format == "video-csv":
-        names = [c.strip() for c in classes.split(",")] if classes and "," in classes else None
-        return read_video_csv(path, select=select, class_names=names)
