@@ -293,6 +293,18 @@ class StreamingClipDetector:
             and np.array_equal(previous[1:], frames[:-1])
         )
 
+    def reset(self) -> None:
+        """Start a new sequence (for `push`)."""
+        self.predictor.reset()
+        self._previous = None
+
+    def push(self, frame: np.ndarray, bit_depth: int) -> Detections:
+        """Detections of the next frame `[H, W]` of the current sequence (original pixels); the
+        window is the causal one of `ClipSampler` (the first frame repeated at the start)."""
+        self.frames_encoded += 1
+        self._previous = None
+        return self.predictor.push(frame, bit_depth, self.return_maps)
+
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
         """Detections of the key frame (last) of `frames`, in original pixels."""
         frames = key_frame_window(frames, self.num_frames)
