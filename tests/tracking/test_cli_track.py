@@ -76,3 +76,24 @@ def test_track_then_eval_tracks(tmp_path: Path):
     assert "all" in again.output
     bad = runner.invoke(app, ["track", "--model", "tophat", str(data), "gate_probability=0.5"])
     assert bad.exit_code != 0 and "gate_probability" in str(bad.exception)
+
+
+def test_eval_and_detect_confirm_tracks_option(tmp_path: Path):
+    data = _clip(tmp_path)
+    numbers = {}
+    for flag in ([], ["--confirm-tracks"]):
+        m = tmp_path / f"m{len(flag)}.json"
+        args = ["eval", "--model", "tophat", "--data", str(data), "--json", str(m)]
+        args += ["--project", str(tmp_path / "eval")]
+        result = runner.invoke(app, args + flag)
+        assert result.exit_code == 0, result.output
+        numbers[len(flag)] = json.loads(m.read_text())
+    # the blob is tracked: its detections keep their scores once confirmed (3rd frame on)
+    assert numbers[1]["mAP50"] >= numbers[0]["mAP50"] - 0.05
+    assert numbers[1]["n_gt"] == numbers[0]["n_gt"] == 16
+    result = runner.invoke(
+        app,
+        ["detect", "--model", "tophat", str(data), "--out", str(tmp_path / "d"), "--no-video"]
+        + ["--confirm-tracks"],
+    )
+    assert result.exit_code == 0, result.output

@@ -68,6 +68,12 @@ def register(app: typer.Typer) -> None:
         maps: bool = typer.Option(
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
         ),
+        confirm_tracks: bool = typer.Option(
+            False,
+            "--confirm-tracks",
+            help="Re-score detections by an online tracker: off confirmed tracks x0.1 "
+            "(mistd.tracking.confirm).",
+        ),
     ) -> None:
         import contextlib
 
@@ -87,6 +93,10 @@ def register(app: typer.Typer) -> None:
             from mistd.inference.video_predictor import streaming_detector
 
             detector = streaming_detector(detector, stream, backend, precision)
+        if confirm_tracks:
+            from mistd.tracking.confirm import TrackConfirmedDetector
+
+            detector = TrackConfirmedDetector(detector)
         dataset = read_dataset(source, root=root)
         warn_if_downscaled(detector, dataset)
         if fps is None:

@@ -181,6 +181,12 @@ def register(app: typer.Typer) -> None:
         project: Path = typer.Option(Path("runs/eval"), "--project", help="Output parent folder."),
         name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
         device: str = typer.Option("cpu", "--device", help="Device for --weights models."),
+        confirm_tracks: bool = typer.Option(
+            False,
+            "--confirm-tracks",
+            help="Re-score detections by an online tracker: off confirmed tracks x0.1 "
+            "(mistd.tracking.confirm).",
+        ),
     ) -> None:
         from mistd.data.readers import read_dataset
         from mistd.evaluation.coco import COCOEvaluator
@@ -190,6 +196,10 @@ def register(app: typer.Typer) -> None:
 
         check_options(score_threshold, max_frames)
         detector, default_name = resolve_detector(model, weights, device)
+        if confirm_tracks:
+            from mistd.tracking.confirm import TrackConfirmedDetector
+
+            detector = TrackConfirmedDetector(detector)
         dataset = read_dataset(data, root=root)
         warn_if_downscaled(detector, dataset)
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
