@@ -181,6 +181,18 @@ def register(app: typer.Typer) -> None:
         project: Path = typer.Option(Path("runs/eval"), "--project", help="Output parent folder."),
         name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
         device: str = typer.Option("cpu", "--device", help="Device for --weights models."),
+        select: str | None = typer.Option(
+            None,
+            "--select",
+            help="Only these sequences: a split of the data's clips.csv (val), comma-separated "
+            "names, or a .txt file of names.",
+        ),
+        classes: str | None = typer.Option(
+            None,
+            "--classes",
+            help="'target' merges all classes (class-agnostic); default: the model's classes "
+            "when it has several, else merged.",
+        ),
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",
@@ -190,7 +202,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from mistd.data.readers import read_dataset
         from mistd.evaluation.coco import COCOEvaluator
-        from mistd.evaluation.runner import evaluate_detector
+        from mistd.evaluation.runner import data_classes_for, evaluate_with_breakdown
         from mistd.io import increment_path, write_json_atomic
         from mistd.viz.plots import plot_pr_curve
 
@@ -200,13 +212,19 @@ def register(app: typer.Typer) -> None:
             from mistd.tracking.confirm import TrackConfirmedDetector
 
             detector = TrackConfirmedDetector(detector)
-        dataset = read_dataset(data, root=root)
+        dataset = read_dataset(
+            data, root=root, select=select, classes=data_classes_for(detector, classes)
+        )
         warn_if_downscaled(detector, dataset)
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            metrics, _ = evaluate_detector(
-                detector, dataset, max_frames=max_frames, evaluator=evaluator
+            metrics, _ = evaluate_with_breakdown(
+                detector,
+                dataset,
+                max_frames=max_frames,
+                evaluator=evaluator,
+                op_threshold=score_threshold,
             )
         metrics["model"] = default_name
         metrics["data"] = str(data)
@@ -217,6 +235,11 @@ def register(app: typer.Typer) -> None:
         curve = evaluator.pr_curve()
         plot_pr_curve({default_name: (curve.recall, curve.precision)}, out_dir / "pr_curve.png")
         print_metrics(metrics, f"{default_name} on {data} ({metrics['ms_per_frame']:.1f} ms/frame)")
+        if "breakdown" in metrics:
+            from mistd.evaluation.breakdown import breakdown_tables
+
+            for table in breakdown_tables(metrics["breakdown"]):
+                _console().print(table)
         if "pd" in metrics:
             typer.echo(
                 f"Pd {100 * metrics['pd']:.2f}%  Fa {metrics['fa']:.3e} "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections.abc import Sequence as SequenceABC
 
 import numpy as np
@@ -67,7 +68,9 @@ def _score(
 ) -> dict:
     evaluator = COCOEvaluator(["target"], MIN_SCORE, op_threshold)
     evaluator.process(records, dets)
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
+    # pycocotools prints its tables; the undefined-precision warning is the main table's to give
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         metrics = evaluator.compute()
     return {k: metrics[k] for k in SUMMARY_KEYS if k in metrics} | {
         "frames": len(records),
@@ -139,9 +142,7 @@ def breakdown(
         matrix = confusion_matrix(records, detections, len(names), op_threshold)
         out["confusion"] = {"classes": names, "matrix": matrix.tolist()}
     attributes = {s.name: s.attributes for s in dataset.sequences}
-    keys = sorted(
-        {k for a in attributes.values() for k in a if k not in ("clip", "split", "class")}
-    )
+    keys = sorted({k for a in attributes.values() for k in a if k not in ("clip", "split")})
     for key in keys:
         groups: dict[str, list[int]] = {}
         for i, record in enumerate(records):

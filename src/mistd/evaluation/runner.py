@@ -151,3 +151,41 @@ def evaluate_detector(
     if pdfa.n_pixels:
         metrics.update({k: v for k, v in pdfa.compute().items() if k in ("pd", "fa")})
     return metrics, detections
+
+
+def detector_class_names(detector) -> list[str] | None:
+    """The class names a learned detector was trained with (from its run config), else None."""
+    inner = getattr(detector, "detector", detector)  # streaming / track-confirmed wrappers
+    inner = getattr(inner, "detector", inner)
+    config = getattr(inner, "config", None) or {}
+    names = (config.get("data") or {}).get("class_names") if isinstance(config, dict) else None
+    return list(names) if names else None
+
+
+def data_classes_for(detector, requested: str | None = None) -> str:
+    """The `read_dataset(classes=...)` to score `detector` with: `requested` if given, else the
+    detector's own class list when it has several, else `target` (all classes merged: classical
+    and single-class detectors are scored class-agnostically, as the papers do)."""
+    if requested:
+        return requested
+    names = detector_class_names(detector)
+    return ",".join(names) if names and len(names) > 1 else "target"
+
+
+def evaluate_with_breakdown(
+    detector,
+    dataset: FrameDataset,
+    **kwargs,
+) -> tuple[dict, list[Detections]]:
+    """`evaluate_detector`, plus `metrics["breakdown"]` (class-agnostic, per class, confusion,
+    per sequence attribute; `mistd.evaluation.breakdown`) where the data has several classes or
+    per-sequence attributes."""
+    from mistd.evaluation.breakdown import breakdown
+
+    metrics, detections = evaluate_detector(detector, dataset, **kwargs)
+    if len(dataset.class_names) > 1 or any(s.attributes for s in dataset.sequences):
+        records = [r for _, r in zip(detections, dataset.frames(), strict=False)]
+        metrics["breakdown"] = breakdown(
+            dataset, records, detections, kwargs.get("op_threshold", 0.5)
+        )
+    return metrics, detections
