@@ -282,6 +282,7 @@ def test_pickled_objects_are_refused_in_one_line(tmp_path):
     with pytest.raises(InputError) as info:
         load_checkpoint(tmp_path / "p.pt")
     assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)
+    assert "pickled Python objects" in str(info.value)
 
 
 # ----------------------------------------------------------------------------- written data sets

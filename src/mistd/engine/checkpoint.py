@@ -60,7 +60,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError("checkpoint not found", path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():  # not a refusal: a damaged file
+            raise InputError(
+                "cannot read checkpoint (not a torch.save file, or damaged)", path
+            ) from None
         # torch's message runs to six lines advising weights_only=False, i.e. running the file.
         raise InputError(
             "the file holds pickled Python objects besides tensors, which mistd does not load "
