@@ -100,6 +100,9 @@ class TrainConfig:
         max_steps: a step budget (0 = off): the run is exactly this many iterations, the
             learning-rate schedule spans them (per-iteration updates; warm-up and the flat tail
             each capped at 5% of the budget), `epochs` is derived, the last step evaluates.
+        freeze: comma-separated top-level model parts to keep frozen (e.g. `backbone,neck`:
+            a pretrained single-frame backbone while a multi-frame neck learns; no gradients,
+            BatchNorm statistics fixed). Empty = train everything.
         max_nan_steps: stop after this many consecutive non-finite losses (each one is skipped).
         device: `auto` (CUDA if available, else CPU), `cpu`, `cuda`, `cuda:1`, ...
         sync_bn: synchronise BatchNorm statistics over data-parallel processes.
@@ -134,6 +137,7 @@ class TrainConfig:
     init_weights: str = ""
     max_iters: int = 0
     max_steps: int = 0
+    freeze: str = ""
     max_nan_steps: int = 10
     device: str = "auto"
     sync_bn: bool = False

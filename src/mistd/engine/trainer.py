@@ -85,6 +85,26 @@ def param_groups(model: nn.Module, weight_decay: float, norm_bias_decay: float) 
     ]
 
 
+def freeze_modules(model: nn.Module, names: str) -> list[str]:
+    """Freeze the model's top-level parts named in `names` (comma-separated, e.g.
+    `backbone,neck`): no gradients, BatchNorm statistics fixed. Returns the names frozen."""
+    frozen = [n.strip() for n in names.split(",") if n.strip()]
+    parts = dict(model.named_children())
+    for name in frozen:
+        if name not in parts:
+            raise InputError(
+                f"train.freeze: the model has no part '{name}' (parts: {', '.join(parts)})"
+            )
+        parts[name].requires_grad_(False)
+    return frozen
+
+
+def set_frozen_eval(model: nn.Module, frozen: list[str]) -> None:
+    """Keep frozen parts in eval mode (BatchNorm uses its running statistics)."""
+    for name in frozen:
+        getattr(model, name).eval()
+
+
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     groups = param_groups(model, cfg.weight_decay, cfg.norm_bias_weight_decay)
     if cfg.optimizer == "sgd":
@@ -219,7 +239,9 @@ class Trainer:
                     )
         if t.sync_bn and self.info.enabled:
             model = D.convert_sync_batchnorm(model, self.device)
+        self.frozen = freeze_modules(model, t.freeze)
         self.model = model.to(self.device).train()
+        set_frozen_eval(self.model, self.frozen)
         self.loss_module: nn.Module = _LossModule(self.model)
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -419,6 +441,7 @@ class Trainer:
         clips = clips.to(self.device, non_blocking=True)
         targets = [t.to(self.device) for t in targets]
         self.model.train()
+        set_frozen_eval(unwrap(self.model), self.frozen)
         autocast = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
             if self.amp_dtype is not None
@@ -590,9 +613,9 @@ class Trainer:
         self._fire("on_epoch_end")
         # best.pt first: last.pt records the new best score, and a run resumed from a last.pt
         # written before a crash would never write the best.pt it believes it has.
+        self.save("last.pt")
         if improved:
             self.save("best.pt")
-        self.save("last.pt")
 
     # ------------------------------------------------------------------ evaluation
 
@@ -633,6 +656,7 @@ class Trainer:
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
             metrics = evaluator.compute()
         unwrap(self.model).train()
+        set_frozen_eval(unwrap(self.model), self.frozen)
         return metrics
 
     # ------------------------------------------------------------------ logging
@@ -676,6 +700,16 @@ class Trainer:
                 loss=f"{self.last_losses.get('total', float('nan')):.4g}",
                 lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
                 clips_s=f"{self.clips_per_s:.1f}",
+            )
+        elif self.info.is_main and self.run_dir is not None:
+            # No progress bar (--no-progress, logs to a file): one plain line per interval.
+            total = self.cfg.train.max_steps or self.cfg.train.max_iters or ""
+            print(
+                f"iteration {self.iteration}{'/' + str(total) if total else ''} "
+                f"loss {self.last_losses.get('total', float('nan')):.4g} "
+                f"lr {self.optimizer.param_groups[0]['lr']:.2e} "
+                f"{self.clips_per_s:.1f} clips/s",
+                flush=True,
             )
         if self._tb is not None:
             for k, v in self.last_losses.items():
