@@ -613,9 +613,9 @@ class Trainer:
         self._fire("on_epoch_end")
         # best.pt first: last.pt records the new best score, and a run resumed from a last.pt
         # written before a crash would never write the best.pt it believes it has.
-        self.save("last.pt")
         if improved:
             self.save("best.pt")
+        self.save("last.pt")
 
     # ------------------------------------------------------------------ evaluation
 
