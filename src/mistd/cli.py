@@ -20,8 +20,8 @@ from mistd.commands import detect as detect_commands
 from mistd.commands import evaluate as evaluate_commands
 from mistd.commands import inference as inference_commands
 from mistd.commands import models as model_commands
-from mistd.commands import train as train_commands
 from mistd.commands import track as track_commands
+from mistd.commands import train as train_commands
 from mistd.errors import InputError
 from mistd.io import remove_empty_run_dirs
 
