@@ -1,3 +1,52 @@
-"""mistd: moving infrared small target detection (CHAL, BP-FPN, readers, synthetic IR video)."""
+"""mistd: moving infrared small target detection (CHAL, BP-FPN, readers, synthetic IR video).
+
+The library's front door (imported lazily, so `import mistd` stays fast):
+
+    import mistd
+
+    mistd.list_models()                                   # zoo names and shipped weights
+    model, cfg = mistd.create_model("mf-baseline", {"width": 0.25, "input_size": [256, 320]})
+    detector = mistd.load_detector("mf-baseline-ir-s")    # shipped name, checkpoint or official
+    data = mistd.read_dataset("drone_ir", select="val")  # any supported layout
+    metrics, detections = mistd.evaluate(detector, data)  # streamed, official protocol
+    predictor = mistd.VideoPredictor(detector.model, input_size=detector.input_size)
+    for frame in frames:                                  # [H, W] uint8/uint16, in order
+        boxes = predictor.push(frame).boxes               # original pixels
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "create_model": ("mistd.models.zoo", "build_model"),
+    "load_detector": ("mistd.engine.checkpoint", "load_detector"),
+    "VideoPredictor": ("mistd.inference.video_predictor", "VideoPredictor"),
+    "read_dataset": ("mistd.data.readers", "read_dataset"),
+    "evaluate": ("mistd.evaluation.runner", "evaluate_with_breakdown"),
+    "Tracker": ("mistd.tracking", "Tracker"),
+}
+
+__all__ = ["__version__", "list_models", *_EXPORTS]
+
+
+def list_models() -> dict[str, list[str]]:
+    """`{"zoo": model names create_model builds, "shipped": weights load_detector loads}`."""
+    from mistd.engine.checkpoint import shipped_weights
+    from mistd.models.zoo import ZOO
+
+    return {"zoo": sorted(ZOO), "shipped": shipped_weights()}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'mistd' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

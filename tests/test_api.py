@@ -1,0 +1,63 @@
+"""The public API (`mistd.*`) and the one evaluation loop: streamed equals clip mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import mistd
+from mistd.structures import FrameDataset, FrameRecord, Sequence
+
+
+def _dataset(tmp_path: Path, frames: int = 5) -> FrameDataset:
+    rng = np.random.default_rng(0)
+    sequences = []
+    for s in range(2):
+        records = []
+        for k in range(frames):
+            image = rng.integers(0, 60, (64, 96), dtype=np.uint8)
+            x, y = 10 + 4 * k, 20
+            image[y : y + 4, x : x + 4] = 250
+            path = tmp_path / f"s{s}_{k}.png"
+            cv2.imwrite(str(path), image)
+            records.append(
+                FrameRecord(
+                    f"s{s}",
+                    k,
+                    path=path,
+                    boxes=np.array([[x, y, x + 4, y + 4]], np.float32),
+                    labels=np.zeros(1, np.int64),
+                    width=96,
+                    height=64,
+                )
+            )
+        sequences.append(Sequence(f"s{s}", records))
+    return FrameDataset(sequences)
+
+
+def test_front_door_names() -> None:
+    models = mistd.list_models()
+    assert {"yolox-s", "mf-baseline", "chal"} <= set(models["zoo"])
+    for name in ("create_model", "load_detector", "VideoPredictor", "read_dataset", "evaluate"):
+        assert callable(getattr(mistd, name)), name
+
+
+def test_streamed_evaluation_equals_clip_mode(tmp_path: Path) -> None:
+    from mistd.engine.checkpoint import ClipDetector
+
+    torch.manual_seed(0)
+    model, _ = mistd.create_model(
+        "mf-baseline", {"width": 0.25, "depth": 0.33, "num_frames": 3, "input_size": [64, 96]}
+    )
+    detector = ClipDetector(model, num_frames=3, input_size=(64, 96))
+    data = _dataset(tmp_path)
+    streamed, dets_streamed = mistd.evaluate(detector, data, progress=False)
+    clipped, dets_clipped = mistd.evaluate(detector, data, progress=False, stream=False)
+    assert len(dets_streamed) == len(dets_clipped) == 10
+    for a, b in zip(dets_streamed, dets_clipped, strict=True):
+        torch.testing.assert_close(a.scores, b.scores, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(a.boxes, b.boxes, atol=1e-3, rtol=1e-4)
+    assert streamed["mAP50"] == clipped["mAP50"] and streamed["n_dets"] == clipped["n_dets"]
