@@ -1,4 +1,9 @@
-"""`mistd demo`: generate (or read) a clip, run the detectors, write videos, plot and metrics.
+"""`mistd demo`: run the detectors on a real clip, write videos, plot and metrics.
+
+The default input is the real thermal clip shipped in the package (`mistd/assets/demo`: a drone
+above a tree line, from the val split of the thermal drone set, CC0); `synthetic=True` generates a
+synthetic clip instead, `source=` reads any data set or video. Metrics are class-agnostic (the
+papers' protocol): every detection counts as "target".
 
 Detectors: the classical ones, and every model shipped inside the package (`mistd/weights/`),
 streamed with `VideoPredictor` (one backbone pass per frame). For CHAL models the anomaly-map
@@ -31,16 +36,25 @@ class DemoResult:
     metrics_json: Path | None = None
 
 
+def demo_clip() -> Path:
+    """The folder of the real demo clip shipped in the package (a video-csv data set)."""
+    from importlib import resources
+
+    return Path(str(resources.files("mistd") / "assets" / "demo"))
+
+
 def demo_detectors(device: str = "cpu") -> dict[str, object]:
-    """Every detector the demo runs: the classical ones, then the shipped models (streaming)."""
+    """Every detector the demo runs: the classical ones, then the shipped models (streaming),
+    all scored class-agnostically."""
     from mistd.classical import CLASSICAL
     from mistd.engine.checkpoint import load_detector, shipped_weights
+    from mistd.evaluation.breakdown import class_agnostic
     from mistd.inference.video_predictor import streaming_detector
 
     detectors: dict[str, object] = {name: make() for name, make in CLASSICAL.items()}
     for name in shipped_weights():
         detectors[name] = streaming_detector(load_detector(name, device=device))
-    return detectors
+    return {name: class_agnostic(detector) for name, detector in detectors.items()}
 
 
 def _synthetic_clip(out_dir: Path, preset: str, frames: int, size: str, seed: int) -> FrameDataset:
@@ -97,6 +111,7 @@ def _map_writer(detector, folder: Path, fps: float, threshold: float):
 def run_demo(
     *,
     source: str | None = None,
+    synthetic: bool = False,
     preset: str = "medium",
     frames: int = 80,
     size: str = "256x256",
@@ -120,15 +135,21 @@ def run_demo(
     start = time.perf_counter()
     fps = 25.0
     run_dir = increment_path(out, name)
-    if source is None:
+    if synthetic:
+        if source is not None:
+            raise InputError("give either --source or --synthetic, not both")
         echo(f"generating a synthetic '{preset}' clip ({frames} frames, {size}) ...")
         dataset = _synthetic_clip(run_dir / "data", preset, frames, size, seed)
     else:
-        dataset = read_dataset(source)
-        if dataset.format == "video":
+        if source is None:
+            source = str(demo_clip())
+            echo(f"real thermal clip shipped with mistd: {source}")
+        dataset = read_dataset(source, classes="target")
+        videos = {r.video for r in dataset.frames() if r.video is not None}
+        if videos:
             from mistd.data.video import video_info
 
-            fps = float(video_info(source).fps or 25.0)
+            fps = float(video_info(next(iter(videos))).fps or 25.0)
     result = DemoResult(run_dir=run_dir)
     result.labelled = any(record.num_targets for record in dataset.frames())
 

@@ -1,6 +1,7 @@
 """CLI command: `mistd demo` — the README's first command.
 
-Generates a short synthetic infrared clip (or reads `--source VIDEO`), runs every available
+Runs on the real thermal clip shipped in the package (or `--source VIDEO`, or a generated
+synthetic clip with `--synthetic`), runs every available
 detector on it (the classical ones, and the shipped learned models when present), and writes an
 annotated video of the best detector, a PR-curve plot of all of them and a metrics table under
 `runs/demo/<name>`.
@@ -12,16 +13,17 @@ from pathlib import Path
 
 import typer
 
-DEMO_HELP = """Run the detectors on a synthetic infrared clip (or your video) and show the results.
+DEMO_HELP = """Run the detectors on a real thermal clip (or your video) and show the results.
 
 \b
 Examples:
-  mistd demo                             # synthetic 'medium' clip, 256x256, 80 frames
-  mistd demo --preset hard --frames 120
+  mistd demo                             # the real clip shipped with mistd (a drone, 320x256)
   mistd demo --source my_video.mp4       # your own video (no ground truth: no metrics)
+  mistd demo --synthetic --preset hard --frames 120    # a generated synthetic clip
 
-Writes under runs/demo/<name>: data/ (the generated clip: frames + COCO json + UESTC txt),
-<detector>.mp4 (annotated video of the best detector), pr_curve.png, metrics.json.
+Writes under runs/demo/<name>: <detector>.mp4 (annotated video of the best detector), CHAL
+anomaly-map panels, pr_curve.png, metrics.json (class-agnostic, the papers' protocol); with
+--synthetic also data/ (the generated clip: frames + COCO json + UESTC txt).
 """
 
 
@@ -31,6 +33,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo", help=DEMO_HELP)
     def demo(
         source: str | None = typer.Option(None, "--source", help="Your video or image folder."),
+        synthetic: bool = typer.Option(
+            False, "--synthetic", help="Generate a synthetic clip instead of the real one."
+        ),
         preset: str = typer.Option("medium", "--preset", help="easy|medium|hard."),
         frames: int = typer.Option(80, "--frames", help="Synthetic clip length."),
         size: str = typer.Option("256x256", "--size", help="Synthetic frame size HxW."),
@@ -43,6 +48,7 @@ def register(app: typer.Typer) -> None:
 
         run_demo(
             source=source,
+            synthetic=synthetic,
             preset=preset,
             frames=frames,
             size=size,

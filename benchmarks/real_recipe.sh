@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The real-data recipe (thermal drone clips, ../shared/data/real/drone_ir): every row of the README's
+# "Real footage" table and of the ir model cards is one `mistd train` + `mistd eval` below.
+#
+#   bash benchmarks/real_recipe.sh pretrain            # yolox-s, 1200 steps from scratch
+#   bash benchmarks/real_recipe.sh ROW SEED [STEPS]    # a fine-tune row from the pretrain
+#   bash benchmarks/real_recipe.sh eval RUN [SUBSET]   # full val (or every 3rd val clip) + cross-data
+#
+# Rows: yolox-ft, mf-baseline, chal, chal-no-snf, chal-no-hal, chal-no-crg, and for BP-FPN (which
+# acts on the pyramid, so the neck trains there): mf-neck (host), mf-gils, mf-dgr.
+# Budgets are steps and seeds (batch 8, 320x256 native frames, width 0.25, T=3); every fine-tune
+# starts from the same single-frame pretrain with backbone and neck frozen, so the rows differ
+# only in what comes after the per-frame features.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data/real/drone_ir}
+RUNS=${RUNS:-runs/real}
+COMMON=(--data "$DATA" data.train_select=train --val "$DATA" data.val_select=val
+  model.width=0.25 "model.input_size=[256,320]" train.batch_size=8 train.epoch_fraction=1
+  data.workers=1 data.val_max_frames=570 train.log_interval=10 --no-progress --project "$RUNS")
+PRETRAIN=$RUNS/yolox-s-seed0/weights/last.pt
+
+case "$1" in
+pretrain)
+  mistd train --model yolox-s "${COMMON[@]}" train.max_steps=1200 train.lr=2e-3 train.seed=0 \
+    train.checkpoint_interval=100 --name yolox-s-seed0
+  ;;
+eval)
+  run=$2
+  select=val
+  if [[ "${3:-}" == subset ]]; then
+    select=$(awk -F, '$4=="val"{print $1}' "$DATA/clips.csv" | awk 'NR%3==1' | paste -sd, -)
+  fi
+  weights=$RUNS/$run/weights/last.pt
+  mistd eval --weights "$weights" --data "$DATA" --select "$select" --project "$RUNS/eval" \
+    --name "$run-val${3:+-$3}"
+  if [[ -z "${3:-}" ]]; then
+    mistd eval --weights "$weights" --data ../shared/data/real/anti_uav/4.avi \
+      --project "$RUNS/eval" --name "$run-antiuav"
+    mistd eval --weights "$weights" --data ../shared/data/real/daub_data20/coco_val_DAUB_data20.txt \
+      --root ../shared/data/real/daub_data20 --project "$RUNS/eval" --name "$run-daub20"
+  fi
+  ;;
+*)
+  row=$1 seed=$2 steps=${3:-300}
+  FT=(--init "$PRETRAIN" train.lr=1e-3 "train.max_steps=$steps" "train.seed=$seed"
+    train.checkpoint_interval=50)
+  freeze=train.freeze=backbone,neck
+  case "$row" in
+  yolox-ft) args=(--model yolox-s) ;;
+  mf-baseline) args=(--model mf-baseline model.num_frames=3) ;;
+  chal) args=(--model chal model.num_frames=3) ;;
+  chal-no-snf) args=(--model chal model.num_frames=3 model.snf=false) ;;
+  chal-no-hal) args=(--model chal model.num_frames=3 model.hal=false) ;;
+  chal-no-crg) args=(--model chal model.num_frames=3 model.crg=false) ;;
+  mf-neck) args=(--model mf-baseline model.num_frames=3) freeze=train.freeze=backbone ;;
+  mf-gils) args=(--model mf-baseline model.num_frames=3 model.gils=gils) freeze=train.freeze=backbone ;;
+  mf-dgr) args=(--model mf-baseline model.num_frames=3 model.loss.dgr=a) freeze=train.freeze=backbone ;;
+  *) echo "unknown row $row" >&2; exit 2 ;;
+  esac
+  mistd train "${args[@]}" "${COMMON[@]}" "${FT[@]}" "$freeze" --name "$row-seed$seed-$steps"
+  ;;
+esac
