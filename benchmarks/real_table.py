@@ -40,7 +40,7 @@ def main() -> None:
         }
         rows.append((path.parent.name, agnostic, per_class, bins, metrics.get("ms_per_frame", 0)))
     print(
-        "| run | frames | mAP50 | F1 | F1@0.5 | per class AP50 | per distance bin mAP50 | ms/frame |"
+        "| run | frames | mAP50 | F1 | F1@0.5 | per class AP50 | per distance bin mAP50 | ms |"
     )
     print("|" + "---|" * 8)
     for name, m, per_class, bins, ms in rows:
