@@ -35,10 +35,12 @@ eval)
   mistd eval --weights "$weights" --data "$DATA" --select "$select" --project "$RUNS/eval" \
     --name "$run-val${3:+-$3}"
   if [[ -z "${3:-}" ]]; then
-    mistd eval --weights "$weights" --data ../shared/data/real/anti_uav/4.avi \
+    # cross-data-set, never trained on: run at the frames' own size (targets keep their pixels)
+    mistd eval --weights "$weights" --data ../shared/data/real/anti_uav/4.avi --input-size native \
       --project "$RUNS/eval" --name "$run-antiuav"
     mistd eval --weights "$weights" --data ../shared/data/real/daub_data20/coco_val_DAUB_data20.txt \
-      --root ../shared/data/real/daub_data20 --project "$RUNS/eval" --name "$run-daub20"
+      --root ../shared/data/real/daub_data20 --input-size native --project "$RUNS/eval" \
+      --name "$run-daub20"
   fi
   ;;
 *)

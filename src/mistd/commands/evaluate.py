@@ -83,24 +83,56 @@ def warn_if_downscaled(detector, dataset) -> None:
     to it, and a 2-20 px target shrinks with them, often to nothing."""
     # A streaming wrapper keeps the clip detector as `.detector`.
     input_size = getattr(getattr(detector, "detector", detector), "input_size", None)
-    first = next(iter(dataset.frames()), None)
-    if input_size is None or first is None:
+    frame = first_frame_size(dataset)
+    if input_size is None or frame is None:
         return
-    height, width = first.height, first.width
-    if height is None or width is None:
-        from mistd.data.readers import load_frame
-
-        height, width = load_frame(first)[0].shape[:2]
+    height, width = frame
     scale = min(input_size[0] / height, input_size[1] / width)
     if scale < 0.5:
         typer.echo(
             f"warning: frames are {width}x{height} but the model input is "
             f"{input_size[1]}x{input_size[0]}: frames are shrunk {1 / scale:.1f}x and small "
             "targets shrink with them. Use weights trained at a model.input_size near the "
-            "frame size (fully convolutional models can be retrained or exported at it, "
-            "e.g. mistd export --size), or crop the frames to the region of interest.",
+            "frame size, run this one at the frame size (--input-size native), or crop the "
+            "frames to the region of interest.",
             err=True,
         )
+
+
+def first_frame_size(dataset) -> tuple[int, int] | None:
+    """`(height, width)` of the data set's first frame (read if the index does not say)."""
+    first = next(iter(dataset.frames()), None)
+    if first is None:
+        return None
+    if first.height is None or first.width is None:
+        from mistd.data.readers import load_frame
+
+        return tuple(load_frame(first)[0].shape[:2])
+    return first.height, first.width
+
+
+def set_input_size(detector, size: str | None, dataset) -> None:
+    """`--input-size`: run a learned (fully convolutional) model at `HxW`, or at `native` (the
+    first frame's size rounded up to a multiple of 32), instead of its trained input size. Small
+    targets keep their pixel size, as in training, when frames are larger than that input."""
+    if size is None:
+        return
+    inner = getattr(detector, "detector", detector)
+    if not hasattr(inner, "input_size") or not hasattr(inner, "model"):
+        raise InputError("--input-size applies to learned models (--weights)")
+    if size == "native":
+        frame = first_frame_size(dataset)
+        if frame is None:
+            return
+        height, width = (32 * -(-v // 32) for v in frame)
+    else:
+        try:
+            height, width = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise InputError(f"--input-size: expected HxW or native, got '{size}'") from None
+        if height <= 0 or width <= 0 or height % 32 or width % 32:
+            raise InputError(f"--input-size: H and W must be positive multiples of 32, got {size}")
+    inner.input_size = (height, width)
 
 
 def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"):
@@ -193,6 +225,12 @@ def register(app: typer.Typer) -> None:
             help="'target' merges all classes (class-agnostic); default: the model's classes "
             "when it has several, else merged.",
         ),
+        input_size: str | None = typer.Option(
+            None,
+            "--input-size",
+            help="Run a learned model at HxW or 'native' (the frame size) instead of the size "
+            "it was trained at (fully convolutional: targets keep their pixel size).",
+        ),
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",
@@ -215,6 +253,7 @@ def register(app: typer.Typer) -> None:
         dataset = read_dataset(
             data, root=root, select=select, classes=data_classes_for(detector, classes)
         )
+        set_input_size(detector, input_size, dataset)
         warn_if_downscaled(detector, dataset)
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         with warnings.catch_warnings(record=True) as caught:
