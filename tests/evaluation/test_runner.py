@@ -28,7 +28,6 @@ class _OracleDetector:
 
 
 def test_evaluate_detector(tmp_path: Path) -> None:
-    pytest.importorskip("mistd.data.clips")
     from mistd.evaluation.runner import evaluate_detector
 
     records = []
@@ -60,7 +59,6 @@ def test_evaluate_detector(tmp_path: Path) -> None:
 
 
 def test_evaluate_detector_mask_data_adds_pd_fa(tmp_path: Path) -> None:
-    pytest.importorskip("mistd.data.clips")
     from mistd.evaluation.runner import evaluate_detector
 
     image = np.zeros((16, 20), dtype=np.uint8)
