@@ -36,3 +36,20 @@ def require_shared(*parts: str) -> Path:
 def shared_dir() -> Path:
     """The ../shared folder (skips on a user's clone, fails in CI if missing)."""
     return require_shared()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--runslow", action="store_true", help="also run tests marked slow (CI=true runs them)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests (DDP, the demo, fault injection with many subprocesses, training to a floor)
+    run in CI and with --runslow; a plain `pytest` stays quick."""
+    if config.getoption("--runslow") or os.environ.get("CI", "").lower() == "true":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (CI runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

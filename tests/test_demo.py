@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mistd.data.video import video_info
 from mistd.demo import run_demo
 from mistd.engine.checkpoint import shipped_weights
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_writes_video_plot_and_metrics_for_every_detector(tmp_path):

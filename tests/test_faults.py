@@ -139,6 +139,8 @@ from mistd.engine import trainer as T
 from mistd.engine.run_config import build_run_config
 from mistd.config import parse_dotted
 
+pytestmark = pytest.mark.slow
+
 real_save = T.save_checkpoint
 
 def save(path, checkpoint):

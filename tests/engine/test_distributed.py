@@ -27,6 +27,8 @@ from mistd.engine.distributed import DistInfo, ShardedBatchSampler
 from mistd.engine.run_config import build_run_config
 from mistd.engine.trainer import Trainer
 
+pytestmark = pytest.mark.slow
+
 
 class CentreRegressor(nn.Module):
     """conv + BatchNorm + SiLU -> pooled features -> the key frame's first target centre.
