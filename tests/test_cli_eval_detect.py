@@ -145,7 +145,8 @@ def test_detect_on_image_folder(tmp_path: Path) -> None:
     assert all(r["score"] >= 0.001 for r in results)
     with (out_dir / "detections.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert rows and list(rows[0]) == ["frame", "sequence", "x1", "y1", "x2", "y2", "score", "label"]
+    header = ["frame", "sequence", "x1", "y1", "x2", "y2", "score", "label", "class_name"]
+    assert rows and list(rows[0]) == header and rows[0]["class_name"] == "target"
     assert all(float(r["score"]) >= 0.3 for r in rows)
     videos = list(out_dir.glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0

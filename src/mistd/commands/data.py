@@ -22,6 +22,12 @@ def info(
         None, "--root", help="Folder the index's image paths are relative to (remaps them)."
     ),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    select: str | None = typer.Option(
+        None, "--select", help="Only these sequences: a split of clips.csv, names, or a .txt list."
+    ),
+    classes: str | None = typer.Option(
+        None, "--classes", help="'target' merges all classes into one (class-agnostic)."
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the summary as JSON."),
 ) -> None:
     """Summarise a data set: sequences, frames, sizes, bit depth, targets, box sizes.
@@ -32,12 +38,15 @@ def info(
       mistd data info ../DAUB/instances_test2017.json
       mistd data info anti_uav/4.avi --json info.json
       mistd data info data/synth
+      mistd data info drone_ir --select val          # videos + label CSVs, the val split
     """
     from mistd.data.info import print_summary, summarize
     from mistd.data.readers import read_dataset
     from mistd.io import write_json_atomic
 
-    summary = summarize(read_dataset(path, format=format, root=root))
+    summary = summarize(
+        read_dataset(path, format=format, root=root, select=select, classes=classes)
+    )
     print_summary(summary)
     if json_out is not None:
         write_json_atomic(json_out, summary)
@@ -56,6 +65,12 @@ def convert(
     max_frames: int | None = typer.Option(
         None, "--max-frames", help="Keep only the first N frames of each sequence."
     ),
+    select: str | None = typer.Option(
+        None, "--select", help="Only these sequences: a split of clips.csv, names, or a .txt list."
+    ),
+    classes: str | None = typer.Option(
+        None, "--classes", help="'target' merges all classes into one (class-agnostic)."
+    ),
 ) -> None:
     """Convert a data set to the mistd layout: images/<seq>/<k>.png + coco.json + uestc.txt.
 
@@ -69,7 +84,7 @@ def convert(
     from mistd.data.info import print_summary, summarize
     from mistd.data.readers import read_dataset
 
-    dataset = read_dataset(source, format=format, root=root)
+    dataset = read_dataset(source, format=format, root=root, select=select, classes=classes)
     written = convert_dataset(dataset, out, overwrite=overwrite, max_frames=max_frames)
     print_summary(summarize(read_dataset(written)))
     typer.echo(f"written to {written}")

@@ -29,7 +29,7 @@ input with boxes | predicted background | anomaly | gate.
 --backend onnxruntime first exports the two streaming graphs (mistd export) to a temporary folder.
 """
 
-CSV_HEADER = ("frame", "sequence", "x1", "y1", "x2", "y2", "score", "label")
+CSV_HEADER = ("frame", "sequence", "x1", "y1", "x2", "y2", "score", "label", "class_name")
 
 
 def _safe_name(name: str) -> str:
@@ -77,13 +77,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         import contextlib
 
-        from tqdm import tqdm
-
         from mistd.commands.evaluate import check_options, resolve_detector, warn_if_downscaled
-        from mistd.data.clips import ClipSampler
         from mistd.data.readers import read_dataset
         from mistd.data.video import VideoWriter, video_info
         from mistd.evaluation.coco import MIN_SCORE
+        from mistd.evaluation.runner import detect_sequences, detector_class_names
         from mistd.io import increment_path, write_json_atomic, write_text_atomic
         from mistd.viz.overlay import overlay
 
@@ -104,8 +102,8 @@ def register(app: typer.Typer) -> None:
             if Path(source).is_file() and dataset.format == "video":
                 fps = float(video_info(source).fps or 25.0)
         out_dir = increment_path(out, name or default_name)
-        sampler = ClipSampler(dataset, detector.num_frames)
-        total = len(sampler) if max_frames is None else min(len(sampler), max_frames)
+        class_names = detector_class_names(detector) or ["target"]
+        total = 0
         results: list[dict] = []
         rows: list[tuple] = []
         videos: list[Path] = []
@@ -118,10 +116,12 @@ def register(app: typer.Typer) -> None:
             map_writer = MapPanelWriter(detector, out_dir / "maps", fps)
         with contextlib.ExitStack() as stack, map_writer or contextlib.nullcontext():
             writer, writer_sequence = None, None
-            for i in tqdm(range(total), desc="detect", unit="frame", leave=False):
-                clip = sampler[i]
+            # the learned detector is already streaming (or not: --no-stream), as chosen above
+            for clip, dets in detect_sequences(
+                detector, dataset, max_frames=max_frames, stream=False
+            ):
                 record = clip.key
-                dets = detector.detect(clip.frames, clip.bit_depth).to("cpu")
+                total += 1
                 image_id = record.image_id
                 if image_id is None or image_id in used_ids:
                     while next_id in used_ids:
@@ -146,6 +146,7 @@ def register(app: typer.Typer) -> None:
                             f"{y2:.2f}",
                             f"{s:.4f}",
                             int(c),
+                            class_names[c] if 0 <= c < len(class_names) else str(c),
                         )
                     )
                 if map_writer is not None:

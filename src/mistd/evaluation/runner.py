@@ -12,7 +12,8 @@ streaming path is tested against).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import cv2
@@ -32,6 +33,81 @@ class ClipDetector(Protocol):
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections: ...
 
 
+def detect_sequences(
+    detector: ClipDetector,
+    dataset: FrameDataset,
+    *,
+    max_frames: int | None = None,
+    progress: bool = True,
+    stream: bool = True,
+    timings: list[float] | None = None,
+) -> Iterator[tuple[Clip, Detections]]:
+    """THE detection loop: `(clip, detections)` for every frame of `dataset`, sequence by sequence.
+
+    Each frame is read once (videos decode forward). Streaming detectors (`reset()` + `push()`;
+    learned models are wrapped by `streaming_detector` unless `stream=False`) get one new frame per
+    step; other clip detectors get the causal window `[T, H, W]` (DESIGN.md §2). The clip's `key`
+    record gets its size filled in when the index did not say it. `timings`, when given, receives
+    the detector's seconds per frame. Detections are on the CPU, in original pixels.
+    """
+    import time
+
+    from mistd.data.clips import causal_window
+    from mistd.data.readers import load_frame
+
+    if stream:
+        from mistd.inference.video_predictor import streaming_detector
+
+        detector = streaming_detector(detector)
+    streams = hasattr(detector, "push") and hasattr(detector, "reset")
+    num_frames = int(detector.num_frames)
+    total = dataset.num_frames if max_frames is None else min(dataset.num_frames, max_frames)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="detect", unit="frame", leave=False)
+    done = 0
+    try:
+        for sequence in dataset.sequences:
+            if done >= total:
+                break
+            window: deque[np.ndarray] = deque(maxlen=num_frames)
+            if streams:
+                detector.reset()
+            for position, record in enumerate(sequence.frames):
+                if done >= total:
+                    break
+                frame, bit_depth = load_frame(record)
+                window.append(frame)
+                held = list(window)
+                first = position - len(held) + 1
+                positions = causal_window(position, num_frames)
+                clip = Clip(
+                    frames=np.stack([held[k - first] for k in positions]),
+                    bit_depth=bit_depth,
+                    key=record,
+                    frame_indices=[sequence.frames[k].index for k in positions],
+                )
+                start = time.perf_counter()
+                if streams:
+                    dets = detector.push(frame, bit_depth)
+                else:
+                    dets = detector.detect(clip.frames, bit_depth)
+                if timings is not None:
+                    timings.append(time.perf_counter() - start)
+                if record.width is None or record.height is None:
+                    # size known only once the frame is read (videos, image folders)
+                    record.width, record.height = int(frame.shape[1]), int(frame.shape[0])
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                yield clip, dets.to("cpu")
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def evaluate_detector(
     detector: ClipDetector,
     dataset: FrameDataset,
@@ -43,10 +119,10 @@ def evaluate_detector(
     on_frame: Callable[[Clip, Detections], None] | None = None,
     stream: bool = True,
 ) -> tuple[dict, list[Detections]]:
-    """Detect on every frame of `dataset` and compute the official metrics.
+    """Detect on every frame of `dataset` (`detect_sequences`) and compute the official metrics.
 
     Args:
-        detector: a clip detector (interface 3 of the team contract).
+        detector: a clip detector (interface 3 of the team contract) or a streaming one.
         dataset: the frames to score; records carry the ground-truth boxes.
         progress: show a progress bar.
         max_frames: stop after this many frames (sequence order), e.g. for a quick look.
@@ -62,92 +138,39 @@ def evaluate_detector(
         `mistd.evaluation.pdfa` at `op_threshold`) and the detections of every frame in data set
         order.
     """
-    import time
-    from collections import deque
-
-    from mistd.data.clips import causal_window
-    from mistd.data.readers import load_frame
-
-    if stream:
-        from mistd.inference.video_predictor import streaming_detector
-
-        detector = streaming_detector(detector)
-    streams = hasattr(detector, "push") and hasattr(detector, "reset")
     if evaluator is None:
         evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, op_threshold)
     evaluator.reset()
-    num_frames = int(detector.num_frames)
-    total = dataset.num_frames if max_frames is None else min(dataset.num_frames, max_frames)
     detections: list[Detections] = []
     records: list[FrameRecord] = []
-    seconds = 0.0
+    timings: list[float] = []
     pdfa = PdFaMetric()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc="detect", unit="frame", leave=False)
-    done = 0
-    for sequence in dataset.sequences:
-        if done >= total:
-            break
-        window: deque[np.ndarray] = deque(maxlen=num_frames)
-        if streams:
-            detector.reset()
-        for position, record in enumerate(sequence.frames):
-            if done >= total:
-                break
-            frame, bit_depth = load_frame(record)
-            window.append(frame)
-            start = time.perf_counter()
-            if streams:
-                dets = detector.push(frame, bit_depth)
-            else:
-                held = list(window)
-                first = position - len(held) + 1
-                clip_frames = np.stack(
-                    [held[k - first] for k in causal_window(position, num_frames)]
-                )
-                dets = detector.detect(clip_frames, bit_depth)
-            seconds += time.perf_counter() - start
-            done += 1
-            if bar is not None:
-                bar.update(1)
-            if record.width is None or record.height is None:
-                # size known only once the frame is read (videos, image folders)
-                record.width, record.height = int(frame.shape[1]), int(frame.shape[0])
-            detections.append(dets.to("cpu"))
-            records.append(record)
-            if on_frame is not None:
-                held = list(window)
-                first = position - len(held) + 1
-                positions = causal_window(position, num_frames)
-                clip = Clip(
-                    frames=np.stack([held[k - first] for k in positions]),
-                    bit_depth=bit_depth,
-                    key=record,
-                    frame_indices=[sequence.frames[k].index for k in positions],
-                )
-                on_frame(clip, detections[-1])
-            if record.mask is not None:
-                gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
-                if gt_mask is None:
-                    raise InputError("cannot read the target mask image", path=record.mask)
-                pdfa.update_boxes(
-                    detections[-1].boxes.numpy(),
-                    detections[-1].scores.numpy(),
-                    gt_mask,
-                    op_threshold,
-                )
-            if len(records) == 256:
-                evaluator.process(records, detections[-len(records) :])
-                records = []
-    if bar is not None:
-        bar.close()
+    loop = detect_sequences(
+        detector,
+        dataset,
+        max_frames=max_frames,
+        progress=progress,
+        stream=stream,
+        timings=timings,
+    )
+    for clip, dets in loop:
+        record = clip.key
+        detections.append(dets)
+        records.append(record)
+        if on_frame is not None:
+            on_frame(clip, dets)
+        if record.mask is not None:
+            gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
+            if gt_mask is None:
+                raise InputError("cannot read the target mask image", path=record.mask)
+            pdfa.update_boxes(dets.boxes.numpy(), dets.scores.numpy(), gt_mask, op_threshold)
+        if len(records) == 256:
+            evaluator.process(records, detections[-len(records) :])
+            records = []
     if records:
         evaluator.process(records, detections[-len(records) :])
     metrics = evaluator.compute()
-    metrics["ms_per_frame"] = 1000.0 * seconds / done if done else 0.0
+    metrics["ms_per_frame"] = 1000.0 * sum(timings) / len(timings) if timings else 0.0
     if pdfa.n_pixels:
         metrics.update({k: v for k, v in pdfa.compute().items() if k in ("pd", "fa")})
     return metrics, detections
