@@ -93,6 +93,11 @@ def test_unknown_label_missing_csv_and_unknown_clip(tmp_path: Path) -> None:
     _video(tmp_path / "videos" / "IR_DRONE_002.mp4")
     with pytest.raises(InputError, match="IR_DRONE_002.mp4: no label CSV"):
         read_dataset(root)
+    listed = tmp_path / "lists" / "mine.txt"
+    listed.parent.mkdir()
+    listed.write_text("IR_DRONE_001\n\nIR_NOPE_007\n")
+    with pytest.raises(InputError, match=r"mine.txt:3: no clip named 'IR_NOPE_007'"):
+        read_dataset(root, select=str(listed))
     (tmp_path / "clips.csv").write_text(CLIPS + "IR_GONE_001,drone,close,val\n")
     with pytest.raises(InputError, match="clip 'IR_GONE_001' has no video"):
         read_dataset(root, select="IR_DRONE_001")

@@ -42,7 +42,12 @@ import cv2
 import numpy as np
 
 from mistd.data.video import VIDEO_SUFFIXES, VideoFrameReader, video_info
-from mistd.data.video_csv import looks_like_video_csv, parse_name_list, read_video_csv
+from mistd.data.video_csv import (
+    looks_like_video_csv,
+    parse_name_list,
+    read_video_csv,
+    unknown_names_error,
+)
 from mistd.errors import InputError
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
@@ -1004,15 +1009,13 @@ def _detect(path: Path) -> tuple[Path, str]:
 
 def _select_sequences(dataset: FrameDataset, select: str) -> FrameDataset:
     """Keep the sequences named in `select` (comma-separated names or a file of names)."""
-    wanted, source = parse_name_list(select)
+    wanted, source, where = parse_name_list(select)
     names = {s.name for s in dataset.sequences}
     unknown = [w for w in wanted if w not in names]
     if unknown:
-        raise InputError(
-            f"no sequence named {', '.join(repr(u) for u in unknown[:5])} in {dataset.source} "
-            f"(it has {len(names)} sequences, e.g. {', '.join(sorted(names)[:3])})",
-            path=source,
-        )
+        example = ", ".join(sorted(names)[:3])
+        context = f"in {dataset.source} (it has {len(names)} sequences, e.g. {example})"
+        raise unknown_names_error(unknown, source, where, context)
     keep = set(wanted)
     dataset.sequences = [s for s in dataset.sequences if s.name in keep]
     return dataset

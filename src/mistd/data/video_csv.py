@@ -161,17 +161,33 @@ def _class_names(label_files: list[Path]) -> list[str]:
     return sorted(names) or ["target"]
 
 
-def parse_name_list(select: str) -> tuple[list[str], Path | None]:
+def parse_name_list(select: str) -> tuple[list[str], Path | None, dict[str, int]]:
     """Sequence names from `select` (comma-separated, or a .txt/.csv file of one name per line;
-    `#` lines are comments) and the file they came from (None for an inline list)."""
+    `#` lines are comments), the file they came from (None for an inline list) and each name's
+    line in it."""
     listed = Path(select)
     if listed.suffix.lower() in (".txt", ".csv") and listed.is_file():
         lines = listed.read_text(encoding="utf-8-sig").splitlines()
         source: Path | None = listed
     else:
         lines, source = select.split(","), None
-    names = [t.strip() for t in lines]
-    return [n for n in names if n and not n.startswith("#")], source
+    names, where = [], {}
+    for number, text in enumerate(lines, start=1):
+        name = text.strip()
+        if name and not name.startswith("#"):
+            names.append(name)
+            where.setdefault(name, number)
+    return names, source, where
+
+
+def unknown_names_error(
+    unknown: list[str], source: Path | None, where: dict[str, int], context: str
+) -> InputError:
+    """One-line error for names a selection lists but the data set lacks (file:line if listed)."""
+    more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+    names = ", ".join(repr(u) for u in unknown[:5])
+    line = where.get(unknown[0]) if source is not None else None
+    return InputError(f"no clip named {names}{more} {context}", path=source, line=line)
 
 
 def _selected(
@@ -183,16 +199,11 @@ def _selected(
     if select in splits:
         chosen = {n for n, row in clip_rows.items() if row.get("split") == select}
         return [n for n in names if n in chosen]
-    wanted, source = parse_name_list(select)
+    wanted, source, where = parse_name_list(select)
     unknown = [w for w in wanted if w not in names]
     if unknown:
         hint = f"; splits in {CLIP_LIST}: {', '.join(sorted(splits))}" if splits else ""
-        raise InputError(
-            f"no clip named {', '.join(repr(u) for u in unknown[:5])}"
-            + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "")
-            + f" in {folder}{hint}",
-            path=source,
-        )
+        raise unknown_names_error(unknown, source, where, f"in {folder}{hint}")
     keep = set(wanted)
     return [n for n in names if n in keep]
 
