@@ -167,7 +167,15 @@ def register(app: typer.Typer) -> None:
                     writer_sequence = record.sequence
                     videos.append(path)
                 writer.write(
-                    overlay(key_frame, boxes, scores, record.boxes, score_threshold=score_threshold)
+                    overlay(
+                        key_frame,
+                        boxes,
+                        scores,
+                        record.boxes,
+                        score_threshold=score_threshold,
+                        labels=labels,
+                        class_names=class_names,
+                    )
                 )
         json_path = write_json_atomic(out_dir / "detections.json", results, indent=None)
         buffer = io.StringIO()

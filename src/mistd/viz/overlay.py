@@ -81,6 +81,8 @@ def overlay(
     scores: np.ndarray | None = None,
     gt_boxes: np.ndarray | None = None,
     score_threshold: float = 0.0,
+    labels: np.ndarray | None = None,
+    class_names: list[str] | None = None,
 ) -> np.ndarray:
     """A display copy of `frame` with detections (score >= threshold) and ground truth drawn.
 
@@ -89,6 +91,7 @@ def overlay(
         boxes, scores: detections `[N, 4]` xyxy and `[N]`.
         gt_boxes: ground-truth boxes `[M, 4]` xyxy, drawn in magenta.
         score_threshold: detections below it are not drawn.
+        labels, class_names: `[N]` class ids and their names, written before the score.
     Returns:
         `[H, W, 3]` BGR uint8 image.
     """
@@ -101,5 +104,10 @@ def overlay(
             scores = np.asarray(scores).reshape(-1)
             keep = scores >= score_threshold
             boxes, scores = boxes[keep], scores[keep]
-        draw_boxes(image, boxes, scores, DET_COLOR)
+            if labels is not None:
+                labels = np.asarray(labels).reshape(-1)[keep]
+        names = None
+        if labels is not None and class_names is not None and len(class_names) > 1:
+            names = [class_names[int(c)] if 0 <= c < len(class_names) else str(c) for c in labels]
+        draw_boxes(image, boxes, scores, DET_COLOR, labels=names)
     return image
