@@ -19,10 +19,15 @@ Examples:
   mistd train --resume runs/train/exp                # continue a killed run exactly
   mistd train --model chal --cfg daub-h --init chal_official.pth   # start from other weights
   torchrun --nproc_per_node 2 -m mistd.cli train --model mf-baseline --data d.json
+  # real thermal clips (videos + label CSVs), their own split, native 320x256, a step budget:
+  mistd train --model yolox-s --data drone_ir data.train_select=train --val drone_ir \
+      data.val_select=val 'model.input_size=[256,320]' model.width=0.25 train.max_steps=1200
+  mistd train --model chal --data drone_ir ... --init yolox-ir-s train.freeze=backbone,neck
 
 Overrides are dotted key=value pairs on the resolved config (sections model, data, train);
 the resolved config is saved as runs/train/<name>/config.yaml. Without --val, whole sequences
-of --data (data.val_fraction, default 20%) are held out for validation.
+of --data (data.val_fraction, default 20%) are held out for validation. model.num_classes
+and the class names come from the data (data.classes=target merges them into one).
 """
 
 
