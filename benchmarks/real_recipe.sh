@@ -29,7 +29,9 @@ eval)
   run=$2
   select=val
   if [[ "${3:-}" == subset ]]; then
-    select=$(awk -F, '$4=="val"{print $1}' "$DATA/clips.csv" | awk 'NR%3==1' | paste -sd, -)
+    # every third val clip (19 of 57); clips.csv has CRLF line ends
+    select=$(awk -F'[,\r]' '$4=="val"{print $1}' "$DATA/clips.csv" | awk 'NR%3==1' | paste -sd, -)
+    [[ -n "$select" ]] || { echo "no val clips in $DATA/clips.csv" >&2; exit 2; }
   fi
   weights=$RUNS/$run/weights/last.pt
   mistd eval --weights "$weights" --data "$DATA" --select "$select" --project "$RUNS/eval" \
