@@ -2,12 +2,13 @@
 
 Generates small synthetic sets (easy / medium / hard presets; default 4 sequences x 50 frames at
 256x256, seed 0) with `mistd.data.synth.generate_sequence`, writes them as PNG frames + COCO json,
-scores every detector in `mistd.classical.CLASSICAL` on each with `mistd eval`, adds the Anti-UAV
-sample video when it is present, measures ms/frame at 256x256 and 640x512, and prints the tables.
-Not run by CI.
+scores every detector in `mistd.classical.CLASSICAL` on each with `mistd eval`, then the real
+data in ../shared when present (the Anti-UAV video `anti_uav/4.avi`, the DAUB test sequence
+`daub_data20`, and the `drone_ir` val split, class-agnostic: `--classes target`), measures ms/frame
+at 256x256 and 640x512, and prints the tables. Not run by CI.
 
     python benchmarks/classical_accuracy.py [--out runs/bench/classical] [--sequences 4]
-        [--frames 50] [--anti-uav ../shared/data/real/anti_uav/4.avi]
+        [--frames 50] [--real-only] [--drone-ir-select val] [--drone-ir-max-frames N]
 """
 
 from __future__ import annotations
@@ -28,7 +29,26 @@ from mistd.data.writers import write_coco_json
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 PRESETS = ("easy", "medium", "hard")
-ANTI_UAV = Path(__file__).resolve().parents[1] / ".." / "shared/data/real/anti_uav/4.avi"
+REAL = (Path(__file__).resolve().parents[1] / ".." / "shared/data/real").resolve()
+
+
+def real_sets(select: str, drone_ir_max_frames: int | None) -> list[tuple[str, list[str]]]:
+    """(row name, extra `mistd eval` arguments) of each real data set found under ../shared."""
+    sets = []
+    if (REAL / "anti_uav/4.avi").exists():
+        sets.append(("anti-uav 4.avi", ["--data", str(REAL / "anti_uav/4.avi")]))
+    daub = REAL / "daub_data20"
+    if (daub / "coco_val_DAUB_data20.txt").exists():
+        index = daub / "coco_val_DAUB_data20.txt"
+        sets.append(("daub data20", ["--data", str(index), "--root", str(daub)]))
+    if (REAL / "drone_ir/clips.csv").exists():
+        args = ["--data", str(REAL / "drone_ir"), "--select", select, "--classes", "target"]
+        if drone_ir_max_frames:
+            args += ["--max-frames", str(drone_ir_max_frames)]
+        sets.append((f"drone_ir {select}", args))
+    if not sets:
+        print(f"skipping the real data: nothing found under {REAL}", file=sys.stderr)
+    return sets
 
 
 def make_synthetic(folder: Path, preset: str, sequences: int, frames: int, size: int) -> Path:
@@ -62,16 +82,17 @@ def make_synthetic(folder: Path, preset: str, sequences: int, frames: int, size:
     return annotation
 
 
-def run_eval(model: str, data: Path, out: Path, name: str) -> dict:
-    """`mistd eval --model MODEL --data DATA --json ...`; returns the metrics dict."""
+def run_eval(model: str, data: Path | list[str], out: Path, name: str) -> dict:
+    """`mistd eval --model MODEL --data DATA --json ...` (`data`: a path, or the data arguments
+    as a list); returns the metrics dict."""
     metrics_path = out / f"{name}.json"
+    data_args = ["--data", str(data)] if isinstance(data, Path) else data
     command = [
         "mistd",
         "eval",
         "--model",
         model,
-        "--data",
-        str(data),
+        *data_args,
         "--json",
         str(metrics_path),
         "--project",
@@ -108,11 +129,13 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=4)
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--anti-uav", type=Path, default=ANTI_UAV.resolve())
+    parser.add_argument("--real-only", action="store_true", help="skip the synthetic presets")
+    parser.add_argument("--drone-ir-select", default="val")
+    parser.add_argument("--drone-ir-max-frames", type=int, default=None)
     args = parser.parse_args()
 
     rows = []
-    for preset in PRESETS:
+    for preset in () if args.real_only else PRESETS:
         data = make_synthetic(
             args.out / "data" / preset, preset, args.sequences, args.frames, args.size
         )
@@ -120,17 +143,10 @@ def main() -> None:
             rows.append(
                 (f"synth-{preset}", model, run_eval(model, data, args.out, f"{preset}_{model}"))
             )
-    if args.anti_uav.exists():
+    for data_name, data_args in real_sets(args.drone_ir_select, args.drone_ir_max_frames):
+        slug = data_name.split()[0].replace("-", "")
         for model in CLASSICAL:
-            rows.append(
-                (
-                    "anti-uav 4.avi",
-                    model,
-                    run_eval(model, args.anti_uav, args.out, f"antiuav_{model}"),
-                )
-            )
-    else:
-        print(f"skipping Anti-UAV: {args.anti_uav} not found", file=sys.stderr)
+            rows.append((data_name, model, run_eval(model, data_args, args.out, f"{slug}_{model}")))
 
     print("\n| data | detector | frames | targets | mAP50 | P | R | F1 | F1@0.5 | ms/frame |")
     print("|---|---|---|---|---|---|---|---|---|---|")

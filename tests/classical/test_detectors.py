@@ -107,8 +107,10 @@ def test_box_is_the_peak_extent_not_the_clutter_component() -> None:
     yy, xx = np.mgrid[:128, :128].astype(np.float32)
     response = np.where((abs(xx - 60) < 12) & (abs(yy - 60) < 12), 1.0, 0.0).astype(np.float32)
     response += 10.0 * np.exp(-((xx - 60) ** 2 + (yy - 60) ** 2) / (2 * 1.5**2))
-    half_max = response_to_detections(response, BoxRule(min_box=4.0))
-    component = response_to_detections(response, BoxRule(min_box=4.0, extent_fraction=None))
+    half_max = response_to_detections(
+        response, BoxRule(k=3.0, min_box=4.0, margin=0, extent_fraction=0.5)
+    )
+    component = response_to_detections(response, BoxRule(k=3.0, min_box=4.0, extent_fraction=None))
     x1, y1, x2, y2 = half_max.boxes[0].tolist()
     assert x2 - x1 <= 6 and x1 < 60 < x2 and y1 < 60 < y2  # ~FWHM of the peak (3.5 px)
     cx1, _, cx2, _ = component.boxes[0].tolist()

@@ -257,3 +257,34 @@ def test_boxes_from_mask_8_connected():
     mask[6:8, 5:9] = 1
     np.testing.assert_array_equal(boxes_from_mask(mask), [[1, 1, 3, 3], [5, 6, 9, 8]])
     assert boxes_from_mask(np.zeros((4, 4), np.uint8)).shape == (0, 4)
+
+
+def _tiny_video(path: Path, frames: int) -> None:
+    with VideoWriter(path.with_suffix(".mp4"), fps=10, size=(32, 24)) as writer:
+        for _ in range(frames):
+            writer.write(np.zeros((24, 32, 3), np.uint8))
+    if path.suffix != ".mp4":
+        path.with_suffix(".mp4").rename(path)
+
+
+def test_anti_uav_folder_of_several_clips(tmp_path):
+    from mistd.errors import InputError
+
+    # the Anti-UAV release layout: N.avi beside new_video_N_0.txt, several clips per folder
+    for n, frames in ((4, 3), (10, 2), (41, 4)):
+        _tiny_video(tmp_path / f"{n}.avi", frames)
+        lines = [f"{n % 7}\t2\t3\t4"] * frames
+        (tmp_path / f"new_video_{n}_0.txt").write_text("\n".join(lines) + "\n")
+    ds = read_dataset(tmp_path)
+    assert ds.format == "anti-uav"
+    assert sorted((s.name, len(s)) for s in ds.sequences) == [("10", 2), ("4", 3), ("41", 4)]
+    for seq in ds.sequences:  # each video got its own track file (x = N mod 7)
+        np.testing.assert_allclose(seq.frames[0].boxes[0, 0], int(seq.name) % 7)
+    # one video or one track file of the folder picks its partner by name
+    one = read_dataset(tmp_path / "10.avi")
+    assert [(s.name, len(s)) for s in one.sequences] == [("10", 2)]
+    assert read_dataset(tmp_path / "new_video_41_0.txt").sequences[0].name == "41"
+    # a video without a matching track file among several is an error naming the video
+    _tiny_video(tmp_path / "7.avi", 2)
+    with pytest.raises(InputError, match=r"7\.avi.*no annotation file matches"):
+        read_dataset(tmp_path / "7.avi")

@@ -2,30 +2,60 @@
 
 All implement `detect(frames [T, H, W] uint8|uint16, bit_depth) -> Detections` (boxes in original
 pixels, key frame = last) and have `num_frames`. `CLASSICAL` is the one explicit table of them:
-name -> constructor (call with no arguments for the defaults).
+name -> constructor (call with no arguments for the defaults); `CLASSICAL_CONFIGS` maps the same
+names to (config dataclass, builder), and `build_classical("tophat", ["rule.k=5"])` applies typed
+dotted config keys (unknown keys fail with a suggestion).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from mistd.classical.base import BoxRule, response_to_detections
-from mistd.classical.mpcm import MPCMDetector, mpcm_response
-from mistd.classical.temporal import TemporalDetector
-from mistd.classical.tophat import TopHatDetector
+from mistd.classical.base import BoxRule, OverlayConfig, OverlaySuppressor, response_to_detections
+from mistd.classical.mpcm import MPCMConfig, MPCMDetector, mpcm_response
+from mistd.classical.temporal import TemporalConfig, TemporalDetector
+from mistd.classical.tophat import TopHatConfig, TopHatDetector
 
-CLASSICAL: dict[str, Callable[..., TopHatDetector | MPCMDetector | TemporalDetector]] = {
+ClassicalDetector = TopHatDetector | MPCMDetector | TemporalDetector
+
+CLASSICAL: dict[str, Callable[..., ClassicalDetector]] = {
     "tophat": TopHatDetector,
     "mpcm": MPCMDetector,
     "temporal": TemporalDetector,
 }
 
+CLASSICAL_CONFIGS: dict[str, tuple[type, Callable[[Any], ClassicalDetector]]] = {
+    "tophat": (TopHatConfig, TopHatDetector.from_config),
+    "mpcm": (MPCMConfig, MPCMDetector.from_config),
+    "temporal": (TemporalConfig, TemporalDetector.from_config),
+}
+
+
+def build_classical(name: str, overrides: list[str] | dict | None = None) -> ClassicalDetector:
+    """The detector `name` with config keys applied, e.g. `["rule.k=5", "overlay.enabled=false",
+    "kernel_sizes=[5,9]"]` or the same as a nested dict."""
+    from mistd.config import apply_overrides, parse_dotted
+
+    config_class, builder = CLASSICAL_CONFIGS[name]
+    if isinstance(overrides, list):
+        overrides = parse_dotted(overrides)
+    return builder(apply_overrides(config_class(), overrides or {}))
+
+
 __all__ = [
     "CLASSICAL",
+    "CLASSICAL_CONFIGS",
     "BoxRule",
+    "MPCMConfig",
     "MPCMDetector",
+    "OverlayConfig",
+    "OverlaySuppressor",
+    "TemporalConfig",
     "TemporalDetector",
+    "TopHatConfig",
     "TopHatDetector",
+    "build_classical",
     "mpcm_response",
     "response_to_detections",
 ]

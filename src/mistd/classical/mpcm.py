@@ -16,11 +16,20 @@ intensity units and its mean + k*std threshold is not dominated by a few huge pr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from mistd.classical.base import BoxRule, response_to_detections, to_float
+from mistd.classical.base import (
+    BoxRule,
+    OverlayConfig,
+    OverlaySuppressor,
+    gaussian_smooth,
+    response_to_detections,
+    to_float,
+    white_tophat,
+)
 from mistd.structures import Detections
 
 # the 4 opposite direction pairs (dy, dx) of the 8 surrounding patches
@@ -45,21 +54,44 @@ def mpcm_response(image: np.ndarray, scales: Sequence[int] = (3, 5, 7, 9)) -> np
     return np.sqrt(best)
 
 
+@dataclass
+class MPCMConfig:
+    """Config keys of the MPCM detector (`MPCMDetector`)."""
+
+    scales: tuple[int, ...] = (3, 5, 7, 9, 13)
+    rule: BoxRule = field(default_factory=lambda: BoxRule(z_scale=25.0))
+    overlay: OverlayConfig = field(default_factory=lambda: OverlayConfig(scene_motion=0.05))
+
+
 class MPCMDetector:
-    """Single-frame MPCM detector.
+    """Single-frame MPCM detector (the previous frame is used only to follow the sequence for
+    overlay suppression).
 
     Args:
         scales: patch sides in pixels (odd), one PCM per scale.
-        rule: response -> boxes rule (default `BoxRule(z_scale=25.0)`, see `base.py`).
+        rule: response -> boxes rule (see `base.py`); boxes come from segmenting the key frame.
+        overlay: burned-in overlay suppression (`OverlayConfig`); by default only learned while
+            the scene moves, so a static target of a still camera is kept.
     """
 
-    num_frames = 1
+    num_frames = 2
 
-    def __init__(self, scales: Sequence[int] = (3, 5, 7, 9), rule: BoxRule | None = None) -> None:
+    def __init__(
+        self,
+        scales: Sequence[int] = (3, 5, 7, 9, 13),
+        rule: BoxRule | None = None,
+        overlay: OverlayConfig | None = None,
+    ) -> None:
         if not scales or any(s < 1 or s % 2 == 0 for s in scales):
             raise ValueError(f"scales must be odd positive integers, got {list(scales)}")
         self.scales = tuple(int(s) for s in scales)
         self.rule = rule or BoxRule(z_scale=25.0)
+        self.overlay = OverlaySuppressor(overlay or OverlayConfig(scene_motion=0.05))
+
+    @classmethod
+    def from_config(cls, cfg: MPCMConfig) -> MPCMDetector:
+        """Build from `MPCMConfig` (typed config keys)."""
+        return cls(cfg.scales, cfg.rule, cfg.overlay)
 
     def response(self, frames: np.ndarray, bit_depth: int = 8) -> np.ndarray:
         """MPCM response `[H, W]` of the key (last) frame of `[T, H, W]` frames."""
@@ -68,4 +100,10 @@ class MPCMDetector:
 
     def detect(self, frames: np.ndarray, bit_depth: int = 8) -> Detections:
         """Detections on the key frame of `frames [T, H, W]` (boxes in pixels)."""
-        return response_to_detections(self.response(frames, bit_depth), self.rule)
+        frames = to_float(frames)
+        frames = frames if frames.ndim == 3 else frames[None]
+        ignore = self.overlay.update(frames)
+        response = mpcm_response(frames[-1], self.scales)
+        # segmented in a top-hat of the key frame (background removed locally, see tophat.py)
+        contrast = white_tophat(gaussian_smooth(frames[-1], 0.8), 2 * max(self.scales) + 1)
+        return response_to_detections(response, self.rule, image=contrast, ignore=ignore)
