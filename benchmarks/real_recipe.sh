@@ -3,8 +3,9 @@
 # "Real footage" table and of the ir model cards is one `mistd train` + `mistd eval` below.
 #
 #   bash benchmarks/real_recipe.sh pretrain            # yolox-s, 1200 steps from scratch
-#   bash benchmarks/real_recipe.sh ROW SEED [STEPS]    # a fine-tune row from the pretrain
-#   bash benchmarks/real_recipe.sh eval RUN [SUBSET]   # full val (or every 3rd val clip) + cross-data
+#   bash benchmarks/real_recipe.sh ROW SEED [STEPS [key=value ...]]   # a fine-tune row
+#   bash benchmarks/real_recipe.sh eval RUN [full|subset|subset6|cross]   # see below
+# TAG=name appends -name to the run name (rows with extra overrides, e.g. train.batch_size=4).
 #
 # Rows: yolox-ft, mf-baseline, chal, chal-no-snf, chal-no-hal, chal-no-crg, and for BP-FPN (which
 # acts on the pyramid, so the neck trains there): mf-neck (host), mf-gils, mf-dgr.
@@ -26,17 +27,24 @@ pretrain)
     train.checkpoint_interval=100 --name yolox-s-seed0
   ;;
 eval)
-  run=$2
-  select=val
-  if [[ "${3:-}" == subset ]]; then
-    # every third val clip (19 of 57); clips.csv has CRLF line ends
-    select=$(awk -F'[,\r]' '$4=="val"{print $1}' "$DATA/clips.csv" | awk 'NR%3==1' | paste -sd, -)
-    [[ -n "$select" ]] || { echo "no val clips in $DATA/clips.csv" >&2; exit 2; }
-  fi
+  # eval RUN [full|subset|subset6|cross]: full val + cross-data (default), every 3rd val clip
+  # (19 of 57, ~6k frames), every 6th (10 clips), or only the cross-data sets (never trained on)
+  run=$2 mode=${3:-full}
   weights=$RUNS/$run/weights/last.pt
-  mistd eval --weights "$weights" --data "$DATA" --select "$select" --project "$RUNS/eval" \
-    --name "$run-val${3:+-$3}"
-  if [[ -z "${3:-}" ]]; then
+  if [[ "$mode" != cross ]]; then
+    select=val
+    if [[ "$mode" == subset* ]]; then
+      every=3
+      [[ "$mode" == subset6 ]] && every=6
+      # clips.csv has CRLF line ends
+      select=$(awk -F'[,\r]' '$4=="val"{print $1}' "$DATA/clips.csv" | awk "NR%$every==1" \
+        | paste -sd, -)
+      [[ -n "$select" ]] || { echo "no val clips in $DATA/clips.csv" >&2; exit 2; }
+    fi
+    mistd eval --weights "$weights" --data "$DATA" --select "$select" --project "$RUNS/eval" \
+      --name "$run-val-$mode"
+  fi
+  if [[ "$mode" == full || "$mode" == cross ]]; then
     # cross-data-set, never trained on: run at the frames' own size (targets keep their pixels)
     mistd eval --weights "$weights" --data ../shared/data/real/anti_uav/4.avi --input-size native \
       --project "$RUNS/eval" --name "$run-antiuav"
@@ -47,6 +55,7 @@ eval)
   ;;
 *)
   row=$1 seed=$2 steps=${3:-300}
+  shift $(($# < 3 ? $# : 3))
   FT=(--init "$PRETRAIN" train.lr=1e-3 "train.max_steps=$steps" "train.seed=$seed"
     train.checkpoint_interval=50)
   freeze=train.freeze=backbone,neck
@@ -62,6 +71,7 @@ eval)
   mf-dgr) args=(--model mf-baseline model.num_frames=3 model.loss.dgr=a) freeze=train.freeze=backbone ;;
   *) echo "unknown row $row" >&2; exit 2 ;;
   esac
-  mistd train "${args[@]}" "${COMMON[@]}" "${FT[@]}" "$freeze" --name "$row-seed$seed-$steps"
+  mistd train "${args[@]}" "${COMMON[@]}" "${FT[@]}" "$freeze" "$@" \
+    --name "$row-seed$seed-$steps${TAG:+-$TAG}"
   ;;
 esac

@@ -599,6 +599,10 @@ class Trainer:
             for key in ("mAP50", "precision", "recall", "f1"):
                 if key in self.metrics:
                     row[key] = float(self.metrics[key])
+            agnostic = self.metrics.get("breakdown", {}).get("class_agnostic")
+            if agnostic and len(self.val_data.class_names) > 1:
+                row["agnostic_mAP50"] = float(agnostic["mAP50"])
+                row["agnostic_f1"] = float(agnostic["f1"])
         self.history.append(row)
         # Only rank 0 evaluates: share its mAP50 so every process takes the same save branches.
         map50 = D.all_reduce_max(row.get("mAP50", -1.0), self.info) if evaluated else -1.0
@@ -634,27 +638,20 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, dataset: FrameDataset | None = None) -> dict[str, Any]:
-        """Official-protocol metrics (COCOEvaluator) of the EMA model on the validation set."""
-        from mistd.data.clips import ClipSampler
-        from mistd.evaluation.coco import COCOEvaluator
+        """Official-protocol metrics of the EMA model on the validation set: at most
+        `data.val_max_frames` key frames, evenly spread (`evaluation.runner.evaluate_sampled`),
+        with the class-agnostic / per-class / per-attribute breakdown where the data has them."""
+        from mistd.evaluation.runner import evaluate_sampled
 
         dataset = dataset if dataset is not None else self.val_data
         if dataset is None:
             return {}
-        detector = self.detector()
-        clips = ClipSampler(dataset, num_frames=self.cfg.model.num_frames)
-        n = len(clips)
-        limit = self.cfg.data.val_max_frames
-        indices = np.linspace(0, n - 1, limit).round().astype(int) if 0 < limit < n else range(n)
-        indices = list(dict.fromkeys(int(i) for i in indices))
-        evaluator = COCOEvaluator(class_names=dataset.class_names)
-        batch = max(1, self.cfg.train.batch_size)
-        for lo in range(0, len(indices), batch):
-            items = [clips[i] for i in indices[lo : lo + batch]]
-            dets = detector.detect_batch([c.frames for c in items], [c.bit_depth for c in items])
-            evaluator.process([c.key for c in items], dets)
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
-            metrics = evaluator.compute()
+        metrics = evaluate_sampled(
+            self.detector(),
+            dataset,
+            self.cfg.data.val_max_frames,
+            batch=max(1, self.cfg.train.batch_size),
+        )
         unwrap(self.model).train()
         set_frozen_eval(unwrap(self.model), self.frozen)
         return metrics

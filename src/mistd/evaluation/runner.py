@@ -12,6 +12,8 @@ streaming path is tested against).
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -212,3 +214,42 @@ def evaluate_with_breakdown(
             dataset, records, detections, kwargs.get("op_threshold", 0.5)
         )
     return metrics, detections
+
+
+def evaluate_sampled(
+    detector,
+    dataset: FrameDataset,
+    limit: int = 0,
+    *,
+    batch: int = 8,
+    op_threshold: float = 0.5,
+) -> dict:
+    """Official metrics on at most `limit` key frames spread evenly over `dataset` (0 = all), each
+    with its own causal window, in batches (clip mode: the periodic evaluation of training, where
+    scoring every frame streamed would cost more than the steps between). Adds `breakdown` (see
+    `evaluate_with_breakdown`) where the data has several classes or sequence attributes."""
+    from mistd.data.clips import ClipSampler
+    from mistd.evaluation.breakdown import breakdown
+
+    clips = ClipSampler(dataset, num_frames=detector.num_frames)
+    n = len(clips)
+    indices = np.linspace(0, n - 1, limit).round().astype(int) if 0 < limit < n else range(n)
+    indices = list(dict.fromkeys(int(i) for i in indices))
+    evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, op_threshold)
+    records: list[FrameRecord] = []
+    detections: list[Detections] = []
+    for lo in range(0, len(indices), batch):
+        items = [clips[i] for i in indices[lo : lo + batch]]
+        if hasattr(detector, "detect_batch"):
+            dets = detector.detect_batch([c.frames for c in items], [c.bit_depth for c in items])
+        else:
+            dets = [detector.detect(c.frames, c.bit_depth) for c in items]
+        dets = [d.to("cpu") for d in dets]
+        evaluator.process([c.key for c in items], dets)
+        records += [c.key for c in items]
+        detections += dets
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
+        metrics = evaluator.compute()
+    if len(dataset.class_names) > 1 or any(s.attributes for s in dataset.sequences):
+        metrics["breakdown"] = breakdown(dataset, records, detections, op_threshold)
+    return metrics
