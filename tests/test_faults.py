@@ -276,7 +276,7 @@ def test_nan_weights_are_refused_by_detect(synth, tmp_path):
 )
 def test_unusable_device_is_an_input_error(device):
     with pytest.raises(InputError, match=f"--device.*'{device}'"):
-        load_detector("yolox-synth-s", device=device)
+        load_detector("yolox-ir-s", device=device)
 
 
 def test_pickled_objects_are_refused_in_one_line(tmp_path):
@@ -341,7 +341,7 @@ def test_frames_larger_than_the_model_input_warn(synth, tmp_path):
     big = tmp_path / "big"
     cfg = preset_config("easy", num_frames=2, height=640, width=640)
     write_synthetic_dataset(big, cfg, sequences=1, seed=0)
-    result = mistd("detect", "--weights", "yolox-synth-s", str(big / "coco.json"), "--no-video",
+    result = mistd("detect", "--weights", "yolox-ir-s", str(big / "coco.json"), "--no-video",
                    cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "shrunk" in result.stderr and "model.input_size" in result.stderr

@@ -15,7 +15,7 @@ TRACK_HELP = """Detect and track small targets in a video, an image folder or a 
 \b
 Examples:
   mistd track --model temporal video.avi
-  mistd track --weights mf-baseline-synth-s ../shared/data/real/anti_uav/4.avi
+  mistd track --weights mf-baseline-ir-s ../shared/data/real/anti_uav/4.avi
   mistd track --model tophat data/synth/medium min_hits=2 max_misses=30 cost=nwd
 
 Streams the detector (as `mistd detect`) into the online tracker (mistd.tracking.Tracker:
