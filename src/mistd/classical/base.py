@@ -80,6 +80,8 @@ class OverlayConfig:
     range; dilate: px added around overlay pixels; memory: frames an overlay pixel stays masked
     after it was last seen; scene_motion: count evidence only in frames where at least this
     fraction of the pixels changed (0: always; > 0 keeps static targets of a still camera).
+    Limitation: a target that stays at the same pixels, unchanged, for `static_frames` frames
+    while the scene moves (a gimbal locked perfectly on it) is masked like an overlay.
     """
 
     enabled: bool = True
