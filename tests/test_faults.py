@@ -27,6 +27,8 @@ from mistd.errors import InputError
 from mistd.io import atomic_folder
 from mistd.losses.simota import SimOTAAssigner
 
+pytestmark = pytest.mark.slow
+
 TINY = [
     "model.width=0.125",
     "model.depth=0.33",
@@ -138,8 +140,6 @@ import os, sys
 from mistd.engine import trainer as T
 from mistd.engine.run_config import build_run_config
 from mistd.config import parse_dotted
-
-pytestmark = pytest.mark.slow
 
 real_save = T.save_checkpoint
 

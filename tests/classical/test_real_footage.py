@@ -166,11 +166,6 @@ def test_spatial_detectors_ignore_static_text_on_a_panning_scene(name: str) -> N
     assert all(_on_text(d, text) for d in plain[30:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: a target locked at the same pixels, unchanged, for static_frames "
-    "frames while the scene pans (a perfect gimbal lock) looks like an overlay and is masked",
-)
 def test_target_fixed_in_the_image_of_a_panning_scene_is_kept() -> None:
     frames = []
     for t in range(60):

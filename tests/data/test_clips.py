@@ -58,7 +58,9 @@ def test_clips_repeat_earliest_frame_and_never_mix_sequences(tmp_path):
 def test_consecutive_clips_read_each_frame_once(tmp_path, monkeypatch):
     calls = []
     real = clips_module.load_frame
-    monkeypatch.setattr(clips_module, "load_frame", lambda r: calls.append(r.path) or real(r))
+    monkeypatch.setattr(
+        clips_module, "load_frame", lambda r, *a: calls.append(r.path) or real(r, *a)
+    )
     sampler = ClipSampler(_dataset(tmp_path, lengths=(6,)), num_frames=3)
     for i in range(len(sampler)):
         sampler[i]
