@@ -204,9 +204,14 @@ def evaluate_with_breakdown(
 ) -> tuple[dict, list[Detections]]:
     """`evaluate_detector`, plus `metrics["breakdown"]` (class-agnostic, per class, confusion,
     per sequence attribute; `mistd.evaluation.breakdown`) where the data has several classes or
-    per-sequence attributes."""
-    from mistd.evaluation.breakdown import breakdown
+    per-sequence attributes. A multi-class model on one-class data is scored class-agnostically."""
+    from mistd.evaluation.breakdown import breakdown, class_agnostic
 
+    names = detector_class_names(detector)
+    if names and len(names) > 1 and len(dataset.class_names) == 1:
+        # a multi-class model on one-class ground truth (Anti-UAV, DAUB): every detection is a
+        # target, whatever class the model gives it
+        detector = class_agnostic(detector)
     metrics, detections = evaluate_detector(detector, dataset, **kwargs)
     if len(dataset.class_names) > 1 or any(s.attributes for s in dataset.sequences):
         records = [r for _, r in zip(detections, dataset.frames(), strict=False)]
