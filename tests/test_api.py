@@ -61,3 +61,27 @@ def test_streamed_evaluation_equals_clip_mode(tmp_path: Path) -> None:
         torch.testing.assert_close(a.scores, b.scores, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(a.boxes, b.boxes, atol=1e-3, rtol=1e-4)
     assert streamed["mAP50"] == clipped["mAP50"] and streamed["n_dets"] == clipped["n_dets"]
+
+
+class _SecondClassOracle:
+    """A 'multi-class model' (its run config names two classes) that labels every target as
+    class 1: on one-class ground truth it must still count."""
+
+    num_frames = 1
+    config = {"data": {"class_names": ["bird", "drone"]}}
+
+    def __init__(self, dataset: FrameDataset) -> None:
+        self.truth = {(r.sequence, r.index): r.boxes for r in dataset.frames()}
+        self.keys = iter(self.truth)
+
+    def detect(self, frames: np.ndarray, bit_depth: int):
+        from mistd.structures import Detections
+
+        boxes = self.truth[next(self.keys)]
+        return Detections.from_numpy(boxes, [0.9] * len(boxes), [1] * len(boxes))
+
+
+def test_multi_class_model_on_one_class_data_is_scored_class_agnostically(tmp_path: Path) -> None:
+    data = _dataset(tmp_path)
+    metrics, _ = mistd.evaluate(_SecondClassOracle(data), data, progress=False)
+    assert metrics["mAP50"] > 0.99
