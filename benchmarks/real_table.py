@@ -39,9 +39,7 @@ def main() -> None:
             for k, v in breakdown.get("by_attribute", {}).get("distance_bin", {}).items()
         }
         rows.append((path.parent.name, agnostic, per_class, bins, metrics.get("ms_per_frame", 0)))
-    print(
-        "| run | frames | mAP50 | F1 | F1@0.5 | per class AP50 | per distance bin mAP50 | ms |"
-    )
+    print("| run | frames | mAP50 | F1 | F1@0.5 | per class AP50 | per distance bin mAP50 | ms |")
     print("|" + "---|" * 8)
     for name, m, per_class, bins, ms in rows:
         classes = ", ".join(f"{k} {100 * v:.1f}" for k, v in per_class.items()) or "-"
