@@ -21,6 +21,8 @@ from pathlib import Path
 from mistd.errors import InputError
 from mistd.structures import Detections, FrameDataset
 
+DEMO_CLIP_FRAMES = 200
+
 
 @dataclass
 class DemoResult:
@@ -143,7 +145,11 @@ def run_demo(
     else:
         if source is None:
             source = str(demo_clip())
-            echo(f"real thermal clip shipped with mistd: {source}")
+            if max_frames is None:
+                # six detectors, CHAL with its map panels: 200 frames keep the demo near a minute
+                # on 2 CPU cores; --max-frames 300 runs the whole clip
+                max_frames = DEMO_CLIP_FRAMES
+            echo(f"real thermal clip shipped with mistd: {source} (first {max_frames} frames)")
         dataset = read_dataset(source, classes="target")
         videos = {r.video for r in dataset.frames() if r.video is not None}
         if videos:
