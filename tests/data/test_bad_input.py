@@ -186,3 +186,16 @@ def test_cli_exit_code_2_without_traceback(tmp_path):
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert "Traceback" not in result.stderr
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_gaps_in_an_image_folders_frame_numbers_warn(tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    from mistd.data.readers import read_dataset
+
+    for k in (0, 1, 3):
+        cv2.imwrite(str(tmp_path / f"{k}.png"), np.zeros((8, 8), np.uint8))
+    with pytest.warns(UserWarning, match=r"frame numbers have gaps \(1 missing, the first 2\)"):
+        data = read_dataset(tmp_path)
+    assert data.num_frames == 3

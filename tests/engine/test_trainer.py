@@ -228,3 +228,28 @@ def test_class_ids_beyond_the_model_fail_early(tiny_data):
     cfg = tiny_cfg("mf-baseline", tiny_data)
     with pytest.raises(InputError, match="set model.num_classes=4"):
         Trainer(cfg, None, train_data=dataset, progress=False)
+
+
+def test_training_data_without_targets_warns(tiny_data, tmp_path):
+    from mistd.data.readers import read_dataset
+
+    data = read_dataset(tiny_data)
+    for record in data.frames():
+        record.boxes = record.boxes[:0]
+        record.labels = record.labels[:0]
+    cfg = tiny_cfg("yolox-s", tiny_data, epochs=1, eval_interval=0)
+    with pytest.warns(UserWarning, match="no annotated targets"):
+        Trainer(cfg, tmp_path / "run", train_data=data, progress=False)
+
+
+def test_run_paths_are_made_absolute(tmp_path, monkeypatch):
+    from mistd.engine.run_config import absolute_paths, build_run_config
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = build_run_config(
+        "yolox-s", {"data": {"train": "data", "val_select": "val"}, "train": {"init_weights": "x"}}
+    )
+    absolute_paths(cfg)
+    assert cfg.data.train == str((tmp_path / "data").resolve())
+    assert cfg.data.val_select == "val" and cfg.train.init_weights == "x"  # names, not paths

@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar"),
     ) -> None:
         from mistd.engine.distributed import cleanup, init_distributed
-        from mistd.engine.run_config import build_run_config
+        from mistd.engine.run_config import absolute_paths, build_run_config
         from mistd.engine.trainer import Trainer
         from mistd.errors import InputError
         from mistd.io import increment_path
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
         else:
             if model is None:
                 raise InputError("give --model NAME (see `mistd models`) or --resume RUN")
-            run_cfg = build_run_config(model, *layers)
+            run_cfg = absolute_paths(build_run_config(model, *layers))
             info = init_distributed(run_cfg.train.device)
             run_dir = increment_path(project, name) if info.is_main else None
             trainer = Trainer(run_cfg, run_dir, info=info, progress=progress)

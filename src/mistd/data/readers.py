@@ -907,6 +907,18 @@ def read_image_folder(path: str | Path) -> FrameDataset:
     sequences = []
     for folder in folders:
         files = _folder_images(folder)
+        numbers = [int(f.stem) for f in files if f.stem.isdigit()]
+        if len(numbers) == len(files) > 1:
+            expected = set(range(numbers[0], numbers[-1] + 1))
+            missing = sorted(expected - set(numbers))
+            if missing:
+                import warnings
+
+                warnings.warn(
+                    f"{folder}: frame numbers have gaps ({len(missing)} missing, the first "
+                    f"{missing[0]}); the frames are read in order as if consecutive",
+                    stacklevel=2,
+                )
         width, height = _image_size(files[0]) or (None, None)
         frames = [
             FrameRecord(sequence=folder.name, index=i, path=f, width=width, height=height)

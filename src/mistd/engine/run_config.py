@@ -223,3 +223,18 @@ def _validate(cfg: RunConfig) -> None:
 def replace_train(cfg: RunConfig, **changes: Any) -> RunConfig:
     """Copy of `cfg` with fields of its `train` section changed."""
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
+
+
+def absolute_paths(cfg: RunConfig) -> RunConfig:
+    """Make the run's local file paths absolute (data, root, clip lists, init weights), in place,
+    so a run resumed from another working directory still finds its data. Values that are not
+    existing paths (shipped weight names, split names like `val`) are left as they are."""
+    from pathlib import Path
+
+    d, t = cfg.data, cfg.train
+    for section, key in ((d, "train"), (d, "val"), (d, "root"), (d, "train_select"),
+                         (d, "val_select"), (t, "init_weights")):  # fmt: skip
+        value = getattr(section, key)
+        if value and Path(value).exists():
+            setattr(section, key, str(Path(value).resolve()))
+    return cfg

@@ -308,6 +308,12 @@ class Trainer:
                 f"{train_data.class_names}",
                 val_data.source,
             )
+        if not any(f.num_targets for f in train_data.frames()):
+            warnings.warn(
+                f"{train_data.source}: the training data has no annotated targets; the model "
+                "will learn that there is nothing to detect (is this the right file?)",
+                stacklevel=2,
+            )
         d.class_names = list(train_data.class_names)
         num_classes = getattr(self.cfg.model, "num_classes", None)
         if num_classes is not None and num_classes != len(d.class_names) and self.info.is_main:
