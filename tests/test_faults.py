@@ -345,3 +345,42 @@ def test_frames_larger_than_the_model_input_warn(synth, tmp_path):
                    cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "shrunk" in result.stderr and "model.input_size" in result.stderr
+
+
+def test_format_images_on_a_video_file_is_one_line(tmp_path):
+    import numpy as np
+
+    from mistd.data.video import VideoWriter
+
+    video = tmp_path / "clip.mp4"
+    with VideoWriter(video, 10, (32, 32)) as writer:
+        for _ in range(3):
+            writer.write(np.zeros((32, 32), np.uint8))
+    result = mistd("data", "info", str(video), "--format", "images", cwd=tmp_path)
+    one_line_error(result, 1, "clip.mp4")
+
+
+def test_eval_dets_refuses_non_finite_scores_and_negative_sizes(tmp_path):
+    gt = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 32, "height": 32}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 6, 6], "area": 36,
+             "iscrowd": 0}
+        ],
+        "categories": [{"id": 1, "name": "target"}],
+    }  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    cases = {
+        "nan.json": '[{"image_id": 1, "category_id": 1, "bbox": [4, 4, 6, 6], "score": NaN}]',
+        "neg.json": '[{"image_id": 1, "category_id": 1, "bbox": [4, 4, -6, 6], "score": 0.9}]',
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        result = mistd("eval-dets", "--gt", "gt.json", "--dets", name, cwd=tmp_path)
+        one_line_error(result, 2, name)
+
+
+def test_data_synth_refuses_absurd_frame_sizes(tmp_path):
+    result = mistd("data", "synth", "--out", "s", "--size", "100000x100000", cwd=tmp_path)
+    one_line_error(result, 2, "--size", "at most 8192x8192")
+    assert not (tmp_path / "s").exists()

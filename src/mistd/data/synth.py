@@ -214,6 +214,10 @@ def preset_config(name: str, **overrides) -> SynthConfig:
     return dataclasses.replace(PRESETS[name](), **overrides)
 
 
+# The largest frame side `data synth` generates (an 8192x8192 float frame is 268 MB).
+MAX_SIDE = 8192
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """`"256x320"` -> `(256, 320)` (height, width); InputError otherwise."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
@@ -222,6 +226,11 @@ def parse_size(text: str) -> tuple[int, int]:
     h, w = int(match.group(1)), int(match.group(2))
     if h < 16 or w < 16:
         raise InputError(f"--size: frames must be at least 16x16 pixels, got {h}x{w}")
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise InputError(
+            f"--size: frames must be at most {MAX_SIDE}x{MAX_SIDE} pixels, got {h}x{w} (infrared "
+            "sensors are 320x256 to 1280x1024)"
+        )
     return h, w
 
 
