@@ -164,3 +164,21 @@ def test_load_detector_accepts_an_official_chal_checkpoint(shared_dir):
     frames = np.random.default_rng(0).integers(0, 255, (5, 48, 64)).astype(np.uint8)
     dets = detector.detect(frames, 8)
     assert dets.boxes.shape == (len(dets), 4) and dets.scores.min() >= 0.001
+
+
+def test_width_mismatched_checkpoint_names_the_tensor(tmp_path):
+    """A checkpoint whose config says another width: one error that shows which tensor differs."""
+    from mistd.engine.checkpoint import load_detector, make_checkpoint, save_checkpoint
+    from mistd.engine.run_config import build_run_config, run_config_to_dict
+    from mistd.errors import InputError
+    from mistd.models.zoo import build_model
+
+    small = {"width": 0.125, "depth": 0.33, "input_size": [64, 64]}
+    model, _ = build_model("yolox-s", small)
+    config = run_config_to_dict(build_run_config("yolox-s", {"model": {**small, "width": 0.25}}))
+    path = tmp_path / "w.pt"
+    save_checkpoint(
+        path, make_checkpoint(state_dict=model.state_dict(), model="yolox-s", config=config)
+    )
+    with pytest.raises(InputError, match=r"w.pt: checkpoint does not fit model 'yolox-s'.*size"):
+        load_detector(path)
