@@ -20,6 +20,7 @@ import torch
 
 from mistd.data.clips import ClipTrainingSet
 from mistd.data.readers import read_dataset
+from mistd.engine.trainer import freeze_modules, set_frozen_eval
 from mistd.models.zoo import build_model
 
 
@@ -36,11 +37,9 @@ def step_rate(name: str, num_frames: int, freeze: str, steps: int) -> float:
     model, _ = build_model(
         name, {"width": 0.25, "input_size": [256, 320], "num_frames": num_frames, "num_classes": 4}
     )
-    for part in filter(None, freeze.split(",")):
-        getattr(model, part).requires_grad_(False).eval()
+    frozen = freeze_modules(model, freeze)  # as the trainer does for train.freeze
     model.train()
-    for part in filter(None, freeze.split(",")):
-        getattr(model, part).eval()
+    set_frozen_eval(model, frozen)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-3)
     clips = torch.rand(8, num_frames, 3, 256, 320)
     targets = [torch.tensor([[2.0, 160.0, 128.0, 17.0, 9.0]])] * 8
