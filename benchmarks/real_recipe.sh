@@ -8,7 +8,8 @@
 # TAG=name appends -name to the run name (rows with extra overrides, e.g. train.batch_size=4).
 #
 # Rows: yolox-ft, mf-baseline, mf-t1 (its architecture on one frame: what the fresh stride-8
-# head costs, apart from the frames), chal, chal-no-snf, chal-no-hal, chal-no-crg, and for BP-FPN (which
+# head costs, apart from the frames), mf-residual (the pretrain itself plus a zero-initialised
+# temporal residual on P3: every pretrained tensor transfers), chal, chal-no-snf, chal-no-hal, chal-no-crg, and for BP-FPN (which
 # acts on the pyramid, so the neck trains there): mf-neck (host), mf-gils, mf-dgr.
 # Budgets are steps and seeds (batch 8, 320x256 native frames, width 0.25, T=3); every fine-tune
 # starts from the same single-frame pretrain with backbone and neck frozen, so the rows differ
@@ -64,6 +65,7 @@ eval)
   yolox-ft) args=(--model yolox-s) ;;
   mf-baseline) args=(--model mf-baseline model.num_frames=3) ;;
   mf-t1) args=(--model mf-baseline model.num_frames=1) ;;  # same head and fold, one frame
+  mf-residual) args=(--model mf-residual model.num_frames=3) ;;  # yolox-s + temporal residual
   chal) args=(--model chal model.num_frames=3) ;;
   chal-no-snf) args=(--model chal model.num_frames=3 model.snf=false) ;;
   chal-no-hal) args=(--model chal model.num_frames=3 model.hal=false) ;;

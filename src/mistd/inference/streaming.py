@@ -33,6 +33,7 @@ from torch import nn
 
 from mistd.models.detectors.chal import CHAL
 from mistd.models.detectors.mf_baseline import MultiFrameBaseline
+from mistd.models.detectors.mf_residual import MultiFrameResidual
 from mistd.models.detectors.yolox import YOLOXDetector
 from mistd.models.temporal.background_field import NeuralBackgroundField
 
@@ -80,6 +81,29 @@ class BaselineClipHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> list[torch.Tensor]:
         return self.model.fuse(features)
+
+
+# ----------------------------------------------------------------------- multi-frame residual
+class PyramidFrameEncoder(nn.Module):
+    """Per-frame pyramid of a multi-frame residual model. `[N, 3, H, W] -> (P3, P4, P5)`."""
+
+    def __init__(self, model: MultiFrameResidual):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.model.levels(frames))
+
+
+class ResidualClipHead(nn.Module):
+    """`(P3, P4, P5)` each `[B, T, C_l, H_l, W_l]` -> head maps (= `MultiFrameResidual.forward`)."""
+
+    def __init__(self, model: MultiFrameResidual):
+        super().__init__()
+        self.model = model
+
+    def forward(self, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.fuse(p3, p4, p5)
 
 
 # ------------------------------------------------------------------------------------- CHAL
@@ -358,6 +382,8 @@ def streaming_parts(model: nn.Module, fast_snf: bool = True) -> tuple[nn.Module,
         return YOLOXFrameEncoder(model), KeyFrameHead()
     if isinstance(model, MultiFrameBaseline):
         return BaselineFrameEncoder(model), BaselineClipHead(model)
+    if isinstance(model, MultiFrameResidual):
+        return PyramidFrameEncoder(model), ResidualClipHead(model)
     if isinstance(model, CHAL):
         field = _chal_field(model, fast_snf)
         return CHALFrameEncoder(model, field), CHALClipHead(model, field)
@@ -366,4 +392,4 @@ def streaming_parts(model: nn.Module, fast_snf: bool = True) -> tuple[nn.Module,
 
 def supports_streaming(model: nn.Module) -> bool:
     """Whether `streaming_parts(model)` exists."""
-    return isinstance(model, YOLOXDetector | MultiFrameBaseline | CHAL)
+    return isinstance(model, YOLOXDetector | MultiFrameBaseline | MultiFrameResidual | CHAL)

@@ -30,6 +30,7 @@ from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.blocks import BaseConv
 from mistd.models.detectors.chal import CHAL, freeze_parameters
 from mistd.models.detectors.mf_baseline import MultiFrameBaseline
+from mistd.models.detectors.mf_residual import MultiFrameResidual, TemporalResidual
 from mistd.models.detectors.yolox import YOLOXDetector
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, DownsampleKind, LowLevelShortcut, ShortcutVariant
@@ -234,6 +235,32 @@ def build_mf_baseline(cfg: MultiFrameBaselineConfig) -> MultiFrameBaseline:
     )
 
 
+# ------------------------------------------------------- multi-frame residual (YOLOX + frames)
+@dataclass
+class MultiFrameResidualConfig(YOLOXConfig):
+    """YOLOX-S on the key frame plus a zero-initialised temporal residual on P3
+    (`mistd.models.detectors.mf_residual`): a yolox-s checkpoint of the same width loads into
+    every part but the residual, so fine-tuning starts from the single-frame detector."""
+
+    num_frames: int = 3
+
+
+def build_mf_residual(cfg: MultiFrameResidualConfig) -> MultiFrameResidual:
+    check_common(cfg, "mf-residual")
+    if cfg.num_frames < 2:
+        raise InputError(f"model 'mf-residual': num_frames must be >= 2, got {cfg.num_frames}")
+    single = build_yolox(cfg)
+    return MultiFrameResidual(
+        backbone=single.backbone,
+        neck=single.neck,
+        temporal=TemporalResidual(single.neck.output_shape()["p3"][0], cfg.num_frames),
+        head=single.head,
+        criterion=single.criterion,
+        num_frames=cfg.num_frames,
+        bpfpn=single.bpfpn,
+    )
+
+
 # ------------------------------------------------------------------------------------- CHAL
 @dataclass
 class CHALConfig:
@@ -410,6 +437,7 @@ class CHALBPConfig(CHALConfig):
 ZOO: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
     "yolox-s": (YOLOXConfig, build_yolox),
     "mf-baseline": (MultiFrameBaselineConfig, build_mf_baseline),
+    "mf-residual": (MultiFrameResidualConfig, build_mf_residual),
     "chal": (CHALConfig, build_chal),
     "chal-paper": (CHALPaperConfig, build_chal),
     "yolox-bp": (YOLOXBPConfig, build_yolox),
