@@ -4,16 +4,20 @@ Generates small synthetic sets (easy / medium / hard presets; default 4 sequence
 256x256, seed 0) with `mistd.data.synth.generate_sequence`, writes them as PNG frames + COCO json,
 scores every detector in `mistd.classical.CLASSICAL` on each with `mistd eval`, then the real
 data in ../shared when present (the Anti-UAV video `anti_uav/4.avi`, the DAUB test sequence
-`daub_data20`, and the `drone_ir` val split, class-agnostic: `--classes target`), measures ms/frame
-at 256x256 and 640x512, and prints the tables. Not run by CI.
+`daub_data20`, and `drone_ir` val clips, class-agnostic: `--classes target`; by default 6 of the
+57 val clips spread evenly over their sorted names, every frame streamed, so the overlay
+suppression sees whole sequences as in use), measures ms/frame at 256x256 and 640x512, and
+prints one table. Not run by CI.
 
     python benchmarks/classical_accuracy.py [--out runs/bench/classical] [--sequences 4]
-        [--frames 50] [--real-only] [--drone-ir-select val] [--drone-ir-max-frames N]
+        [--frames 50] [--real-only | --synthetic-only] [--drone-ir-select val]
+        [--drone-ir-clips 6 (0: all)] [--drone-ir-max-frames N] [--models tophat temporal mpcm]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -32,8 +36,18 @@ PRESETS = ("easy", "medium", "hard")
 REAL = (Path(__file__).resolve().parents[1] / ".." / "shared/data/real").resolve()
 
 
-def real_sets(select: str, drone_ir_max_frames: int | None) -> list[tuple[str, list[str]]]:
-    """(row name, extra `mistd eval` arguments) of each real data set found under ../shared."""
+def split_clips(clips_csv: Path, split: str) -> list[str]:
+    """Names of the clips of `split` in drone_ir's clips.csv, sorted."""
+    with clips_csv.open(newline="") as handle:
+        return sorted(row["clip"] for row in csv.DictReader(handle) if row["split"] == split)
+
+
+def real_sets(
+    select: str, drone_ir_max_frames: int | None, drone_ir_clips: int = 0
+) -> list[tuple[str, list[str]]]:
+    """(row name, extra `mistd eval` arguments) of each real data set found under ../shared;
+    `drone_ir_clips` > 0 scores that many clips of the split, spread evenly over its sorted
+    names, every frame streamed (0: the whole split)."""
     sets = []
     if (REAL / "anti_uav/4.avi").exists():
         sets.append(("anti-uav 4.avi", ["--data", str(REAL / "anti_uav/4.avi")]))
@@ -42,10 +56,18 @@ def real_sets(select: str, drone_ir_max_frames: int | None) -> list[tuple[str, l
         index = daub / "coco_val_DAUB_data20.txt"
         sets.append(("daub data20", ["--data", str(index), "--root", str(daub)]))
     if (REAL / "drone_ir/clips.csv").exists():
+        name = f"drone_ir {select}"
+        if drone_ir_clips:
+            clips = split_clips(REAL / "drone_ir/clips.csv", select)
+            if drone_ir_clips < len(clips):
+                picks = np.linspace(0, len(clips) - 1, drone_ir_clips).round().astype(int)
+                clips = [clips[i] for i in dict.fromkeys(picks.tolist())]
+                name += f" ({len(clips)} clips)"
+            select = ",".join(clips)
         args = ["--data", str(REAL / "drone_ir"), "--select", select, "--classes", "target"]
         if drone_ir_max_frames:
             args += ["--max-frames", str(drone_ir_max_frames)]
-        sets.append((f"drone_ir {select}", args))
+        sets.append((name, args))
     if not sets:
         print(f"skipping the real data: nothing found under {REAL}", file=sys.stderr)
     return sets
@@ -130,8 +152,18 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--real-only", action="store_true", help="skip the synthetic presets")
+    parser.add_argument("--synthetic-only", action="store_true", help="skip the real data")
     parser.add_argument("--drone-ir-select", default="val")
     parser.add_argument("--drone-ir-max-frames", type=int, default=None)
+    parser.add_argument(
+        "--drone-ir-clips",
+        type=int,
+        default=6,
+        help="score this many drone_ir clips of the split, spread evenly (0: all 57 val clips)",
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=list(CLASSICAL), help="classical detectors to score"
+    )
     args = parser.parse_args()
 
     rows = []
@@ -139,13 +171,18 @@ def main() -> None:
         data = make_synthetic(
             args.out / "data" / preset, preset, args.sequences, args.frames, args.size
         )
-        for model in CLASSICAL:
+        for model in args.models:
             rows.append(
                 (f"synth-{preset}", model, run_eval(model, data, args.out, f"{preset}_{model}"))
             )
-    for data_name, data_args in real_sets(args.drone_ir_select, args.drone_ir_max_frames):
+    real = (
+        []
+        if args.synthetic_only
+        else real_sets(args.drone_ir_select, args.drone_ir_max_frames, args.drone_ir_clips)
+    )
+    for data_name, data_args in real:
         slug = data_name.split()[0].replace("-", "")
-        for model in CLASSICAL:
+        for model in args.models:
             rows.append((data_name, model, run_eval(model, data_args, args.out, f"{slug}_{model}")))
 
     print("\n| data | detector | frames | targets | mAP50 | P | R | F1 | F1@0.5 | ms/frame |")

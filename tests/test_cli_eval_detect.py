@@ -212,3 +212,54 @@ def test_detect_on_coco_dataset_one_video_per_sequence(tmp_path: Path) -> None:
     assert sorted(p.name for p in out_dir.glob("*.mp4")) == ["a.mp4", "b.mp4"]
     results = json.loads((out_dir / "detections.json").read_text())
     assert {r["image_id"] for r in results} <= set(range(1, 13))  # the data set's COCO ids
+
+
+def test_classical_settings_from_the_command_line(tmp_path: Path) -> None:
+    """Trailing key=value settings reach a classical detector's config (bare or model.-prefixed),
+    in eval and detect, and the resolved config is written beside the results."""
+    data = _coco_dataset(tmp_path / "data")
+
+    def run_eval(name: str, *settings: str):
+        out = tmp_path / f"{name}.json"
+        args = ["eval", "--model", "tophat", "--data", str(data), "--name", name]
+        result = runner.invoke(
+            app, [*args, "--project", str(tmp_path / "runs"), "--json", str(out), *settings]
+        )
+        return result, out
+
+    def widths(name: str) -> list[float]:
+        dets = json.loads((tmp_path / "runs" / name / "detections.json").read_text())
+        return [d["bbox"][2] for d in dets]
+
+    result, out = run_eval("default")
+    assert result.exit_code == 0, result.output
+    assert max(widths("default")) < 12  # the ~3 px blob + 2 px a side
+    result, out = run_eval("wide", "rule.margin=10", "model.rule.max_box=64", "smooth_sigma=0")
+    assert result.exit_code == 0, result.output
+    assert min(widths("wide")) >= 20  # 10 px a side
+    config = (tmp_path / "runs" / "wide" / "config.yaml").read_text()
+    assert "model: tophat" in config and "margin: 10.0" in config and "max_box: 64.0" in config
+    assert "smooth_sigma: 0.0" in config
+    result, out = run_eval("none", "rule.k=1000")
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["n_dets"] == 0
+
+    frames = tmp_path / "data" / "images" / "a"
+    runs = tmp_path / "detect"
+    args = ["detect", "--model", "mpcm", str(frames), "--out", str(runs), "--no-video"]
+    result = runner.invoke(app, [*args, "model.rule.margin=10", "rule.max_box=64"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((runs / "mpcm" / "detections.json").read_text())
+    assert results and min(r["bbox"][2] for r in results) >= 20
+    assert "margin: 10.0" in (runs / "mpcm" / "config.yaml").read_text()
+
+    for bad, message in (
+        ("rule.kk=5", "did you mean"),
+        ("kernel_sizes=[4]", "odd"),
+        ("model=tophat", "model.<key>=value"),
+    ):
+        result, _ = run_eval("bad", bad)
+        assert isinstance(result.exception, InputError), (bad, result.output)
+        assert message in str(result.exception), (bad, str(result.exception))
+    result = runner.invoke(app, ["eval", "--weights", "w.pt", "--data", str(data), "rule.k=5"])
+    assert isinstance(result.exception, InputError) and "classical" in str(result.exception)

@@ -32,15 +32,20 @@ CLASSICAL_CONFIGS: dict[str, tuple[type, Callable[[Any], ClassicalDetector]]] = 
 }
 
 
-def build_classical(name: str, overrides: list[str] | dict | None = None) -> ClassicalDetector:
-    """The detector `name` with config keys applied, e.g. `["rule.k=5", "overlay.enabled=false",
-    "kernel_sizes=[5,9]"]` or the same as a nested dict."""
+def classical_config(name: str, overrides: list[str] | dict | None = None) -> Any:
+    """The config dataclass of detector `name` with config keys applied, e.g. `["rule.k=5",
+    "overlay.enabled=false", "kernel_sizes=[5,9]"]` or the same as a nested dict."""
     from mistd.config import apply_overrides, parse_dotted
 
-    config_class, builder = CLASSICAL_CONFIGS[name]
+    config_class, _ = CLASSICAL_CONFIGS[name]
     if isinstance(overrides, list):
         overrides = parse_dotted(overrides)
-    return builder(apply_overrides(config_class(), overrides or {}))
+    return apply_overrides(config_class(), overrides or {})
+
+
+def build_classical(name: str, overrides: list[str] | dict | None = None) -> ClassicalDetector:
+    """The detector `name` with config keys applied (see `classical_config`)."""
+    return CLASSICAL_CONFIGS[name][1](classical_config(name, overrides))
 
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "TopHatConfig",
     "TopHatDetector",
     "build_classical",
+    "classical_config",
     "mpcm_response",
     "response_to_detections",
 ]

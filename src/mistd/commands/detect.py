@@ -15,8 +15,10 @@ DETECT_HELP = """Run a detector on a video, an image folder or a data set; write
 Examples:
   mistd detect --model tophat video.avi
   mistd detect --model temporal frames/ --score-threshold 0.5
+  mistd detect --model tophat video.avi rule.k=5 overlay.mask=mask.png
   mistd detect --weights runs/train/exp/best.pt ../DAUB/coco_val_DAUB.txt
 
+Trailing key=value settings are a classical --model's config keys, as in `mistd eval`.
 Writes under <out>/<name> (default runs/detect/<model>, auto-incremented):
 detections.json (COCO results, all scores >= 0.001; image ids = the data set's COCO ids, else
 1..N in frame order), detections.csv (frame,sequence,x1,y1,x2,y2,score,label for detections with
@@ -42,6 +44,9 @@ def register(app: typer.Typer) -> None:
     @app.command("detect", help=DETECT_HELP)
     def detect(
         source: str = typer.Argument(..., help="Video, image folder or data set annotation file."),
+        settings: list[str] = typer.Argument(
+            None, help="Classical --model config keys, key=value (e.g. rule.k=5)."
+        ),
         model: str | None = typer.Option(None, "--model", help="Classical detector name."),
         weights: str | None = typer.Option(None, "--weights", help="Trained weights file."),
         out: Path = typer.Option(Path("runs/detect"), "--out", help="Output parent folder."),
@@ -77,7 +82,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         import contextlib
 
-        from mistd.commands.evaluate import check_options, resolve_detector, warn_if_downscaled
+        from mistd.commands.evaluate import (
+            check_options,
+            resolve_detector,
+            warn_if_downscaled,
+            write_classical_config,
+        )
         from mistd.data.readers import read_dataset
         from mistd.data.video import VideoWriter, video_info
         from mistd.evaluation.coco import MIN_SCORE
@@ -86,7 +96,7 @@ def register(app: typer.Typer) -> None:
         from mistd.viz.overlay import overlay
 
         check_options(score_threshold, max_frames)
-        detector, default_name = resolve_detector(model, weights, device)
+        detector, default_name = resolve_detector(model, weights, device, settings)
         if weights is not None:
             from mistd.inference.video_predictor import streaming_detector
 
@@ -102,6 +112,7 @@ def register(app: typer.Typer) -> None:
             if Path(source).is_file() and dataset.format == "video":
                 fps = float(video_info(source).fps or 25.0)
         out_dir = increment_path(out, name or default_name)
+        write_classical_config(out_dir, model, settings)
         class_names = detector_class_names(detector) or ["target"]
         total = 0
         results: list[dict] = []

@@ -33,11 +33,16 @@ EVAL_HELP = """Run a detector over a data set and score it (official protocol).
 \b
 Examples:
   mistd eval --model tophat --data data/synth/medium/instances.json
+  mistd eval --model tophat --data video.avi kernel_sizes=[5,9] rule.k=5 overlay.enabled=false
   mistd eval --model temporal --data ../DAUB/coco_val_DAUB.txt --root ../DAUB --json m.json
   mistd eval --weights runs/train/exp/best.pt --data data/synth/medium
 
-Writes metrics.json, pr_curve.png, detections.json (COCO results) and ground_truth.json (COCO,
-so `mistd eval-dets` reproduces the numbers) under runs/eval/<name>.
+Trailing key=value settings are a classical --model's config keys (bare or model.-prefixed;
+see `mistd.classical.CLASSICAL_CONFIGS`: kernel_sizes, smooth_sigma, rule.k, rule.margin,
+rule.max_detections, overlay.enabled, overlay.mask=mask.png, ...).
+Writes metrics.json, pr_curve.png, detections.json (COCO results), ground_truth.json (COCO,
+so `mistd eval-dets` reproduces the numbers) and, for a classical --model, its resolved
+config.yaml under runs/eval/<name>.
 """
 
 
@@ -135,12 +140,59 @@ def set_input_size(detector, size: str | None, dataset) -> None:
     inner.input_size = (height, width)
 
 
-def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"):
-    """The detector for `--model NAME` or `--weights W` (exactly one). Returns (detector, name)."""
+def classical_settings(items: list[str] | None) -> dict:
+    """Trailing `key=value` settings of a classical detector -> nested dict. Keys are its config
+    keys (`mistd.classical.CLASSICAL_CONFIGS`), bare or `model.`-prefixed as in `mistd train`:
+    `kernel_sizes=[5,9]`, `model.rule.k=5`, `overlay.enabled=false`."""
+    from mistd.config import parse_dotted
+
+    parsed = parse_dotted(list(items or []))
+    nested = parsed.pop("model", {})
+    if not isinstance(nested, dict):
+        raise InputError("'model=...' is not a setting: give model.<key>=value (model.rule.k=5)")
+
+    def merge(into: dict, items: dict, where: str) -> None:
+        for key, value in items.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value, f"{where}{key}.")
+            elif key in into:
+                raise InputError(
+                    f"setting '{where}{key}' given both bare and as 'model.{where}{key}'"
+                )
+            else:
+                into[key] = value
+
+    merge(parsed, nested, "")
+    return parsed
+
+
+def write_classical_config(out_dir: Path, model: str | None, settings: list[str] | None) -> None:
+    """Write a classical `--model`'s resolved config (defaults + settings) to config.yaml."""
+    if model is None:
+        return
+    from mistd.classical import classical_config
+    from mistd.config import dump_yaml
+    from mistd.io import write_text_atomic
+
+    config = classical_config(model, classical_settings(settings))
+    write_text_atomic(out_dir / "config.yaml", f"model: {model}\n" + dump_yaml(config))
+
+
+def resolve_detector(
+    model: str | None,
+    weights: str | None,
+    device: str = "cpu",
+    settings: list[str] | None = None,
+):
+    """The detector for `--model NAME` or `--weights W` (exactly one). Returns (detector, name).
+
+    `settings`: trailing `key=value` config keys of a classical `--model` (`classical_settings`);
+    unknown keys fail with a suggestion.
+    """
     if (model is None) == (weights is None):
         raise InputError("give exactly one of --model NAME or --weights FILE")
     if model is not None:
-        from mistd.classical import CLASSICAL
+        from mistd.classical import CLASSICAL, build_classical
 
         if model not in CLASSICAL:
             close = difflib.get_close_matches(model, list(CLASSICAL), n=1)
@@ -149,7 +201,15 @@ def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"
                 f"unknown model '{model}' (choose from {', '.join(sorted(CLASSICAL))}{hint}); "
                 "for trained weights use --weights"
             )
-        return CLASSICAL[model](), model
+        try:
+            return build_classical(model, classical_settings(settings)), model
+        except ValueError as exc:  # a constructor's range check (e.g. an even kernel size)
+            raise InputError(f"{model} settings: {exc}") from None
+    if settings:
+        raise InputError(
+            f"key=value settings ({' '.join(settings)}) apply to classical --model detectors; "
+            "trained --weights keep the config they were trained with"
+        )
     assert weights is not None
     try:
         from mistd.engine.checkpoint import load_detector
@@ -199,6 +259,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval", help=EVAL_HELP)
     def eval_command(
+        settings: list[str] = typer.Argument(
+            None, help="Classical --model config keys, key=value (e.g. rule.k=5)."
+        ),
         data: str = typer.Option(
             ..., "--data", help="Data set (any path `mistd data info` reads)."
         ),
@@ -245,7 +308,7 @@ def register(app: typer.Typer) -> None:
         from mistd.viz.plots import plot_pr_curve
 
         check_options(score_threshold, max_frames)
-        detector, default_name = resolve_detector(model, weights, device)
+        detector, default_name = resolve_detector(model, weights, device, settings)
         if confirm_tracks:
             from mistd.tracking.confirm import TrackConfirmedDetector
 
@@ -268,6 +331,7 @@ def register(app: typer.Typer) -> None:
         metrics["model"] = default_name
         metrics["data"] = str(data)
         out_dir = increment_path(project, name or default_name)
+        write_classical_config(out_dir, model, settings)
         write_json_atomic(out_dir / "metrics.json", metrics)
         evaluator.write_results(out_dir / "detections.json")
         evaluator.write_ground_truth(out_dir / "ground_truth.json")
