@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from mistd.cli import app
@@ -98,3 +99,49 @@ def test_eval_and_detect_confirm_tracks_option(tmp_path: Path):
         + ["--confirm-tracks"],
     )
     assert result.exit_code == 0, result.output
+
+
+class _TwoClassDetector:
+    """A learned-looking detector (run config with two class names) that labels its box class 1
+    and adds a second box of class 0 on the same target (class-aware NMS keeps both)."""
+
+    num_frames = 1
+    config = {"data": {"class_names": ["bird", "drone"]}}
+
+    def detect(self, frames: np.ndarray, bit_depth: int):
+        from mistd.structures import Detections
+
+        boxes = np.array([[10, 10, 16, 16], [10.5, 10, 16.5, 16]], np.float32)
+        return Detections.from_numpy(boxes, np.array([0.9, 0.6]), np.array([1, 0]))
+
+
+def test_multiclass_model_is_tracked_and_scored_class_agnostically(tmp_path: Path):
+    """Regression: `mistd track` on merged (one-class) ground truth scored a multi-class model's
+    class ids as they were, so every box not of class 0 matched no category (drone_ir: the
+    drones), and the tracker saw one target's two class boxes as two detections."""
+    from mistd.commands.track import prepare_detector
+    from mistd.data.readers import read_dataset
+
+    dataset = read_dataset(_clip(tmp_path), classes="target")
+    detector = prepare_detector(_TwoClassDetector(), dataset)
+    detections = detector.detect(np.zeros((1, 64, 64), np.uint8), 8)
+    assert detections.labels.tolist() == [0]  # class-agnostic NMS: one box, class 0
+    assert float(detections.scores[0]) == pytest.approx(0.9)
+    # data with several classes: left as is (scored class-aware)
+    two = read_dataset(_clip(tmp_path / "two"))
+    two.class_names = ["bird", "drone"]
+    assert (
+        prepare_detector(_TwoClassDetector(), two).detect(np.zeros((1, 8, 8)), 8).labels.numel()
+        == 2
+    )
+
+
+def test_track_select_and_input_size_options(tmp_path: Path):
+    data = _clip(tmp_path)
+    out = tmp_path / "runs"
+    args = ["track", "--model", "tophat", str(data), "--out", str(out), "--no-video"]
+    result = runner.invoke(app, [*args, "--select", "seq"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "tophat" / "metrics.json").read_text())["sequences"] == ["seq"]
+    bad = runner.invoke(app, [*args, "--input-size", "native"])
+    assert bad.exit_code != 0 and "learned models" in str(bad.exception)

@@ -309,14 +309,17 @@ def register(app: typer.Typer) -> None:
 
         check_options(score_threshold, max_frames)
         detector, default_name = resolve_detector(model, weights, device, settings)
-        if confirm_tracks:
-            from mistd.tracking.confirm import TrackConfirmedDetector
-
-            detector = TrackConfirmedDetector(detector)
         dataset = read_dataset(
             data, root=root, select=select, classes=data_classes_for(detector, classes)
         )
         set_input_size(detector, input_size, dataset)
+        if confirm_tracks:
+            from mistd.commands.track import prepare_detector
+            from mistd.tracking.confirm import TrackConfirmedDetector
+
+            # class-agnostic before the tracker (as `mistd track`), so that one target's boxes
+            # of two classes are one detection to track, not two
+            detector = TrackConfirmedDetector(prepare_detector(detector, dataset))
         warn_if_downscaled(detector, dataset)
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         with warnings.catch_warnings(record=True) as caught:

@@ -134,6 +134,17 @@ def register(app: typer.Typer) -> None:
         sequences: int | None = typer.Option(
             None, "--sequences", help="Only N evenly spaced sequences (after --split)."
         ),
+        select: str | None = typer.Option(
+            None,
+            "--select",
+            help="Only these sequences: a split of the data's clips.csv (val), comma-separated "
+            "names, or a .txt file of names (as `mistd eval --select`).",
+        ),
+        input_size: str | None = typer.Option(
+            None,
+            "--input-size",
+            help="Run a learned model at HxW or 'native' (the frame size), as `mistd eval`.",
+        ),
         merge_classes: bool = typer.Option(
             True,
             "--merge-classes/--keep-classes",
@@ -155,7 +166,7 @@ def register(app: typer.Typer) -> None:
 
         import numpy as np
 
-        from mistd.commands.evaluate import resolve_detector
+        from mistd.commands.evaluate import resolve_detector, warn_if_downscaled
         from mistd.config import to_dict
         from mistd.data.readers import read_dataset
         from mistd.data.video import VideoWriter, video_info
@@ -173,8 +184,10 @@ def register(app: typer.Typer) -> None:
         detector, default_name = resolve_detector(model, weights, device)
         if weights is not None:
             detector = streaming_detector(detector, stream)
-        dataset = read_dataset(source, root=root)
+        dataset = read_dataset(source, root=root, select=select)
         dataset = select_sequences(dataset, source, split, sequences, merge_classes)
+        detector = prepare_detector(detector, dataset, input_size)
+        warn_if_downscaled(detector, dataset)
         if fps is None:
             fps = 25.0
             if Path(source).is_file() and dataset.format == "video":
@@ -323,6 +336,22 @@ def register(app: typer.Typer) -> None:
         if json_out is not None:
             write_json_atomic(json_out, {"tracks": table, **result})
             typer.echo(f"metrics: {json_out}")
+
+
+def prepare_detector(detector, dataset, input_size: str | None = None):
+    """`detector` ready to be tracked and scored on `dataset`: run at `input_size` (`--input-size`,
+    learned models) and, for a multi-class model on one-class (merged) ground truth, relabelled
+    class-agnostically (class-agnostic NMS, every box class 0) before the tracker sees it, as
+    `mistd eval` scores it; otherwise its class ids 1.. would match no ground-truth category."""
+    from mistd.commands.evaluate import set_input_size
+    from mistd.evaluation.breakdown import class_agnostic
+    from mistd.evaluation.runner import detector_class_names
+
+    set_input_size(detector, input_size, dataset)
+    names = detector_class_names(detector)
+    if names and len(names) > 1 and len(dataset.class_names) == 1:
+        detector = class_agnostic(detector)
+    return detector
 
 
 def select_sequences(
