@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mistd.data.readers import load_frame, read_dataset
+from mistd.data.readers import read_dataset
+from mistd.data.readers.frames import load_frame
 from mistd.data.synth import (
     PRESETS,
     generate_sequence,

@@ -704,7 +704,8 @@ def load_backgrounds(
     Returns:
         `([num_frames, H, W] float32 in full-scale units, bit_depth)`.
     """
-    from mistd.data.readers import load_frame, read_dataset
+    from mistd.data.readers import read_dataset
+    from mistd.data.readers.frames import load_frame
 
     dataset = read_dataset(source)
     if not dataset.sequences or not dataset.sequences[0].frames:
