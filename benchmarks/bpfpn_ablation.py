@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from mistd.data.clips import causal_window
-from mistd.data.synth import generate_sequence, preset_config, sequence_rngs
+from mistd.data.synth.config import preset_config
+from mistd.data.synth.generate import generate_sequence, sequence_rngs
 from mistd.data.transforms import to_model_input
 from mistd.engine.checkpoint import load_initial_weights
 from mistd.evaluation.coco import COCOEvaluator

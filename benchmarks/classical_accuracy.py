@@ -1,11 +1,11 @@
 """Accuracy (official mAP50 / P / R / F1) and speed of the classical detectors.
 
 Generates small synthetic sets (easy / medium / hard presets; default 4 sequences x 50 frames at
-256x256, seed 0) with `mistd.data.synth.generate_sequence`, writes them as PNG frames + COCO json,
-scores every detector in `mistd.classical.CLASSICAL` on each with `mistd eval`, then the real
-data in ../shared when present (the Anti-UAV video `anti_uav/4.avi`, the DAUB test sequence
-`daub_data20`, and `drone_ir` val clips, class-agnostic: `--classes target`; by default 6 of the
-57 val clips spread evenly over their sorted names, every frame streamed, so the overlay
+256x256, seed 0) with `mistd.data.synth.generate.generate_sequence`, writes them as PNG frames +
+COCO json, scores every detector in `mistd.classical.CLASSICAL` on each with `mistd eval`, then
+the real data in ../shared when present (the Anti-UAV video `anti_uav/4.avi`, the DAUB test
+sequence `daub_data20`, and `drone_ir` val clips, class-agnostic: `--classes target`; by default 6
+of the 57 val clips spread evenly over their sorted names, every frame streamed, so the overlay
 suppression sees whole sequences as in use), measures ms/frame at 256x256 and 640x512, and
 prints one table. Not run by CI.
 
@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 
 from mistd.classical import CLASSICAL
-from mistd.data.synth import generate_sequence, preset_config, sequence_rngs
+from mistd.data.synth.config import preset_config
+from mistd.data.synth.generate import generate_sequence, sequence_rngs
 from mistd.data.writers import write_coco_json
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 

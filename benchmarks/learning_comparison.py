@@ -1,22 +1,22 @@
 """CPU-scale learning comparison: learned detectors vs classical ones on synthetic data.
 
 Generates a training set and a held-out test set (different seeds) with `mistd data synth`,
-trains each learned model for the SAME wall-clock budget (warm-up + cosine learning rate as a
-function of elapsed time, so every model finishes its schedule), evaluates the EMA weights on the
-held-out set with the official protocol, runs the classical detectors on the same set, and prints
-one table. Not run by CI.
+trains each learned model for the SAME number of optimisation steps (`--steps`, the trainer's
+`train.max_steps`: its warm-up + cosine learning rate spans exactly them, so every model finishes
+its schedule), evaluates the EMA weights on the held-out set with the official protocol, runs the
+classical detectors on the same set, and prints one table. Not run by CI.
 
-    python benchmarks/learning_comparison.py --preset medium --minutes 8 \
+    python benchmarks/learning_comparison.py --preset medium --steps 1000 \
         --models yolox-s mf-baseline --json runs/bench/learning_medium.json
-    python benchmarks/learning_comparison.py --preset hard --minutes 6 \
+    python benchmarks/learning_comparison.py --preset hard --steps 600 \
         --models chal mf-baseline yolox-s --rows "chal:model.snf=false" ...
 
 Starting point: from scratch (default), or, like the official CHAL recipe (which starts from a
 pretrained checkpoint), from a single-frame `yolox-s` trained first on the same training split
-(`--pretrain-minutes M`, or `--init WEIGHTS` to reuse one): every row then loads its backbone and
+(`--pretrain-steps N`, or `--init WEIGHTS` to reuse one): every row then loads its backbone and
 pyramid (and the yolox-s row all of it) and fine-tunes for the same budget.
 
-    python benchmarks/learning_comparison.py --preset medium --pretrain-minutes 10 --minutes 20 \
+    python benchmarks/learning_comparison.py --preset medium --pretrain-steps 4890 --steps 1800 \
         --lr 1e-3 --models yolox-s mf-baseline chal
 
 Training data: `--train-sequences` (default 160 sequences of 60 frames, generated once and cached
@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -42,7 +40,6 @@ import torch
 from mistd.config import parse_dotted
 from mistd.data.readers import read_dataset
 from mistd.engine.run_config import build_run_config
-from mistd.engine.schedule import set_lr
 from mistd.engine.trainer import Trainer
 from mistd.evaluation.runner import evaluate_detector
 
@@ -67,39 +64,22 @@ def parse_row(text: str) -> tuple[str, str, dict]:
     return text, name, parse_dotted(model_items), parse_dotted(train_items)
 
 
-def time_budget_callback(minutes: float, peak_lr: float, warmup_frac: float = 0.05):
-    """on_step_end: lr = warm-up + cosine of elapsed time; stop when the budget is spent."""
-    start = time.perf_counter()
-    budget = minutes * 60.0
-
-    def callback(trainer: Trainer) -> None:
-        frac = (time.perf_counter() - start) / budget
-        if frac >= 1.0:
-            trainer.stop_reason = "time budget spent"
-            return
-        if frac < warmup_frac:
-            lr = peak_lr * max(frac / warmup_frac, 0.05)
-        else:
-            progress = (frac - warmup_frac) / (1 - warmup_frac)
-            lr = peak_lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
-        set_lr(trainer.optimizer, lr)
-
-    return callback
-
-
 def train_and_evaluate(
-    row: str, args, train_dir: Path, test_data, init: str = "", minutes: float | None = None
+    row: str, args, train_dir: Path, test_data, init: str = "", steps: int | None = None
 ) -> dict:
     label, name, model_overrides, row_train = parse_row(row)
-    minutes = args.minutes if minutes is None else minutes
+    steps = args.steps if steps is None else steps
     if init:
         row_train.setdefault("init_weights", init)
     model_overrides = {"width": args.width, "input_size": [args.size, args.size], **model_overrides}
     peak_lr = float(row_train.pop("lr", args.lr))
+    # A step budget: the trainer's schedule spans `steps` iterations (warm-up from 0.05 x lr over
+    # at most 5% of them, then cosine down to 0.02 x lr).
     train_overrides = {
-        "epochs": 10_000, "epoch_fraction": 1.0, "batch_size": args.batch, "lr": peak_lr,
-        "schedule": "constant", "warmup_epochs": 0.0, "eval_interval": 0, "seed": args.seed,
-        "ema_tau": 200.0, "device": "cpu", "log_interval": 20, **row_train,
+        "max_steps": steps, "epoch_fraction": 1.0, "batch_size": args.batch, "lr": peak_lr,
+        "schedule": "cosine", "warmup_lr_ratio": 0.05, "min_lr_ratio": 0.02, "flat_epochs": 0.0,
+        "eval_interval": 0, "seed": args.seed, "ema_tau": 200.0, "device": "cpu",
+        "log_interval": 20, **row_train,
     }  # fmt: skip
     cfg = build_run_config(
         name,
@@ -111,9 +91,7 @@ def train_and_evaluate(
         + (f"-seed{args.seed}" if args.seed else "")
     )
     trainer = Trainer(cfg, run_dir, train_data=train_data, val_data=None, progress=not args.quiet)
-    set_lr(trainer.optimizer, peak_lr * 0.05)
-    trainer.add_callback("on_step_end", time_budget_callback(minutes, peak_lr))
-    summary = trainer.train()  # stopping on the budget writes run_dir/weights/last.pt
+    summary = trainer.train()  # the budget's end writes run_dir/weights/last.pt
     metrics, _ = evaluate_detector(trainer.detector(), test_data, progress=False)
     return {
         "row": label,
@@ -149,16 +127,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--models", nargs="+", default=["yolox-s", "mf-baseline"])
-    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per row")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps per row")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument(
-        "--pretrain-minutes",
-        type=float,
-        default=0.0,
-        help="first train yolox-s this long; every row starts from it (0: from scratch)",
+        "--pretrain-steps",
+        type=int,
+        default=0,
+        help="first train yolox-s this many steps; every row starts from it (0: from scratch)",
     )
     parser.add_argument("--pretrain-lr", type=float, default=2e-3)
     parser.add_argument("--init", default="", help="start every row from these weights")
@@ -195,9 +173,9 @@ def main() -> None:
     test_data = read_dataset(test_dir)
 
     init, rows = args.init, []
-    if args.pretrain_minutes > 0 and not init:
+    if args.pretrain_steps > 0 and not init:
         row = f"yolox-s:train.lr={args.pretrain_lr}"
-        pre = train_and_evaluate(row, args, train_dir, test_data, minutes=args.pretrain_minutes)
+        pre = train_and_evaluate(row, args, train_dir, test_data, steps=args.pretrain_steps)
         rows.append({**pre, "row": f"pretrain {row}"})
         init = str(Path(pre["run_dir"]) / "weights" / "last.pt")
     rows += [train_and_evaluate(row, args, train_dir, test_data, init) for row in args.models]
@@ -206,7 +184,7 @@ def main() -> None:
     columns = ("iters", "mAP50", "P", "R", "F1", "opF1", "ms/f")
     header = f"{'row':40s} {columns[0]:>6s} " + " ".join(f"{c:>7s}" for c in columns[1:])
     print(
-        f"\npreset={args.preset} size={args.size} width={args.width} budget={args.minutes} min/row"
+        f"\npreset={args.preset} size={args.size} width={args.width} budget={args.steps} steps/row"
         f" start={init or 'scratch'}"
     )
     print(header)

@@ -18,8 +18,10 @@ import pytest
 import torch
 
 from mistd.config import apply_overrides, load_yaml, parse_dotted
-from mistd.data.readers import read_dataset, read_uestc
-from mistd.data.synth import preset_config, write_synthetic_dataset
+from mistd.data.readers import read_dataset
+from mistd.data.readers.uestc import read_uestc
+from mistd.data.synth.config import preset_config
+from mistd.data.synth.writer import write_synthetic_dataset
 from mistd.data.writers import write_uestc_txt
 from mistd.engine.checkpoint import load_checkpoint, load_detector
 from mistd.engine.run_config import RunConfig

@@ -61,7 +61,8 @@ def demo_detectors(device: str = "cpu") -> dict[str, object]:
 
 def _synthetic_clip(out_dir: Path, preset: str, frames: int, size: str, seed: int) -> FrameDataset:
     from mistd.data.readers import read_dataset
-    from mistd.data.synth import parse_size, preset_config, write_synthetic_dataset
+    from mistd.data.synth.config import parse_size, preset_config
+    from mistd.data.synth.writer import write_synthetic_dataset
 
     height, width = parse_size(size)
     cfg = preset_config(preset, height=height, width=width, num_frames=frames)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from mistd.data.clips import ClipSampler
-from mistd.data.readers import load_frame, read_dataset
+from mistd.data.readers import read_dataset
+from mistd.data.readers.frames import load_frame
 from mistd.data.video import VideoWriter
 from mistd.errors import InputError
 

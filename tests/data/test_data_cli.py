@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mistd.cli import app
-from mistd.data.readers import load_frame, read_dataset
+from mistd.data.readers import read_dataset
+from mistd.data.readers.frames import load_frame
 
 runner = CliRunner()
 

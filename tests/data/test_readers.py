@@ -9,13 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mistd.data.readers import (
-    boxes_from_mask,
-    detect_format,
-    load_frame,
-    read_dataset,
-    read_image,
-)
+from mistd.data.readers import detect_format, read_dataset
+from mistd.data.readers.frames import load_frame, read_image
+from mistd.data.readers.masks import boxes_from_mask
 from mistd.data.video import VideoWriter
 from mistd.data.writers import write_coco_json, write_uestc_txt
 

@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 import yaml
 
-from mistd.data.readers import load_frame, read_dataset
-from mistd.data.synth import (
-    PRESETS,
-    generate_sequence,
-    load_backgrounds,
-    local_background,
-    measure_scr,
-    preset_config,
-    sequence_rngs,
-    write_synthetic_dataset,
-)
+from mistd.data.readers import read_dataset
+from mistd.data.readers.frames import load_frame
+from mistd.data.synth.background import load_backgrounds
+from mistd.data.synth.config import PRESETS, preset_config
+from mistd.data.synth.generate import generate_sequence, sequence_rngs
+from mistd.data.synth.scr import local_background, measure_scr
+from mistd.data.synth.writer import write_synthetic_dataset
 from mistd.errors import InputError
 
 

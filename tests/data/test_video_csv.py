@@ -120,7 +120,7 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
 
 def test_decoded_frame_cache_matches_decoder_and_invalidates(tmp_path: Path, monkeypatch) -> None:
     from mistd.data import frame_cache
-    from mistd.data.readers import load_frame
+    from mistd.data.readers.frames import load_frame
 
     monkeypatch.setenv("MISTD_CACHE_DIR", str(tmp_path / "cache"))
     root = _folder(tmp_path, GOOD)

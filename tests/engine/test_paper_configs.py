@@ -233,7 +233,7 @@ def make_dtum_release(folder: Path, sequences: dict[str, int], size=(36, 28)) ->
 
 def test_nudt_mirsdt_dtum_release_trains(tmp_path, monkeypatch):
     """The config's documented alternative: the DTUM release's own split lists."""
-    from mistd.data.readers import load_frame
+    from mistd.data.readers.frames import load_frame
 
     folder = tmp_path / "datasets" / "NUDT-MIRSDT"
     make_dtum_release(folder, {"Sequence1": "train", "Sequence2": "train", "Sequence85": "test"})
@@ -275,7 +275,7 @@ def test_dtum_release_errors(tmp_path):
     (folder / "bad.txt").write_text("Sequence1/Mix/00001.mat\nSequence1/img/00002.png\n")
     with pytest.raises(InputError, match=r"bad.txt:2.*expected Sequence<N>/Mix/<k>.mat"):
         read_dataset(folder / "bad.txt")
-    from mistd.data.readers import read_image
+    from mistd.data.readers.frames import read_image
 
     broken = folder / "Sequence1" / "Mix" / "00001.mat"
     broken.write_bytes(b"not a mat file")

@@ -110,7 +110,7 @@ def first_frame_size(dataset) -> tuple[int, int] | None:
     if first is None:
         return None
     if first.height is None or first.width is None:
-        from mistd.data.readers import load_frame
+        from mistd.data.readers.frames import load_frame
 
         return tuple(load_frame(first)[0].shape[:2])
     return first.height, first.width

@@ -40,7 +40,8 @@ def synth(
 ) -> None:
     import time
 
-    from mistd.data.synth import parse_size, preset_config, write_synthetic_dataset
+    from mistd.data.synth.config import parse_size, preset_config
+    from mistd.data.synth.writer import write_synthetic_dataset
 
     overrides: dict = {"num_frames": frames, "bit_depth": bit_depth}
     if size is not None:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from mistd.data.readers import load_frame
+from mistd.data.readers.frames import load_frame
 from mistd.data.transforms import to_model_input
 from mistd.errors import InputError
 from mistd.structures import Clip, FrameDataset, FrameRecord

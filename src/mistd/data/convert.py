@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 
-from mistd.data.readers import load_frame
+from mistd.data.readers.frames import load_frame
 from mistd.data.writers import write_coco_json, write_uestc_txt
 from mistd.errors import InputError
 from mistd.io import atomic_folder

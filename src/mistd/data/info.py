@@ -35,7 +35,7 @@ def _percentiles(values: np.ndarray) -> dict:
 
 
 def _probe_bit_depths(dataset: FrameDataset) -> tuple[dict[str, int], int]:
-    from mistd.data.readers import load_frame
+    from mistd.data.readers.frames import load_frame
 
     depths: Counter[int] = Counter()
     probed = 0

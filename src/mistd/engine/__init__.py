@@ -1,7 +1,9 @@
 """mistd.engine: training and trained-weights loading.
 
 - `run_config`: `RunConfig` (model / data / train sections, official CHAL defaults).
-- `trainer`: `Trainer` (the loop, callbacks, evaluation, logs), `split_sequences`.
+- `trainer`: `Trainer` (the loop and its state), `split_sequences`.
+- `callbacks`: what runs around the loop: periodic evaluation, checkpoints, console /
+  results.csv / TensorBoard logs, curves.png.
 - `checkpoint`: atomic checkpoints, RNG states, `load_detector` -> `ClipDetector`.
 - `schedule`: YOLOX warm-up + cosine learning rate; `ema`: `ModelEMA`.
 - `distributed`: torchrun process groups, `ShardedBatchSampler`, synchronised BatchNorm.

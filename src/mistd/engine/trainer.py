@@ -1,14 +1,17 @@
 """The training loop: plain, short, with a few named callback events.
 
-    trainer = Trainer(cfg, run_dir)            # builds model, data, optimizer, EMA, logs
-    trainer.add_callback("on_step_end", fn)    # fn(trainer)
+    trainer = Trainer(cfg, run_dir)            # builds model, data, optimizer, EMA
+    trainer.add_callback("on_step_end", fn)    # fn(trainer); or add_callback(a Callback)
     summary = trainer.train()                  # or Trainer.from_checkpoint(path).train()
 
-Events: on_train_start, on_epoch_start, on_step_end, on_epoch_end, on_eval_end, on_train_end.
-A step: forward + loss (autocast if `train.amp`), a non-finite check (the step is skipped with a
-warning; `train.max_nan_steps` in a row stop the run), backward (GradScaler for fp16), optional
-gradient clipping, optimizer step, EMA update. The data order is a function of (seed, epoch) and
-every RNG is checkpointed, so a resumed run continues exactly where the killed one stopped.
+The loop runs steps and keeps the state a checkpoint holds; everything around it (periodic
+evaluation, checkpoints, console / results.csv / TensorBoard logs, curves.png) is a callback
+(`mistd.engine.callbacks`: events on_train_start, on_epoch_start, on_step_end, on_epoch_end,
+on_eval_end, on_train_end). A step: forward + loss (autocast if `train.amp`), a non-finite check
+(the step is skipped with a warning; `train.max_nan_steps` in a row stop the run), backward
+(GradScaler for fp16), optional gradient clipping, optimizer step, EMA update. The data order is
+a function of (seed, epoch) and every RNG is checkpointed, so a resumed run continues exactly
+where the killed one stopped.
 
 Run directory: config.yaml (resolved), weights/last.pt and best.pt (by mAP50), results.csv (one row
 per epoch), curves.png, tensorboard/ (if tensorboard is importable).
@@ -17,8 +20,6 @@ per epoch), curves.png, tensorboard/ (if tensorboard is importable).
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import math
 import random
 import time
@@ -33,6 +34,7 @@ from torch import nn
 
 from mistd.config import dump_yaml, to_dict
 from mistd.engine import distributed as D
+from mistd.engine.callbacks import Callback, FunctionCallback, default_callbacks
 from mistd.engine.checkpoint import (
     ClipDetector,
     get_rng_states,
@@ -47,15 +49,6 @@ from mistd.engine.schedule import schedule_from_config, set_lr
 from mistd.errors import InputError
 from mistd.io import write_text_atomic
 from mistd.structures import FrameDataset, Sequence
-
-EVENTS = (
-    "on_train_start",
-    "on_epoch_start",
-    "on_step_end",
-    "on_epoch_end",
-    "on_eval_end",
-    "on_train_end",
-)
 
 
 def seed_everything(seed: int) -> None:
@@ -189,7 +182,7 @@ class Trainer:
         self.device = D.resolve_device(t.device, self.info.local_rank)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress and self.info.is_main
-        self.callbacks: dict[str, list[Callable[[Trainer], None]]] = {e: [] for e in EVENTS}
+        self.callbacks: list[Callback] = default_callbacks()
         if t.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         seed_everything(t.seed)
@@ -272,9 +265,9 @@ class Trainer:
         self.step_skipped = False
         self.last_losses: dict[str, float] = {}
         self.metrics: dict[str, Any] = {}
+        self.new_best = False  # set at an epoch end whose evaluation beat best_map50
         self.stop_reason = ""
         self.clips_per_s = 0.0
-        self._tb = None
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -342,15 +335,19 @@ class Trainer:
             return torch.bfloat16
         return torch.float16 if amp == "fp16" else torch.bfloat16
 
-    def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
-        """Call `fn(trainer)` at `event` (one of `EVENTS`)."""
-        if event not in self.callbacks:
-            raise ValueError(f"unknown event '{event}'; events: {', '.join(EVENTS)}")
-        self.callbacks[event].append(fn)
+    def add_callback(
+        self, callback: Callback | str, fn: Callable[[Trainer], None] | None = None
+    ) -> None:
+        """Run `callback` after the built-in ones; `add_callback(event, fn)` calls `fn(trainer)`
+        at `event` (one of `mistd.engine.callbacks.EVENTS`)."""
+        if isinstance(callback, str):
+            callback = FunctionCallback(callback, fn)
+        self.callbacks.append(callback)
 
-    def _fire(self, event: str) -> None:
-        for fn in self.callbacks[event]:
-            fn(self)
+    def fire(self, event: str) -> None:
+        """Call hook `event` of every callback, in order."""
+        for callback in self.callbacks:
+            getattr(callback, event)(self)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -498,14 +495,14 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Run (or continue) training; returns a summary dict (also printed by the CLI)."""
         t = self.cfg.train
-        self._open_logs()
-        self._fire("on_train_start")
+        self._prepare_run_dir()
+        self.fire("on_train_start")
         start = time.perf_counter()
-        while self.epoch < t.epochs and not self.stop_reason and not self._iteration_cap():
+        while self.epoch < t.epochs and not self.stop_reason and not self.iteration_cap_reached():
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
             if t.lr_step == "epoch":
                 set_lr(self.optimizer, self.schedule(self.epoch))
-            self._fire("on_epoch_start")
+            self.fire("on_epoch_start")
             finished = self._train_epoch()
             if not finished:
                 budget_spent = t.max_steps and self.iteration >= t.max_steps
@@ -514,13 +511,7 @@ class Trainer:
                     self._end_epoch()
                 break
             self._end_epoch()
-        if self.stop_reason or self._iteration_cap():
-            self.save("last.pt")
-        if self.info.is_main and self.run_dir is not None and self.history:
-            self._plot()
-        self._fire("on_train_end")
-        if self._tb is not None:
-            self._tb.close()
+        self.fire("on_train_end")
         return {
             "run_dir": str(self.run_dir) if self.run_dir else "",
             "epochs_done": len(self.history),
@@ -531,7 +522,8 @@ class Trainer:
             "seconds": time.perf_counter() - start,
         }
 
-    def _iteration_cap(self) -> bool:
+    def iteration_cap_reached(self) -> bool:
+        """True once `train.max_iters` or `train.max_steps` iterations are done."""
         t = self.cfg.train
         caps = [c for c in (t.max_iters, t.max_steps) if c]
         return bool(caps) and self.iteration >= min(caps)
@@ -556,7 +548,6 @@ class Trainer:
         """Train the rest of the current epoch; False if stopped early (max_iters, NaNs)."""
         t = self.cfg.train
         num_batches = self.sampler.num_batches
-        bar = self._progress_bar(num_batches)
         tick = time.perf_counter()
         for clips, targets, _ in self._loader():
             if t.lr_step == "iteration":
@@ -573,18 +564,14 @@ class Trainer:
             now = time.perf_counter()
             self.clips_per_s = clips.shape[0] * self.info.world_size / max(now - tick, 1e-9)
             tick = now
-            self._log_step(bar)
-            self._fire("on_step_end")
-            if t.checkpoint_interval and self.iteration % t.checkpoint_interval == 0:
-                self.save("last.pt")
-            if self.stop_reason or self._iteration_cap():
+            self.fire("on_step_end")
+            if self.stop_reason or self.iteration_cap_reached():
                 break
-        if bar is not None:
-            bar.close()
         return self.batch_in_epoch >= num_batches
 
     def _end_epoch(self) -> None:
-        t = self.cfg.train
+        """Close the epoch: its row (mean losses, lr) joins `history`, `epoch` counts it, then
+        the callbacks evaluate, log and checkpoint (the checkpoint points at the next epoch)."""
         steps = max(self.epoch_steps, 1)
         means = D.all_reduce_mean({k: v / steps for k, v in self.epoch_sums.items()}, self.info)
         row: dict[str, float] = {
@@ -593,39 +580,12 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
         }
         row.update({f"loss_{k}": v for k, v in sorted(means.items())})
-        last_epoch = self.epoch + 1 == t.epochs
-        evaluated = (
-            self.val_data is not None
-            and t.eval_interval > 0
-            and ((self.epoch + 1) % t.eval_interval == 0 or last_epoch)
-        )
-        if evaluated:
-            self.metrics = self.evaluate() if self.info.is_main else {}
-            self._fire("on_eval_end")
-            for key in ("mAP50", "precision", "recall", "f1"):
-                if key in self.metrics:
-                    row[key] = float(self.metrics[key])
-            agnostic = self.metrics.get("breakdown", {}).get("class_agnostic")
-            if agnostic and len(self.val_data.class_names) > 1:
-                row["agnostic_mAP50"] = float(agnostic["mAP50"])
-                row["agnostic_f1"] = float(agnostic["f1"])
         self.history.append(row)
-        # Only rank 0 evaluates: share its mAP50 so every process takes the same save branches.
-        map50 = D.all_reduce_max(row.get("mAP50", -1.0), self.info) if evaluated else -1.0
-        improved = evaluated and map50 > self.best_map50
-        if improved:
-            self.best_map50 = map50
-        # The epoch is done: the checkpoint points at the start of the next one.
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_sums, self.epoch_steps = {}, 0
-        self._write_logs(row)
-        self._fire("on_epoch_end")
-        # best.pt first: last.pt records the new best score, and a run resumed from a last.pt
-        # written before a crash would never write the best.pt it believes it has.
-        if improved:
-            self.save("best.pt")
-        self.save("last.pt")
+        self.new_best = False
+        self.fire("on_epoch_end")
 
     # ------------------------------------------------------------------ evaluation
 
@@ -662,88 +622,10 @@ class Trainer:
         set_frozen_eval(unwrap(self.model), self.frozen)
         return metrics
 
-    # ------------------------------------------------------------------ logging
+    # ------------------------------------------------------------------ run directory
 
-    def _open_logs(self) -> None:
-        if not (self.info.is_main and self.run_dir is not None):
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        # Temporary checkpoint files of a killed run (a kill skips their clean-up).
-        for stale in (self.run_dir / "weights").glob(".*.tmp.pt"):
-            stale.unlink(missing_ok=True)
-        write_text_atomic(self.run_dir / "config.yaml", dump_yaml(self.cfg))
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            print("note: tensorboard is not installed; TensorBoard logs skipped (CSV written)")
-            return
-        # purge_step drops events a killed run logged after its last checkpoint.
-        self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.iteration)
-
-    def _progress_bar(self, total: int):
-        if not self.progress:
-            return None
-        from tqdm import tqdm
-
-        return tqdm(
-            total=total,
-            initial=self.batch_in_epoch,
-            desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
-            dynamic_ncols=True,
-            leave=True,
-        )
-
-    def _log_step(self, bar) -> None:
-        interval = max(1, self.cfg.train.log_interval)
-        if self.iteration % interval:
-            return
-        if bar is not None:
-            bar.update(interval if bar.n + interval <= bar.total else bar.total - bar.n)
-            bar.set_postfix(
-                loss=f"{self.last_losses.get('total', float('nan')):.4g}",
-                lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
-                clips_s=f"{self.clips_per_s:.1f}",
-            )
-        elif self.info.is_main and self.run_dir is not None:
-            # No progress bar (--no-progress, logs to a file): one plain line per interval.
-            total = self.cfg.train.max_steps or self.cfg.train.max_iters or ""
-            print(
-                f"iteration {self.iteration}{'/' + str(total) if total else ''} "
-                f"loss {self.last_losses.get('total', float('nan')):.4g} "
-                f"lr {self.optimizer.param_groups[0]['lr']:.2e} "
-                f"{self.clips_per_s:.1f} clips/s",
-                flush=True,
-            )
-        if self._tb is not None:
-            for k, v in self.last_losses.items():
-                self._tb.add_scalar(f"train/{k}", v, self.iteration)
-            self._tb.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.iteration)
-            self._tb.add_scalar("train/clips_per_s", self.clips_per_s, self.iteration)
-
-    def _write_logs(self, row: dict[str, float]) -> None:
-        if not (self.info.is_main and self.run_dir is not None):
-            return
-        columns = list(dict.fromkeys(k for r in self.history for k in r))
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.history)
-        write_text_atomic(self.run_dir / "results.csv", text.getvalue())
-        if self._tb is not None:
-            for k, v in row.items():
-                if k not in ("epoch", "iteration"):
-                    self._tb.add_scalar(f"epoch/{k}", v, int(row["epoch"]))
-            self._tb.flush()
-        if "mAP50" in row:  # plotting is slow (~1 s): at evaluations and at the end only
-            self._plot()
-
-    def _plot(self) -> None:
-        """curves.png: loss terms, lr and validation metrics per epoch."""
-        assert self.run_dir is not None
-        columns: dict[str, list[float]] = {}
-        keys = [k for k in dict.fromkeys(k for r in self.history for k in r) if k != "iteration"]
-        for k in keys:
-            columns[k] = [float(r.get(k, float("nan"))) for r in self.history]
-        from mistd.viz.plots import plot_curves
-
-        plot_curves(columns, self.run_dir / "curves.png", x="epoch", title=self.cfg.model_name)
+    def _prepare_run_dir(self) -> None:
+        """Create the run directory and write the resolved config.yaml (rank 0)."""
+        if self.info.is_main and self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.run_dir / "config.yaml", dump_yaml(self.cfg))

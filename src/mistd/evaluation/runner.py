@@ -55,7 +55,7 @@ def detect_sequences(
     import time
 
     from mistd.data.clips import causal_window
-    from mistd.data.readers import load_frame
+    from mistd.data.readers.frames import load_frame
 
     if stream:
         from mistd.inference.video_predictor import streaming_detector

@@ -1,4 +1,5 @@
-"""Background and sensor models for the synthetic infrared video generator (`mistd.data.synth`).
+"""Backgrounds of the synthetic infrared video generator (`mistd.data.synth`): the simulated
+scene (`SceneModel`) or real footage (`load_backgrounds`, the semi-synthetic mode).
 
 All radiance values are in normalised full-scale units (0 = black, 1 = the largest digital number
 of the output bit depth), so 8- and 16-bit sequences differ only by quantisation.
@@ -16,20 +17,21 @@ Scene model (one per sequence, built once, then sampled per frame):
 - **Ground** (optional): below an undulating horizon (tilt + 1-D fractal hills), a warmer textured
   fractal surface, a bumpy tree line and a few warm rectangular structures with bright rims.
 - **Camera**: slow pan (drift) plus smooth jitter shift the whole scene; clouds move on top of it.
-- **Optics**: a small Gaussian blur, then vignetting (radial gain fall-off).
-- **Sensor**: per-pixel gain non-uniformity (PRNU), column and row fixed-pattern offsets, Gaussian
-  read noise plus signal-dependent shot noise (variance `read^2 + shot_gain * signal`), and a fixed
-  set of dead (dark) and hot (bright) pixels.
+- **Optics**: a small Gaussian blur (vignetting and the sensor: `mistd.data.synth.sensor`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.special import ndtri
+
+from mistd.data.synth.config import SynthConfig, draw_range
+from mistd.errors import InputError
 
 
 def fractal_field(rng: np.random.Generator, shape: tuple[int, int], beta: float) -> np.ndarray:
@@ -77,7 +79,7 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ClutterParams:
-    """Drawn (per sequence) values of the background and sensor model; see the module docstring.
+    """Drawn (per sequence) values of the background model; see the module docstring.
 
     Levels and amplitudes are in full-scale units; motions in pixels per frame.
     """
@@ -105,17 +107,12 @@ class ClutterParams:
     pan: tuple[float, float]
     jitter: float
     optics_blur: float
-    vignetting: float
-    prnu: float
-    column_fpn: float
-    row_fpn: float
-    read_noise: float
-    shot_gain: float
-    defect_fraction: float
 
 
 class SceneModel:
     """A sequence's background: static world canvases plus per-frame camera and cloud motion.
+
+    Its rng draws are followed by `SensorModel`'s (same rng state -> same scene and sensor).
 
     Args:
         params: the drawn clutter parameters.
@@ -169,23 +166,6 @@ class SceneModel:
         self.clouds /= self.clouds.std()
         self.texture = fractal_field(rng, cloud_shape, 2.2)  # in-cloud texture (moves with clouds)
         self.threshold = float(ndtri(1.0 - np.clip(p.cloud_coverage, 1e-3, 1 - 1e-3)))
-
-        # Sensor: fixed per sequence (it is the same camera for all frames).
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        r2 = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2
-        gain = (1.0 - p.vignetting * r2 / 2.0) * (1.0 + p.prnu * rng.standard_normal((h, w)))
-        self.gain = gain.astype(np.float32)
-        offset = p.column_fpn * rng.standard_normal((1, w)) + p.row_fpn * rng.standard_normal(
-            (h, 1)
-        )
-        self.offset = offset.astype(np.float32)
-        num_defects = int(rng.binomial(h * w, p.defect_fraction)) if p.defect_fraction > 0 else 0
-        flat = rng.choice(h * w, size=num_defects, replace=False) if num_defects else np.zeros(0)
-        self.defect_rows, self.defect_cols = np.divmod(flat.astype(np.int64), w)
-        hot = rng.random(num_defects) < 0.6
-        self.defect_values = np.where(
-            hot, rng.uniform(0.75, 1.0, num_defects), rng.uniform(0.0, 0.08, num_defects)
-        ).astype(np.float32)
 
     def _build_world(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
         """Static scene canvas `[h, w, 3]`: sky radiance, ground radiance, sky alpha."""
@@ -270,22 +250,92 @@ class SceneModel:
             radiance = cv2.GaussianBlur(radiance, (0, 0), p.optics_blur)
         return radiance.astype(np.float32, copy=False)
 
-    def sensor_clean(self, radiance: np.ndarray) -> np.ndarray:
-        """Expected sensor signal (gain, vignetting, fixed-pattern offsets), `[H, W]` float32."""
-        return radiance * self.gain + self.offset
 
-    def sensor_noise_std(self, signal: np.ndarray) -> np.ndarray:
-        """Per-pixel temporal noise std for a given expected signal (read + shot noise)."""
-        p = self.params
-        return np.sqrt(p.read_noise**2 + p.shot_gain * np.clip(signal, 0.0, None))
+def draw_clutter(cfg: SynthConfig, rng: np.random.Generator) -> ClutterParams:
+    """Per-sequence clutter parameters (fixed draw order: reproducible; `draw_sensor` follows)."""
+    pan_angle = rng.uniform(0, 2 * np.pi)
+    pan = draw_range(rng, cfg.pan_speed)
+    wind_angle = pan_angle + rng.normal(0, 0.6)
+    wind = draw_range(rng, cfg.wind_speed)
+    has_ground = bool(rng.random() < cfg.ground_prob)
+    sky_level = draw_range(rng, cfg.sky_level)
+    glow = draw_range(rng, cfg.horizon_glow)
+    return ClutterParams(
+        sky_level=sky_level,
+        horizon_glow=glow,
+        sky_gradient=float(rng.normal(0, 0.03)),
+        cloud_beta=draw_range(rng, cfg.cloud_beta),
+        cloud_coverage=draw_range(rng, cfg.cloud_coverage),
+        cloud_contrast=draw_range(rng, cfg.cloud_contrast),
+        cloud_texture=cfg.cloud_texture,
+        edge_gain=draw_range(rng, cfg.edge_gain),
+        edge_width=cfg.edge_width,
+        sun_angle=float(rng.uniform(0, 2 * np.pi)),
+        cloud_evolution=draw_range(rng, cfg.cloud_evolution),
+        wind=(wind * math.cos(wind_angle), wind * math.sin(wind_angle)),
+        has_ground=has_ground,
+        horizon_row=draw_range(rng, cfg.horizon_row),
+        horizon_tilt=float(rng.normal(0, 0.04)),
+        hill_height=float(rng.uniform(1.0, 0.06 * cfg.height)),
+        ground_level=sky_level + glow + draw_range(rng, cfg.ground_contrast),
+        ground_texture=draw_range(rng, cfg.ground_texture),
+        num_structures=int(rng.integers(0, cfg.max_structures + 1)),
+        structure_contrast=float(rng.uniform(0.05, 0.2)),
+        pan=(pan * math.cos(pan_angle), 0.3 * pan * math.sin(pan_angle)),
+        jitter=draw_range(rng, cfg.jitter),
+        optics_blur=cfg.optics_blur,
+    )
 
-    def apply_defects(self, frame: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-        """Overwrite dead/hot pixels in `frame` (in place) except where `keep` is True."""
-        if self.defect_rows.size:
-            values = self.defect_values
-            rows, cols = self.defect_rows, self.defect_cols
-            if keep is not None:
-                ok = ~keep[rows, cols]
-                rows, cols, values = rows[ok], cols[ok], values[ok]
-            frame[rows, cols] = values
-        return frame
+
+def load_backgrounds(
+    source: str | Path,
+    num_frames: int,
+    size: tuple[int, int] | None = None,
+    mask_grow: int = 3,
+) -> tuple[np.ndarray, int]:
+    """Real infrared footage for the semi-synthetic mode, with its own annotated targets removed.
+
+    Args:
+        source: a video (with an Anti-UAV track file beside it, or without), an image folder, or
+            any data set `read_dataset` accepts; its FIRST sequence is used.
+        num_frames: frames to take (from the start of the footage).
+        size: optional `(H, W)` to resize to (boxes of the footage are scaled alike).
+        mask_grow: pixels added around each annotated box before it is painted out (cv2.inpaint,
+            Telea): the footage's own target must not stay in as an unlabelled target.
+
+    Returns:
+        `([num_frames, H, W] float32 in full-scale units, bit_depth)`.
+    """
+    from mistd.data.readers import read_dataset
+    from mistd.data.readers.frames import load_frame
+
+    dataset = read_dataset(source)
+    if not dataset.sequences or not dataset.sequences[0].frames:
+        raise InputError("no frames found for --backgrounds", source)
+    records = dataset.sequences[0].frames
+    if len(records) < num_frames:
+        raise InputError(
+            f"--backgrounds has {len(records)} frames in its first sequence, "
+            f"{num_frames} are needed (lower --frames)",
+            source,
+        )
+    out: list[np.ndarray] = []
+    bit_depth = 8
+    for record in records[:num_frames]:
+        frame, bit_depth = load_frame(record)
+        full = 255.0 if bit_depth == 8 else 65535.0
+        if len(record.boxes):
+            mask = np.zeros(frame.shape, dtype=np.uint8)
+            for x1, y1, x2, y2 in record.boxes:
+                x0, y0 = max(int(x1) - mask_grow, 0), max(int(y1) - mask_grow, 0)
+                mask[y0 : int(math.ceil(y2)) + mask_grow, x0 : int(math.ceil(x2)) + mask_grow] = 1
+            image8 = frame if bit_depth == 8 else (frame / 257.0).round().astype(np.uint8)
+            painted = cv2.inpaint(image8, mask, 3, cv2.INPAINT_TELEA)
+            frame = painted if bit_depth == 8 else frame.copy()
+            if bit_depth == 16:
+                frame[mask > 0] = painted[mask > 0].astype(np.uint16) * 257
+        image = frame.astype(np.float32) / full
+        if size is not None and image.shape != tuple(size):
+            image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        out.append(image)
+    return np.stack(out), bit_depth
