@@ -21,9 +21,10 @@ from mistd.config import apply_overrides, load_yaml, parse_dotted
 from mistd.data.readers import read_dataset, read_uestc
 from mistd.data.synth import preset_config, write_synthetic_dataset
 from mistd.data.writers import write_uestc_txt
-from mistd.engine.checkpoint import load_checkpoint, load_detector
+from mistd.engine.checkpoint import load_checkpoint
 from mistd.engine.run_config import RunConfig
 from mistd.errors import InputError
+from mistd.inference.weights import load_detector
 from mistd.io import atomic_folder
 from mistd.losses.simota import SimOTAAssigner
 

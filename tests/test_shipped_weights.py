@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from mistd.data.clips import causal_window
-from mistd.engine.checkpoint import load_checkpoint, load_detector, shipped_weights
+from mistd.engine.checkpoint import load_checkpoint
 from mistd.inference.video_predictor import streaming_detector
+from mistd.inference.weights import load_detector, shipped_weights
 
 WEIGHTS = resources.files("mistd") / "weights"
 
@@ -83,7 +84,7 @@ def test_shipped_weights_reach_their_floor_on_the_real_demo_clip(name):
 @pytest.mark.parametrize("host", ["mf-baseline", "chal"])
 def test_multi_frame_hosts_start_from_the_shipped_single_frame_model(host):
     """`mistd train --init yolox-ir-s`: the backbone and PAFPN load, the rest keeps its init."""
-    from mistd.engine.checkpoint import initial_state_dict, load_initial_weights
+    from mistd.inference.weights import initial_state_dict, load_initial_weights
     from mistd.models.zoo import build_model
 
     if "yolox-ir-s" not in shipped_weights():

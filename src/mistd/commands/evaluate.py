@@ -152,10 +152,10 @@ def resolve_detector(model: str | None, weights: str | None, device: str = "cpu"
         return CLASSICAL[model](), model
     assert weights is not None
     try:
-        from mistd.engine.checkpoint import load_detector
+        from mistd.inference.weights import load_detector
     except ImportError as exc:
         raise InputError(
-            f"--weights needs mistd.engine.checkpoint.load_detector, which is not available "
+            f"--weights needs mistd.inference.weights.load_detector, which is not available "
             f"in this build ({exc})",
             path=weights,
         ) from None

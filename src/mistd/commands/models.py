@@ -90,7 +90,7 @@ def models_command() -> None:
     from rich.table import Table
 
     from mistd.commands.train import shipped_configs
-    from mistd.engine.checkpoint import shipped_weights
+    from mistd.inference.weights import shipped_weights
     from mistd.models.zoo import ZOO
 
     table = Table(title="mistd model zoo (mistd train --model NAME)")

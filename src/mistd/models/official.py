@@ -208,7 +208,8 @@ def load_official_or_mistd(
     `mistd.engine.checkpoint.model_from_checkpoint` (EMA weights when present).
     """
     # Lazy: the engine builds on the models, not the other way round.
-    from mistd.engine.checkpoint import is_mistd_checkpoint, load_checkpoint, model_from_checkpoint
+    from mistd.engine.checkpoint import is_mistd_checkpoint, load_checkpoint
+    from mistd.inference.weights import model_from_checkpoint
 
     checkpoint = load_checkpoint(path)
     if is_official_state_dict(checkpoint):
