@@ -10,12 +10,8 @@ from typer.testing import CliRunner
 
 from mistd.cli import app
 from mistd.errors import InputError
-from mistd.models.official import (
-    convert_official,
-    is_official_state_dict,
-    load_official_or_mistd,
-    official_to_mistd_key,
-)
+from mistd.inference.weights import load_official_or_mistd
+from mistd.models.official import convert_official, is_official_state_dict, official_to_mistd_key
 from mistd.models.zoo import build_model
 
 

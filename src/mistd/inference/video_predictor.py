@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from mistd.data.transforms import LetterboxInfo, to_model_input
+from mistd.decoding import decode_outputs
 from mistd.inference.detector import key_frame_window
 from mistd.inference.streaming import streaming_parts
-from mistd.models.heads.yolox_head import decode_outputs
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
 

@@ -185,3 +185,27 @@ def load_detector(
         config=config,
         name=name,
     )
+
+
+def load_official_or_mistd(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, Any]:
+    """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, model cfg).
+
+    An official checkpoint is a plain CHAL `state_dict()` (built as zoo model `chal`). A mistd
+    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}`, loaded by
+    `model_from_checkpoint` (EMA weights when present).
+    """
+    from mistd.models.official import is_official_state_dict, model_from_official
+
+    checkpoint = load_checkpoint(path)
+    if is_official_state_dict(checkpoint):
+        model, cfg, _ = model_from_official(checkpoint, source=path)
+        return model.to(device).eval(), cfg
+    if is_mistd_checkpoint(checkpoint):
+        model, run_cfg = model_from_checkpoint(checkpoint, source=path)
+        return model.to(device).eval(), run_cfg.model
+    raise InputError(
+        "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
+        path,
+    )

@@ -190,40 +190,6 @@ def model_from_official(
     return model.eval(), cfg, dropped
 
 
-def load_official(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
-    """Build our `chal` model and load an official checkpoint into it (strict) -> (model, cfg)."""
-    from mistd.engine.checkpoint import load_checkpoint
-
-    model, cfg, _ = model_from_official(load_checkpoint(path), source=path)
-    return model.to(device).eval(), cfg
-
-
-def load_official_or_mistd(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, Any]:
-    """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, model cfg).
-
-    An official checkpoint is a plain CHAL `state_dict()` (built as zoo model `chal`). A mistd
-    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}`, loaded by
-    `mistd.engine.checkpoint.model_from_checkpoint` (EMA weights when present).
-    """
-    # Lazy: the engine builds on the models, not the other way round.
-    from mistd.engine.checkpoint import is_mistd_checkpoint, load_checkpoint
-    from mistd.inference.weights import model_from_checkpoint
-
-    checkpoint = load_checkpoint(path)
-    if is_official_state_dict(checkpoint):
-        model, cfg, _ = model_from_official(checkpoint, source=path)
-        return model.to(device).eval(), cfg
-    if is_mistd_checkpoint(checkpoint):
-        model, run_cfg = model_from_checkpoint(checkpoint, source=path)
-        return model.to(device).eval(), run_cfg.model
-    raise InputError(
-        "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
-        path,
-    )
-
-
 def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
     """`||actual - expected|| / ||expected||` (float64)."""
     actual, expected = actual.double(), expected.double()
