@@ -63,13 +63,6 @@ def echo_warnings(caught: list[warnings.WarningMessage]) -> None:
         typer.echo(f"warning: {item.message}", err=True)
 
 
-def model_names() -> list[str]:
-    """Names accepted by `--model`."""
-    from mistd.classical import CLASSICAL
-
-    return sorted(CLASSICAL)
-
-
 def check_options(score_threshold: float | None = None, max_frames: int | None = None) -> None:
     """InputError for a `--score-threshold` outside [0, 1] (NaN included) or `--max-frames` < 1."""
     if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:

@@ -1,22 +1,134 @@
-"""Trained weights: shipped names, mistd checkpoints and official CHAL checkpoints.
+"""THE weights loader: a zoo name, shipped weights, a mistd checkpoint or an official CHAL one.
 
-`load_detector` turns a checkpoint (or a shipped-weights name, or an official CHAL checkpoint) into
-a `ClipDetector` that takes raw frames and returns detections in original pixels;
-`load_initial_weights` starts a training run from such weights.
+`read_weights(source)` resolves and reads any of them into `Weights` (mistd-named tensors, the run
+config, where they came from); everything else here is a thin use of it:
+
+    weights = read_weights("yolox-ir-s")          # or a checkpoint path, or an official .pth
+    model = weights.build_model()                  # the zoo model, weights loaded strictly, eval
+    detector = load_detector("yolox-ir-s")         # the same as a `ClipDetector`
+    load_initial_weights(other_model, "yolox-ir-s")  # what fits, to start a training run
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from mistd.config import apply_overrides, to_dict
 from mistd.engine.checkpoint import checkpoint_weights, is_mistd_checkpoint, load_checkpoint
+from mistd.engine.run_config import (
+    RunConfig,
+    build_run_config,
+    run_config_from_dict,
+    run_config_to_dict,
+)
 from mistd.errors import InputError
 from mistd.inference.detector import ClipDetector
+from mistd.models.official import convert_official, is_official_state_dict, official_num_classes
+from mistd.models.zoo import ZOO, build_model
+
+WeightsKind = Literal["zoo", "mistd", "official"]
+
+
+@dataclass
+class Weights:
+    """Weights read from any source, in mistd names, not yet in a model.
+
+    Attributes:
+        kind: `zoo` (a zoo model name: no weights, the model keeps its initialisation), `mistd` (a
+            mistd checkpoint: its EMA weights when present) or `official` (an official CHAL
+            state dict, converted to mistd names in float32).
+        state_dict: the weights; None for `zoo`.
+        run_config: the checkpoint's run config; for an official checkpoint zoo model `chal` with
+            its number of classes; for a zoo name the defaults.
+        source: the file read, or the zoo name.
+        dropped: official keys not converted, with the reason (`convert_official`); else empty.
+    """
+
+    kind: WeightsKind
+    state_dict: dict[str, torch.Tensor] | None
+    run_config: RunConfig
+    source: str | Path
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The zoo model name, or `official:<file name>` for an official checkpoint."""
+        if self.kind == "official":
+            return f"official:{Path(self.source).name}"
+        return self.run_config.model_name
+
+    def build_model(self, overrides: dict[str, Any] | None = None) -> nn.Module:
+        """The zoo model of `run_config` (its model section, then `overrides`, e.g.
+        `{"input_size": [512, 512]}`) with these weights loaded strictly, in eval mode.
+
+        InputError naming the source when the weights do not fit the model."""
+        cfg = self.run_config
+        model_cfg = apply_overrides(cfg.model, overrides) if overrides else cfg.model
+        model, _ = build_model(cfg.model_name, to_dict(model_cfg))
+        if self.state_dict is None:
+            return model.eval()
+        try:
+            model.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as exc:
+            # torch's first line is only "Error(s) in loading state_dict for X:"; detail follows.
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            detail = " ".join(lines[1:])
+            if len(detail) > 300:
+                detail = detail[:300] + "..."
+            raise InputError(
+                f"checkpoint does not fit model '{cfg.model_name}': {detail or lines[0]}",
+                self.source,
+            ) from None
+        return model.eval()
+
+
+def read_weights(source: str | Path, *, zoo: bool = False) -> Weights:
+    """Resolve `source` and read its weights (InputError naming the file for anything else).
+
+    Args:
+        source: a file, either a mistd checkpoint (`runs/train/exp/weights/best.pt`) or an
+            official CHAL state dict (plain, with a DDP `module.` prefix, or as
+            `{"state_dict": ...}`); or the name of weights shipped in the package
+            (`shipped_weights()`); or, with `zoo`, a zoo model name (random weights).
+        zoo: accept zoo model names (off where random weights would be a silent mistake, as in
+            `load_detector`).
+    """
+    if zoo and str(source) in ZOO and not Path(source).is_file():
+        return Weights("zoo", None, build_run_config(str(source)), str(source))
+    path = _resolve_weights(source)
+    data = load_checkpoint(path)
+    if is_mistd_checkpoint(data):
+        state = checkpoint_weights(data)
+        check_finite(state, path)
+        return Weights("mistd", state, _run_config_of(data), path)
+    if isinstance(data.get("state_dict"), dict):  # the official code's wrapped form
+        data = data["state_dict"]
+    if is_official_state_dict(data):
+        check_finite(data, path)
+        state, dropped = convert_official(data, source=path)
+        model = {"num_classes": official_num_classes(data)}
+        return Weights("official", state, build_run_config("chal", {"model": model}), path, dropped)
+    raise InputError(
+        "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
+        path,
+    )
+
+
+def _run_config_of(data: dict[str, Any]) -> RunConfig:
+    """A mistd checkpoint's run config: `data["config"]` is a training run's config
+    (`{"model_name", "model": {...}, ...}`) or just a model config dict (then the run's other
+    sections are the defaults)."""
+    config = data.get("config") or {}
+    if "model_name" in config:
+        return run_config_from_dict(config)
+    name = data["model"] if isinstance(data["model"], str) else ""
+    return build_run_config(name, {"model": config})
 
 
 def shipped_weights() -> list[str]:
@@ -61,22 +173,6 @@ def check_finite(state: dict[str, torch.Tensor], source: str | Path | None) -> N
         )
 
 
-def initial_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
-    """Weights to start a training run from: a mistd checkpoint (its EMA weights when present),
-    a shipped-weights name, or an official CHAL state dict (converted to mistd names)."""
-    path = _resolve_weights(weights)
-    data = load_checkpoint(path)
-    if is_mistd_checkpoint(data):
-        check_finite(checkpoint_weights(data), path)
-        return checkpoint_weights(data)
-    from mistd.models.official import convert_official, is_official_state_dict
-
-    if is_official_state_dict(data):
-        check_finite(data, path)
-        return convert_official(data, source=path)[0]
-    raise InputError("neither a mistd checkpoint nor an official CHAL state dict", path)
-
-
 def load_initial_weights(model: nn.Module, weights: str | Path) -> tuple[int, list[str], list[str]]:
     """Load `weights` into `model` where names and shapes agree (fine-tuning, pretrained starts).
 
@@ -85,7 +181,7 @@ def load_initial_weights(model: nn.Module, weights: str | Path) -> tuple[int, li
     shared names differ in shape, or none is shared, it is an InputError (another width, most
     likely, or another model).
     """
-    state = initial_state_dict(weights)
+    state = read_weights(weights).state_dict
     own = model.state_dict()
     shared = [k for k in state if k in own]
     mismatched = [k for k in shared if own[k].shape != state[k].shape]
@@ -105,41 +201,6 @@ def load_initial_weights(model: nn.Module, weights: str | Path) -> tuple[int, li
     return loaded, list(result.missing_keys), list(result.unexpected_keys) + mismatched
 
 
-def model_from_checkpoint(
-    data: dict[str, Any], use_ema: bool = True, source: str | Path | None = None
-) -> tuple[nn.Module, Any]:
-    """Build the zoo model a mistd checkpoint names and load its (EMA) weights (strict).
-
-    `data["config"]` is a training run's config (`{"model_name", "model": {...}, ...}`) or just
-    a model config dict (then the run's other sections are the defaults). Returns
-    `(model in eval mode, run_config)`; InputError (naming `source`) when the weights do not fit.
-    """
-    from mistd.config import to_dict
-    from mistd.engine.run_config import build_run_config, run_config_from_dict
-    from mistd.models.zoo import build_model
-
-    config = data.get("config") or {}
-    if "model_name" in config:
-        cfg = run_config_from_dict(config)
-    else:
-        name = data["model"] if isinstance(data["model"], str) else ""
-        cfg = build_run_config(name, {"model": config})
-    model, _ = build_model(cfg.model_name, to_dict(cfg.model))
-    check_finite(checkpoint_weights(data, use_ema), source)
-    try:
-        model.load_state_dict(checkpoint_weights(data, use_ema), strict=True)
-    except RuntimeError as exc:
-        # torch's first line is only "Error(s) in loading state_dict for X:"; the detail follows.
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = " ".join(lines[1:])
-        if len(detail) > 300:
-            detail = detail[:300] + "..."
-        raise InputError(
-            f"checkpoint does not fit model '{cfg.model_name}': {detail or lines[0]}", source
-        ) from None
-    return model.eval(), cfg
-
-
 def load_detector(
     weights: str | Path,
     device: str | torch.device = "cpu",
@@ -154,58 +215,21 @@ def load_detector(
         device: torch device (`auto` = CUDA if available, else CPU).
         score_threshold, nms_iou: decoding (official protocol: 0.001 and 0.65).
     """
-    from mistd.config import to_dict
     from mistd.engine.distributed import resolve_device
-    from mistd.engine.run_config import run_config_to_dict
-    from mistd.models.official import is_official_state_dict, model_from_official
 
     device = resolve_device(str(device), option="--device")
-    path = _resolve_weights(weights)
-    data = load_checkpoint(path)
-    if is_mistd_checkpoint(data):
-        model, run_cfg = model_from_checkpoint(data, source=path)
-        model_cfg, name, config = run_cfg.model, run_cfg.model_name, run_config_to_dict(run_cfg)
-    elif is_official_state_dict(data):
-        check_finite(data, path)
-        model, model_cfg, _ = model_from_official(data, source=path)
-        name, config = f"official:{path.name}", to_dict(model_cfg)
-    else:
-        raise InputError(
-            "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL "
-            "state dict",
-            path,
-        )
+    loaded = read_weights(weights)
+    model = loaded.build_model()
+    cfg = loaded.run_config
+    # An official checkpoint has no training run: its config is the model's.
+    config = to_dict(cfg.model) if loaded.kind == "official" else run_config_to_dict(cfg)
     return ClipDetector(
         model,
-        num_frames=model_cfg.num_frames,
-        input_size=tuple(model_cfg.input_size),
+        num_frames=cfg.model.num_frames,
+        input_size=tuple(cfg.model.input_size),
         device=device,
         score_threshold=score_threshold,
         nms_iou=nms_iou,
         config=config,
-        name=name,
-    )
-
-
-def load_official_or_mistd(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, Any]:
-    """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, model cfg).
-
-    An official checkpoint is a plain CHAL `state_dict()` (built as zoo model `chal`). A mistd
-    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}`, loaded by
-    `model_from_checkpoint` (EMA weights when present).
-    """
-    from mistd.models.official import is_official_state_dict, model_from_official
-
-    checkpoint = load_checkpoint(path)
-    if is_official_state_dict(checkpoint):
-        model, cfg, _ = model_from_official(checkpoint, source=path)
-        return model.to(device).eval(), cfg
-    if is_mistd_checkpoint(checkpoint):
-        model, run_cfg = model_from_checkpoint(checkpoint, source=path)
-        return model.to(device).eval(), run_cfg.model
-    raise InputError(
-        "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
-        path,
+        name=loaded.name,
     )

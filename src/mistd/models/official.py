@@ -1,4 +1,6 @@
-"""Official CHAL checkpoints: key-name conversion, detection, loading, verification.
+"""Official CHAL checkpoints: key-name conversion, detection, verification.
+
+Loading one (into a model or a detector) is `mistd.inference.weights.read_weights`.
 
 The official code (github.com/UESTC-nnLab/CHAL, `nets/slowfastnet.py::slowfastnet`) saves plain
 `state_dict()`s (sometimes float16, sometimes with a DDP `module.` prefix). `convert_official`
@@ -170,24 +172,6 @@ def convert_official(
 def official_num_classes(state_dict: dict[str, torch.Tensor]) -> int:
     """Number of classes of an official CHAL state dict (from its classification conv)."""
     return int(strip_module_prefix(state_dict)["head.cls_preds.0.weight"].shape[0])
-
-
-def model_from_official(
-    checkpoint: Any, *, source: str | Path | None = None
-) -> tuple[nn.Module, Any, dict[str, str]]:
-    """An official CHAL checkpoint (a state dict, or `{"state_dict": ...}`) -> our `chal` model
-    with its weights loaded strictly, in eval mode -> (model, model cfg, {dropped key: reason})."""
-    from mistd.models.zoo import build_model
-
-    state_dict = checkpoint
-    if isinstance(state_dict, dict) and "state_dict" in state_dict:
-        state_dict = state_dict["state_dict"]
-    if not is_official_state_dict(state_dict):
-        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", source)
-    converted, dropped = convert_official(state_dict, source=source)
-    model, cfg = build_model("chal", {"num_classes": official_num_classes(state_dict)})
-    model.load_state_dict(converted, strict=True)
-    return model.eval(), cfg, dropped
 
 
 def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
