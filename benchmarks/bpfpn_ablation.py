@@ -37,8 +37,8 @@ from mistd.data.clips import causal_window
 from mistd.data.synth.config import preset_config
 from mistd.data.synth.generate import generate_sequence, sequence_rngs
 from mistd.data.transforms import to_model_input
-from mistd.engine.checkpoint import load_initial_weights
 from mistd.evaluation.coco import COCOEvaluator
+from mistd.inference.weights import load_initial_weights
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_macs, count_parameters
 from mistd.models.zoo import build_model

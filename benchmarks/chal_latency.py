@@ -20,16 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from official_chal import chal_model, fixture_state_dict, official_chal
 
-from mistd.inference.bench import (
-    build_chal,
-    build_official_chal,
-    interleaved_times,
-    official_fixture_state_dict,
-)
+from mistd.inference.bench import interleaved_times
 from mistd.models.complexity import count_macs
-
-FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "chal_official"
 
 
 def timings(
@@ -54,10 +48,10 @@ def main() -> None:
     parser.add_argument("--macs", action="store_true", help="also count GMACs (slow at 512)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    state_dict = official_fixture_state_dict(FIXTURE)
-    models = {"mistd chal": build_chal(state_dict)}
+    state_dict = fixture_state_dict()
+    models = {"mistd chal": chal_model()}
     if args.official is not None:
-        models["official"] = build_official_chal(args.official, state_dict)
+        models["official"] = official_chal(args.official, state_dict)
     weights = "fixture weights" if state_dict is not None else "random weights"
     print(f"eval forward, batch 1, T=5, {args.threads} threads, {weights}, {args.repeats} runs")
     print(f"{'model':<12} {'size':>5} {'best s':>8} {'median s':>9} {'CPU s':>8} {'GMAC':>8}")

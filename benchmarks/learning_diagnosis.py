@@ -25,7 +25,7 @@ import torch
 from mistd.config import parse_dotted
 from mistd.data.clips import ClipTrainingSet, collate_clips
 from mistd.data.readers import read_dataset
-from mistd.engine.checkpoint import load_initial_weights
+from mistd.inference.weights import load_initial_weights
 from mistd.models.zoo import build_model
 
 

@@ -22,13 +22,9 @@ from pathlib import Path
 import torch
 
 from mistd.data.readers import read_dataset
-from mistd.engine.checkpoint import (
-    checkpoint_weights,
-    load_checkpoint,
-    load_detector,
-    save_checkpoint,
-)
+from mistd.engine.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from mistd.inference.video_predictor import streaming_detector
+from mistd.inference.weights import load_detector
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_parameters
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from mistd.data.readers import read_dataset
-from mistd.engine.checkpoint import load_detector
 from mistd.evaluation.runner import data_classes_for, evaluate_sampled
+from mistd.inference.weights import load_detector
 from mistd.io import write_text_atomic
 
 

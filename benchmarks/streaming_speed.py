@@ -22,16 +22,9 @@ import sys
 from pathlib import Path
 
 import torch
+from official_chal import FIXTURE_WEIGHTS, chal_model, fixture_state_dict, official_chal
 
-from mistd.inference.bench import (
-    benchmark,
-    build_chal,
-    build_official_chal,
-    format_table,
-    official_fixture_state_dict,
-)
-
-FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "chal_official"
+from mistd.inference.bench import benchmark, format_table
 
 
 def main() -> None:
@@ -47,11 +40,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    state_dict = official_fixture_state_dict(FIXTURE)
-    official = build_official_chal(args.official, state_dict) if args.official else None
+    official = official_chal(args.official, fixture_state_dict()) if args.official else None
     results = []
     for size in args.sizes:
-        model = build_chal(state_dict, {"input_size": [size, size]})
+        model = chal_model(size)
         extra = {}
         if official is not None:
             # official layout [B, C, T, H, W]
@@ -67,7 +59,7 @@ def main() -> None:
             extra_runners=extra,
             log=lambda msg: print(f"... {msg}", file=sys.stderr),
         )
-        result["weights"] = "fixture" if state_dict is not None else "random"
+        result["weights"] = "fixture" if FIXTURE_WEIGHTS.is_file() else "random"
         print(format_table(result))
         if official is not None:
             ms, best = result["official_clip_ms"], result["official_clip_best_ms"]

@@ -46,7 +46,7 @@ def test_front_door_names() -> None:
 
 
 def test_streamed_evaluation_equals_clip_mode(tmp_path: Path) -> None:
-    from mistd.engine.checkpoint import ClipDetector
+    from mistd.inference.detector import ClipDetector
 
     torch.manual_seed(0)
     model, _ = mistd.create_model(

@@ -23,9 +23,10 @@ from mistd.data.readers.uestc import read_uestc
 from mistd.data.synth.config import preset_config
 from mistd.data.synth.writer import write_synthetic_dataset
 from mistd.data.writers import write_uestc_txt
-from mistd.engine.checkpoint import load_checkpoint, load_detector
+from mistd.engine.checkpoint import load_checkpoint
 from mistd.engine.run_config import RunConfig
 from mistd.errors import InputError
+from mistd.inference.weights import load_detector
 from mistd.io import atomic_folder
 from mistd.losses.simota import SimOTAAssigner
 

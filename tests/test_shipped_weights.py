@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from mistd.data.clips import causal_window
-from mistd.engine.checkpoint import load_checkpoint, load_detector, shipped_weights
+from mistd.engine.checkpoint import load_checkpoint
 from mistd.inference.video_predictor import streaming_detector
+from mistd.inference.weights import load_detector, shipped_weights
 
 WEIGHTS = resources.files("mistd") / "weights"
 
@@ -88,7 +89,7 @@ def test_shipped_weights_reach_their_floor_on_the_real_demo_clip(name):
 @pytest.mark.parametrize("host", ["mf-baseline", "chal"])
 def test_multi_frame_hosts_start_from_the_shipped_single_frame_model(host):
     """`mistd train --init yolox-ir-s`: the backbone and PAFPN load, the rest keeps its init."""
-    from mistd.engine.checkpoint import initial_state_dict, load_initial_weights
+    from mistd.inference.weights import load_initial_weights, read_weights
     from mistd.models.zoo import build_model
 
     if "yolox-ir-s" not in shipped_weights():
@@ -96,7 +97,7 @@ def test_multi_frame_hosts_start_from_the_shipped_single_frame_model(host):
     model, _ = build_model(host, {"width": 0.25, "input_size": [64, 64]})
     loaded, left, _ = load_initial_weights(model, "yolox-ir-s")
     assert loaded > 0 and not any(k.startswith(("backbone.", "neck.")) for k in left)
-    source = initial_state_dict("yolox-ir-s")
+    source = read_weights("yolox-ir-s").state_dict
     own = model.state_dict()
     key = "backbone.stem.conv.conv.weight"
     assert key in own and torch.equal(own[key], source[key].float())

@@ -49,9 +49,9 @@ def demo_detectors(device: str = "cpu") -> dict[str, object]:
     """Every detector the demo runs: the classical ones, then the shipped models (streaming),
     all scored class-agnostically."""
     from mistd.classical import CLASSICAL
-    from mistd.engine.checkpoint import load_detector, shipped_weights
     from mistd.evaluation.breakdown import class_agnostic
     from mistd.inference.video_predictor import streaming_detector
+    from mistd.inference.weights import load_detector, shipped_weights
 
     detectors: dict[str, object] = {name: make() for name, make in CLASSICAL.items()}
     for name in shipped_weights():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mistd.engine.checkpoint import load_initial_weights
 from mistd.errors import InputError
+from mistd.inference.weights import load_initial_weights
 from mistd.models.official import convert_official
 from mistd.models.zoo import build_model
 

@@ -3,6 +3,8 @@ reproduce torch (relative error < 1e-4), with a dynamic batch."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -77,3 +79,13 @@ def test_missing_onnx_file_is_an_input_error(tmp_path):
 
     with pytest.raises(InputError, match="mistd export"):
         OnnxClipModel(tmp_path / "absent.onnx")
+
+
+@pytest.mark.parametrize("name", ["yolox-s", "chal"])
+def test_export_emits_no_other_warning(name, tmp_path):
+    """Only the warnings `export._ignore_known_export_warnings` names: any other one fails."""
+    model = tiny(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = export_clip_onnx(model, tmp_path / f"{name}.onnx", SIZE)
+        export_streaming_onnx(model, path, SIZE)

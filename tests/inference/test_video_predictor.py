@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mistd.data.transforms import to_model_input
-from mistd.engine.checkpoint import ClipDetector
+from mistd.inference.detector import ClipDetector
 from mistd.inference.streaming import SNFPlan, streaming_parts
 from mistd.inference.video_predictor import VideoPredictor
 from mistd.models.zoo import ZOO, build_model

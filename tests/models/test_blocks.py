@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from mistd.decoding import decode_outputs, make_grids
 from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.blocks import BaseConv, CSPLayer, Focus, SPPBottleneck
-from mistd.models.heads.yolox_head import YOLOXHead, decode_outputs, make_grids
+from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.fold import TopDownFold
 from mistd.models.necks.pafpn import PAFPN
 

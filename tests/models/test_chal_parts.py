@@ -113,6 +113,22 @@ def test_background_field_by_temporal_taps_equals_volumes(training):
         )
 
 
+def test_scene_encoder_names_its_volume_layers_without_new_weights():
+    """Streaming reads the volume convolutions by name; the names add no state-dict keys."""
+    encoder = NeuralBackgroundField(16, scene_dim=8, motion_dim=4, mlp_hidden=32).scene_encoder
+    keys = set(encoder.state_dict())
+    assert encoder.scene_conv1.weight.shape == (8, 16, 3, 3, 3)
+    assert encoder.scene_conv2.weight.shape == (4, 8, 3, 3, 3)
+    assert encoder.motion_conv.weight.shape == (8, 16, 2, 3, 3)
+    assert (encoder.scene_bn1.num_features, encoder.scene_bn2.num_features) == (8, 4)
+    assert encoder.motion_bn.num_features == 8
+    assert encoder.scene_code_layers[0].in_features == 4 * 16
+    assert encoder.motion_code_layers[0].in_features == 8 * 4
+    named = ("scene_conv", "scene_bn", "motion_conv", "motion_bn", "scene_code", "motion_code")
+    assert not any(k.startswith(named) for k in keys)
+    assert "volume_convs.0.weight" in keys and "motion_branch.0.weight" in keys
+
+
 def test_prefix_indices_repeat_the_last_frame():
     expected = torch.tensor(
         [[0, 0, 0, 0, 0], [0, 1, 1, 1, 1], [0, 1, 2, 2, 2], [0, 1, 2, 3, 3], [0, 1, 2, 3, 4]]

@@ -10,12 +10,8 @@ from typer.testing import CliRunner
 
 from mistd.cli import app
 from mistd.errors import InputError
-from mistd.models.official import (
-    convert_official,
-    is_official_state_dict,
-    load_official_or_mistd,
-    official_to_mistd_key,
-)
+from mistd.inference.weights import read_weights
+from mistd.models.official import convert_official, is_official_state_dict, official_to_mistd_key
 from mistd.models.zoo import build_model
 
 
@@ -115,9 +111,11 @@ def test_convert_command_verifies_and_writes(official_files, tmp_path: Path):
     assert saved["config"]["model"]["width"] == 0.5
     assert set(saved) >= {"state_dict", "config", "mistd_version", "model"}
 
-    mistd_model, cfg = load_official_or_mistd(out)
-    official_model, official_cfg = load_official_or_mistd(checkpoint)
-    assert cfg == official_cfg and not mistd_model.training
+    converted, official = read_weights(out), read_weights(checkpoint)
+    assert (converted.kind, official.kind) == ("mistd", "official")
+    assert converted.run_config == official.run_config
+    mistd_model, official_model = converted.build_model(), official.build_model()
+    assert not mistd_model.training
     clip = torch.randn(1, 5, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(mistd_model(clip)[0], official_model(clip)[0])
@@ -143,9 +141,9 @@ def test_loader_rejects_other_files(tmp_path: Path):
     bad = tmp_path / "bad.pt"
     torch.save({"weights": torch.zeros(2)}, bad)
     with pytest.raises(InputError, match="not a mistd checkpoint"):
-        load_official_or_mistd(bad)
+        read_weights(bad)
     with pytest.raises(InputError, match="not found"):
-        load_official_or_mistd(tmp_path / "missing.pt")
+        read_weights(tmp_path / "missing.pt")
     result = CliRunner().invoke(
         app, ["convert-official", str(bad), "--out", str(tmp_path / "o.pt")]
     )

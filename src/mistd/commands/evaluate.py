@@ -68,13 +68,6 @@ def echo_warnings(caught: list[warnings.WarningMessage]) -> None:
         typer.echo(f"warning: {item.message}", err=True)
 
 
-def model_names() -> list[str]:
-    """Names accepted by `--model`."""
-    from mistd.classical import CLASSICAL
-
-    return sorted(CLASSICAL)
-
-
 def check_options(score_threshold: float | None = None, max_frames: int | None = None) -> None:
     """InputError for a `--score-threshold` outside [0, 1] (NaN included) or `--max-frames` < 1."""
     if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
@@ -212,10 +205,10 @@ def resolve_detector(
         )
     assert weights is not None
     try:
-        from mistd.engine.checkpoint import load_detector
+        from mistd.inference.weights import load_detector
     except ImportError as exc:
         raise InputError(
-            f"--weights needs mistd.engine.checkpoint.load_detector, which is not available "
+            f"--weights needs mistd.inference.weights.load_detector, which is not available "
             f"in this build ({exc})",
             path=weights,
         ) from None

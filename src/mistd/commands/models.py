@@ -34,14 +34,17 @@ def convert_official_command(
     import torch
 
     from mistd import __version__
-    from mistd.config import to_dict
     from mistd.engine.checkpoint import load_checkpoint
-    from mistd.engine.run_config import build_run_config, run_config_to_dict
+    from mistd.engine.run_config import run_config_to_dict
     from mistd.errors import InputError
+    from mistd.inference.weights import read_weights
     from mistd.io import atomic_path
-    from mistd.models.official import model_from_official, verify_against_reference
+    from mistd.models.official import verify_against_reference
 
-    model, cfg, dropped = model_from_official(load_checkpoint(checkpoint), source=checkpoint)
+    weights = read_weights(checkpoint)
+    if weights.kind != "official":
+        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", checkpoint)
+    model, dropped = weights.build_model(), weights.dropped
     typer.echo(f"mapped {len(model.state_dict())} tensors; dropped {len(dropped)}:")
     for key, reason in dropped.items():
         typer.echo(f"  {key}: {reason}")
@@ -63,10 +66,9 @@ def convert_official_command(
             raise typer.Exit(1)
 
     # The config of a training run with this model (what `mistd eval/detect --weights` read).
-    run_config = build_run_config("chal", {"model": to_dict(cfg)})
     payload = {
         "state_dict": model.state_dict(),
-        "config": run_config_to_dict(run_config),
+        "config": run_config_to_dict(weights.run_config),
         "mistd_version": __version__,
         "model": "chal",
     }
@@ -90,7 +92,7 @@ def models_command() -> None:
     from rich.table import Table
 
     from mistd.commands.train import shipped_configs
-    from mistd.engine.checkpoint import shipped_weights
+    from mistd.inference.weights import shipped_weights
     from mistd.models.zoo import ZOO
 
     table = Table(title="mistd model zoo (mistd train --model NAME)")

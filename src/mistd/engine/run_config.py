@@ -17,7 +17,6 @@ suggestion. The defaults reproduce the official CHAL recipe (UESTC-nnLab/CHAL `t
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -218,11 +217,6 @@ def _validate(cfg: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise InputError(message)
-
-
-def replace_train(cfg: RunConfig, **changes: Any) -> RunConfig:
-    """Copy of `cfg` with fields of its `train` section changed."""
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
 
 
 def absolute_paths(cfg: RunConfig) -> RunConfig:

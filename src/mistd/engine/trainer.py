@@ -36,7 +36,6 @@ from mistd.config import dump_yaml, to_dict
 from mistd.engine import distributed as D
 from mistd.engine.callbacks import Callback, FunctionCallback, default_callbacks
 from mistd.engine.checkpoint import (
-    ClipDetector,
     get_rng_states,
     load_checkpoint,
     make_checkpoint,
@@ -47,6 +46,7 @@ from mistd.engine.ema import ModelEMA, unwrap
 from mistd.engine.run_config import RunConfig, run_config_from_dict, run_config_to_dict
 from mistd.engine.schedule import schedule_from_config, set_lr
 from mistd.errors import InputError
+from mistd.inference.detector import ClipDetector
 from mistd.io import write_text_atomic
 from mistd.structures import FrameDataset, Sequence
 
@@ -222,7 +222,7 @@ class Trainer:
 
             model, _ = build_model(cfg.model_name, to_dict(cfg.model))
             if t.init_weights:
-                from mistd.engine.checkpoint import load_initial_weights
+                from mistd.inference.weights import load_initial_weights
 
                 loaded, missing, _ = load_initial_weights(model, t.init_weights)
                 if self.info.is_main:

@@ -14,7 +14,6 @@ change of outputs.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,44 +131,6 @@ def interleaved_ms(
     """`interleaved_times` summarised: name -> (median ms, best ms) of the wall times."""
     times = interleaved_times(runners, repeats, warmup, report)
     return {k: (1000 * statistics.median(w), 1000 * min(w)) for k, (w, _) in times.items()}
-
-
-def official_fixture_state_dict(folder: str | Path) -> dict[str, torch.Tensor] | None:
-    """The official CHAL weights of the shared fidelity fixture (`folder/
-    official_state_dict_fp16.pt`) in float32, or None when the fixture is absent."""
-    path = Path(folder) / "official_state_dict_fp16.pt"
-    if not path.is_file():
-        return None
-    state_dict = torch.load(path, weights_only=True)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
-
-
-def build_official_chal(
-    checkout: str | Path, state_dict: dict[str, torch.Tensor] | None
-) -> nn.Module:
-    """The official CHAL model (`nets/slowfastnet.py::slowfastnet`, 1 class, T=5) imported from
-    the user's checkout at `checkout`, with `state_dict` loaded when given; eval mode."""
-    sys.path.insert(0, str(checkout))
-    from nets.slowfastnet import slowfastnet  # the user's official checkout
-
-    model = slowfastnet(num_classes=1, num_frame=5)
-    if state_dict is not None:
-        model.load_state_dict(state_dict, strict=True)
-    return model.eval()
-
-
-def build_chal(
-    state_dict: dict[str, torch.Tensor] | None, overrides: dict[str, Any] | None = None
-) -> nn.Module:
-    """Our `chal` (zoo config `overrides`) with official `state_dict` converted into it when given
-    (random weights otherwise); eval mode."""
-    from mistd.models.official import convert_official
-    from mistd.models.zoo import build_model
-
-    model, _ = build_model("chal", overrides or {})
-    if state_dict is not None:
-        model.load_state_dict(convert_official(state_dict)[0], strict=True)
-    return model.eval()
 
 
 @torch.inference_mode()

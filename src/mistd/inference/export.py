@@ -76,6 +76,27 @@ def _metadata(model: nn.Module, kind: str, input_size: tuple[int, int], dynamic:
     }
 
 
+def _ignore_known_export_warnings() -> None:
+    """Filter exactly the warnings an export is known to emit; any other one gets through (and
+    fails `tests/inference/test_onnx.py::test_export_emits_no_other_warning`)."""
+    # torch's own, nothing in our code causes them: the TorchScript exporter is chosen on purpose
+    # (`dynamo=False`), and torch's exporter internals call a deprecated function of torch.
+    for message in (
+        "You are using the legacy TorchScript-based ONNX export",
+        "The feature will be removed. Please remove usage of this function",
+    ):
+        warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+    # Shape-dependent Python decisions in the CHAL parts and their streaming form (Swin window
+    # shrink and padding, the fusion's size fallback, pooling paths, per-frame times) are traced
+    # at the export size, as the module docstring states. Not yet rewritten to avoid the
+    # TracerWarning: limited to those modules so that a new one elsewhere is seen.
+    warnings.filterwarnings(
+        "ignore",
+        category=torch.jit.TracerWarning,
+        module=r"mistd\.(models\.temporal\.|inference\.streaming)",
+    )
+
+
 def _export(
     module: nn.Module,
     args: tuple[torch.Tensor, ...],
@@ -92,8 +113,7 @@ def _export(
     # nn.Module default) would switch the model to train mode for its later users.
     module.eval()
     with atomic_path(path) as tmp, warnings.catch_warnings():
-        # TracerWarnings about shape-dependent Python values are expected (see module docstring).
-        warnings.simplefilter("ignore")
+        _ignore_known_export_warnings()
         torch.onnx.export(
             module,
             args,

@@ -208,9 +208,9 @@ class StreamingBackgroundField(nn.Module):
     ):
         super().__init__()
         encoder = field.scene_encoder
-        conv1, bn1 = encoder.volume_convs[0], encoder.volume_convs[1]
-        conv2, bn2 = encoder.volume_convs[3], encoder.volume_convs[4]
-        motion_conv, motion_bn = encoder.motion_branch[0], encoder.motion_branch[1]
+        conv1, bn1 = encoder.scene_conv1, encoder.scene_bn1
+        conv2, bn2 = encoder.scene_conv2, encoder.scene_bn2
+        motion_conv, motion_bn = encoder.motion_conv, encoder.motion_bn
         if conv1.weight.shape[2] != 3 or conv2.weight.shape[2] != 3:
             raise ValueError("streaming SNF expects temporal kernel 3 in the scene convs")
         if motion_conv.weight.shape[2] != 2 or motion_conv.padding[0] != 0:
@@ -304,7 +304,7 @@ class StreamingBackgroundField(nn.Module):
         # evaluation-major order, as `CHAL.backgrounds` (matters only for per-frame times)
         scene = scene.transpose(0, 1).reshape(e * b, -1)
         motion = motion.transpose(0, 1).reshape(e * b, -1)
-        code = torch.cat([encoder.scene_head[2:](scene), encoder.motion_branch[4:](motion)], 1)
+        code = torch.cat([encoder.scene_code_layers(scene), encoder.motion_code_layers(motion)], 1)
         times = None
         if self.per_frame_time:
             frame_ids = torch.tensor(self.frames, dtype=fused.dtype, device=fused.device)

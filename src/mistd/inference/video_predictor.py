@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from mistd.data.transforms import LetterboxInfo, to_model_input
-from mistd.engine.checkpoint import key_frame_window
+from mistd.decoding import decode_outputs
+from mistd.inference.detector import key_frame_window
 from mistd.inference.streaming import streaming_parts
-from mistd.models.heads.yolox_head import decode_outputs
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
 
@@ -253,7 +253,7 @@ class StreamingClipDetector:
     seek) the window is rebuilt from the T given frames, which costs what clip mode costs.
 
     Args:
-        detector: a `mistd.engine.checkpoint.ClipDetector` (needs `model`, `input_size`,
+        detector: a `mistd.inference.detector.ClipDetector` (needs `model`, `input_size`,
             `num_frames`, `score_threshold`, `nms_iou`, `device`).
         parts, precision, channels_last: as `VideoPredictor` (e.g. onnxruntime parts).
     """

@@ -21,11 +21,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mistd.decoding import decode_boxes, flatten_outputs, make_grids
 from mistd.losses.focal import sigmoid_focal_loss
 from mistd.losses.iou import BoxLossKind, box_loss
 from mistd.losses.nwd import nwd_loss
 from mistd.losses.simota import SimOTAAssigner
-from mistd.models.heads.yolox_head import decode_boxes, flatten_outputs, make_grids
 
 
 class YOLOXCriterion:

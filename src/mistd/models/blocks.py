@@ -202,11 +202,3 @@ class SPPBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         return self.conv2(torch.cat([x] + [pool(x) for pool in self.m], dim=1))
-
-
-def init_batchnorm(module: nn.Module, eps: float = BN_EPS, momentum: float = BN_MOMENTUM) -> None:
-    """Set every BatchNorm2d under `module` to YOLOX's eps/momentum (YOLOX `init_yolo`)."""
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eps = eps
-            m.momentum = momentum

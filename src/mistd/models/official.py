@@ -1,4 +1,6 @@
-"""Official CHAL checkpoints: key-name conversion, detection, loading, verification.
+"""Official CHAL checkpoints: key-name conversion, detection, verification.
+
+Loading one (into a model or a detector) is `mistd.inference.weights.read_weights`.
 
 The official code (github.com/UESTC-nnLab/CHAL, `nets/slowfastnet.py::slowfastnet`) saves plain
 `state_dict()`s (sometimes float16, sometimes with a DDP `module.` prefix). `convert_official`
@@ -170,57 +172,6 @@ def convert_official(
 def official_num_classes(state_dict: dict[str, torch.Tensor]) -> int:
     """Number of classes of an official CHAL state dict (from its classification conv)."""
     return int(strip_module_prefix(state_dict)["head.cls_preds.0.weight"].shape[0])
-
-
-def model_from_official(
-    checkpoint: Any, *, source: str | Path | None = None
-) -> tuple[nn.Module, Any, dict[str, str]]:
-    """An official CHAL checkpoint (a state dict, or `{"state_dict": ...}`) -> our `chal` model
-    with its weights loaded strictly, in eval mode -> (model, model cfg, {dropped key: reason})."""
-    from mistd.models.zoo import build_model
-
-    state_dict = checkpoint
-    if isinstance(state_dict, dict) and "state_dict" in state_dict:
-        state_dict = state_dict["state_dict"]
-    if not is_official_state_dict(state_dict):
-        raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", source)
-    converted, dropped = convert_official(state_dict, source=source)
-    model, cfg = build_model("chal", {"num_classes": official_num_classes(state_dict)})
-    model.load_state_dict(converted, strict=True)
-    return model.eval(), cfg, dropped
-
-
-def load_official(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
-    """Build our `chal` model and load an official checkpoint into it (strict) -> (model, cfg)."""
-    from mistd.engine.checkpoint import load_checkpoint
-
-    model, cfg, _ = model_from_official(load_checkpoint(path), source=path)
-    return model.to(device).eval(), cfg
-
-
-def load_official_or_mistd(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, Any]:
-    """Load an official CHAL checkpoint or a mistd checkpoint -> (model in eval mode, model cfg).
-
-    An official checkpoint is a plain CHAL `state_dict()` (built as zoo model `chal`). A mistd
-    checkpoint is `{"state_dict", "config", "model", "mistd_version", ...}`, loaded by
-    `mistd.engine.checkpoint.model_from_checkpoint` (EMA weights when present).
-    """
-    # Lazy: the engine builds on the models, not the other way round.
-    from mistd.engine.checkpoint import is_mistd_checkpoint, load_checkpoint, model_from_checkpoint
-
-    checkpoint = load_checkpoint(path)
-    if is_official_state_dict(checkpoint):
-        model, cfg, _ = model_from_official(checkpoint, source=path)
-        return model.to(device).eval(), cfg
-    if is_mistd_checkpoint(checkpoint):
-        model, run_cfg = model_from_checkpoint(checkpoint, source=path)
-        return model.to(device).eval(), run_cfg.model
-    raise InputError(
-        "not a mistd checkpoint (needs 'state_dict' and 'model') nor an official CHAL state dict",
-        path,
-    )
 
 
 def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mistd.decoding import decode_outputs
 from mistd.losses.criterion import YOLOXCriterion
-from mistd.models.heads.yolox_head import YOLOXHead, decode_outputs
+from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
 

@@ -1,9 +1,9 @@
-"""YOLOX decoupled head (any number of levels) and its decoding.
+"""YOLOX decoupled head (any number of levels).
 
 The head only maps features to raw per-level maps; assignment and loss live in
-`mistd.losses.criterion.YOLOXCriterion`, box decoding in `decode_outputs`. Attribute names
-(`stems, cls_convs, reg_convs, cls_preds, reg_preds, obj_preds`) match YOLOX and the official
-CHAL `nets/slowfastnet.py::YOLOXHead`.
+`mistd.losses.criterion.YOLOXCriterion`, box decoding in `mistd.decoding.decode_outputs`.
+Attribute names (`stems, cls_convs, reg_convs, cls_preds, reg_preds, obj_preds`) match YOLOX and
+the official CHAL `nets/slowfastnet.py::YOLOXHead`.
 """
 
 from __future__ import annotations
@@ -100,47 +100,3 @@ class YOLOXHead(nn.Module):
                 )
             )
         return outputs
-
-
-def make_grids(
-    outputs: list[torch.Tensor], strides: tuple[int, ...] | list[int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Anchor-point grid of the flattened outputs.
-
-    Returns `grid [A, 2]` (x, y cell indices) and `stride [A]`, A = sum of H_i * W_i, in the
-    order of `flatten_outputs` (level by level, row-major).
-    """
-    grids, stride_list = [], []
-    for out, stride in zip(outputs, strides, strict=True):
-        h, w = out.shape[-2:]
-        ys = torch.arange(h, device=out.device, dtype=out.dtype)
-        xs = torch.arange(w, device=out.device, dtype=out.dtype)
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        grids.append(torch.stack((gx, gy), dim=-1).reshape(-1, 2))
-        stride_list.append(torch.full((h * w,), float(stride), device=out.device, dtype=out.dtype))
-    return torch.cat(grids, dim=0), torch.cat(stride_list, dim=0)
-
-
-def flatten_outputs(outputs: list[torch.Tensor]) -> torch.Tensor:
-    """Per-level `[B, K, H_i, W_i]` -> `[B, A, K]` (level by level, row-major)."""
-    return torch.cat([o.flatten(start_dim=2) for o in outputs], dim=2).permute(0, 2, 1)
-
-
-def decode_boxes(raw: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor) -> torch.Tensor:
-    """Raw box offsets `[..., A, 4]` -> `cxcywh` input pixels: xy = (p + grid) * stride,
-    wh = exp(p) * stride (official `utils_bbox.decode_outputs`)."""
-    stride = stride.unsqueeze(-1)
-    xy = (raw[..., :2] + grid) * stride
-    wh = torch.exp(raw[..., 2:4]) * stride
-    return torch.cat([xy, wh], dim=-1)
-
-
-def decode_outputs(
-    outputs: list[torch.Tensor], strides: tuple[int, ...] | list[int]
-) -> torch.Tensor:
-    """Raw head maps -> `[B, A, 5 + C]`: (cx, cy, w, h) in input pixels, sigmoid(obj),
-    sigmoid(cls). The final score of class c is `obj * cls_c` (see `ops.postprocess`)."""
-    flat = flatten_outputs(outputs)
-    grid, stride = make_grids(outputs, strides)
-    boxes = decode_boxes(flat[..., :4], grid, stride)
-    return torch.cat([boxes, flat[..., 4:].sigmoid()], dim=-1)

@@ -79,6 +79,46 @@ class SceneEncoder(nn.Module):
         )
         self.code_dim = scene_dim + motion_dim
 
+    # The Conv3d layers over the clip volume and their BatchNorms, by name (the Sequentials keep
+    # the official parameter names `volume_convs.0.weight`, ...). Streaming inference rebuilds
+    # these convolutions from per-frame taps (`mistd.inference.streaming`).
+    @property
+    def scene_conv1(self) -> TapConv3d:
+        """The scene branch's first Conv3d (3x3x3, C -> C/2), reading the volume."""
+        return self.volume_convs[0]
+
+    @property
+    def scene_bn1(self) -> nn.BatchNorm3d:
+        return self.volume_convs[1]
+
+    @property
+    def scene_conv2(self) -> nn.Conv3d:
+        """The scene branch's second Conv3d (3x3x3, C/2 -> C/4)."""
+        return self.volume_convs[3]
+
+    @property
+    def scene_bn2(self) -> nn.BatchNorm3d:
+        return self.volume_convs[4]
+
+    @property
+    def motion_conv(self) -> TapConv3d:
+        """The motion branch's Conv3d ((2, 3, 3), no temporal padding, C -> C/2)."""
+        return self.motion_branch[0]
+
+    @property
+    def motion_bn(self) -> nn.BatchNorm3d:
+        return self.motion_branch[1]
+
+    @property
+    def scene_code_layers(self) -> nn.Sequential:
+        """The scene branch after its pooling and flattening: `[N, C/4 * 16]` -> scene code."""
+        return self.scene_head[2:]
+
+    @property
+    def motion_code_layers(self) -> nn.Sequential:
+        """The motion branch after its pooling and flattening: `[N, C/2 * 4]` -> motion code."""
+        return self.motion_branch[5:]
+
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         scene = self.scene_head(self.volume_convs(volume))
         motion = self.motion_branch(volume)
@@ -96,10 +136,8 @@ class SceneEncoder(nn.Module):
         5 prefix volumes of 5 frames this is 5x (scene) and 4x (motion) less arithmetic. Exact
         algebra; what follows (BatchNorm3d, ReLU, ...) runs on the assembled tensors unchanged.
         """
-        first_conv = self.volume_convs[0]
-        motion_conv = self.motion_branch[0]
-        scene = self.scene_head(self.volume_convs[1:](first_conv(frames, index)))
-        motion = self.motion_branch[1:](motion_conv(frames, index))
+        scene = self.scene_head(self.volume_convs[1:](self.scene_conv1(frames, index)))
+        motion = self.motion_branch[1:](self.motion_conv(frames, index))
         return torch.cat([scene, motion], dim=1)
 
 

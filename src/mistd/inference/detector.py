@@ -1,0 +1,119 @@
+"""`ClipDetector`: a model as a detector of raw frames, with boxes in original pixels.
+
+`detect(frames [T, H, W], bit_depth)` letterboxes the causal window ending at the key frame (last)
+to the model input (the official preprocessing), predicts on the key frame and maps the boxes back
+to the frame. `mistd.inference.weights.load_detector` builds one from trained weights;
+`mistd.inference.video_predictor.StreamingClipDetector` is its streaming twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mistd.structures import Detections
+
+
+def key_frame_window(frames: np.ndarray, num_frames: int) -> np.ndarray:
+    """The `[num_frames, H, W]` window ending at the key frame (last) of `frames [T, H, W]` (or
+    one `[H, W]` frame): the last `num_frames` frames, or, when fewer are given, the earliest one
+    repeated in front (the causal sequence-start rule). ValueError for another shape."""
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.ndim != 3 or frames.shape[0] == 0:
+        raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
+    if frames.shape[0] >= num_frames:
+        return frames[-num_frames:]
+    pad = np.repeat(frames[:1], num_frames - frames.shape[0], axis=0)
+    return np.concatenate([pad, frames], axis=0)
+
+
+class ClipDetector:
+    """A trained model as a clip detector (COMMON.md interface 3).
+
+    `detect(frames [T, H, W] raw uint8/uint16, bit_depth) -> Detections` in ORIGINAL pixels:
+    frames are letterboxed to the model input (official preprocessing), the model predicts on
+    the key frame (last), boxes are mapped back. Fewer than `num_frames` frames are padded by
+    repeating the earliest one (the causal sequence-start rule); more are cut to the last T.
+
+    Attributes:
+        model: the `nn.Module` (eval mode).
+        config: the RunConfig dict it was trained with ({} when unknown).
+        num_frames: clip length T the model expects.
+        input_size: model input (h, w).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        num_frames: int,
+        input_size: tuple[int, int],
+        device: str | torch.device = "cpu",
+        score_threshold: float = 0.001,
+        nms_iou: float = 0.65,
+        config: dict[str, Any] | None = None,
+        name: str = "",
+    ):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.num_frames = int(num_frames)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.score_threshold = float(score_threshold)
+        self.nms_iou = float(nms_iou)
+        self.config = config or {}
+        self.name = name
+
+    @torch.no_grad()
+    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
+        """Detections on the key frame (last) of `frames [T, H, W]`, in original pixels."""
+        return self.detect_batch([frames], bit_depth)[0]
+
+    @torch.no_grad()
+    def detect_batch(
+        self, clips: Sequence[np.ndarray], bit_depth: int | Sequence[int]
+    ) -> list[Detections]:
+        """`detect` for several clips at once (one forward pass); `bit_depth` per clip or shared.
+
+        Clips may differ in frame size (each is letterboxed to the same input size).
+        """
+        from mistd.data.transforms import to_model_input
+
+        if not clips:
+            return []
+        depths = [bit_depth] * len(clips) if isinstance(bit_depth, int) else list(bit_depth)
+        tensors, infos = [], []
+        for frames, depth in zip(clips, depths, strict=True):
+            tensor, info = to_model_input(
+                key_frame_window(frames, self.num_frames), depth, self.input_size
+            )
+            tensors.append(tensor)
+            infos.append(info)
+        batch = torch.stack(tensors).to(self.device)
+        predictions = self.model.predict(
+            batch, score_threshold=self.score_threshold, nms_iou=self.nms_iou
+        )
+        out = []
+        for pred, info in zip(predictions, infos, strict=True):
+            pred = pred.to("cpu")
+            boxes = info.boxes_to_original(pred.boxes.float().numpy())
+            out.append(
+                Detections(
+                    torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
+                    pred.scores.float(),
+                    pred.labels.long(),
+                    pred.maps,
+                )
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"ClipDetector({self.name or type(self.model).__name__}, num_frames={self.num_frames}, "
+            f"input_size={self.input_size}, device={self.device})"
+        )
