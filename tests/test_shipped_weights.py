@@ -37,6 +37,7 @@ def test_package_weights_stay_under_25_mb_and_each_has_a_model_card():
         assert f"## {name}\n" in card, f"{name} has no model card section"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", shipped_weights())
 def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
     data = load_checkpoint(WEIGHTS / f"{name}.pt")

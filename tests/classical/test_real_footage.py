@@ -114,6 +114,7 @@ def _run_rule(response, image, rule):
     return response_to_detections(response, rule, image=image)
 
 
+@pytest.mark.slow
 def test_temporal_ignores_a_ticking_clock_on_a_still_camera() -> None:
     period, n = 12, 160
     frames, targets = [], []
@@ -228,6 +229,7 @@ def test_overlay_state_restarts_on_a_new_sequence() -> None:
     assert not suppressor.update(other).any()
 
 
+@pytest.mark.slow
 def test_tophat_on_real_anti_uav_clip(shared_dir) -> None:
     from mistd.data.readers import read_dataset
     from mistd.evaluation.runner import evaluate_detector

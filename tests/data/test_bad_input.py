@@ -171,6 +171,7 @@ def _cli(*args):
     )
 
 
+@pytest.mark.slow
 def test_cli_exit_code_2_without_traceback(tmp_path):
     index = tmp_path / "bad.txt"
     index.write_text("s/0.png 1,2,3,0\n")

@@ -86,6 +86,7 @@ def test_sirst_masks_components_not_xml(shared_dir):
         assert record.boxes[:, 1].min() == ys.min() and record.boxes[:, 3].max() == ys.max() + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["4.avi", "new_video_4_0.txt"])
 def test_anti_uav_video_or_track(shared_dir, which):
     path = _real(shared_dir, "anti_uav", which)

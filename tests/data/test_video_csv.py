@@ -103,6 +103,7 @@ def test_unknown_label_missing_csv_and_unknown_clip(tmp_path: Path) -> None:
         read_dataset(root, select="IR_DRONE_001")
 
 
+@pytest.mark.slow
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
     import subprocess
     import sys

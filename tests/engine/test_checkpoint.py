@@ -84,6 +84,7 @@ def trained_run(tiny_data, tmp_path_factory):
     return root / "tiny", result.output
 
 
+@pytest.mark.slow
 def test_cli_train_writes_a_run(trained_run):
     run, output = trained_run
     assert "Training summary" in output and "best mAP50" in output
@@ -111,6 +112,7 @@ def test_cli_errors_exit_2_without_traceback(tiny_data):
     assert isinstance(result.exception, InputError) and "--model" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_load_detector_maps_detections_to_original_pixels(trained_run, tiny_data):
     run, _ = trained_run
     detector = load_detector(run / "weights" / "best.pt", score_threshold=0.0, nms_iou=0.65)
@@ -140,6 +142,7 @@ def test_load_detector_maps_detections_to_original_pixels(trained_run, tiny_data
     torch.testing.assert_close(batch[1].scores, single.scores, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_through_the_cli_continues_the_run(trained_run):
     run, _ = trained_run
     result = CliRunner().invoke(
@@ -150,6 +153,7 @@ def test_resume_through_the_cli_continues_the_run(trained_run):
     assert ckpt["epoch"] == 2 and [r["epoch"] for r in ckpt["history"]] == [1, 2]
 
 
+@pytest.mark.slow
 def test_load_detector_accepts_an_official_chal_checkpoint(shared_dir):
     """A plain official CHAL state dict goes through `mistd.models.official` (key conversion)."""
     path = shared_dir / "fixtures" / "chal_official" / "official_state_dict_fp16.pt"

@@ -149,6 +149,7 @@ def test_config_is_the_official_recipe(config):
     assert (paper.model.loss.nwd_weight, paper.model.loss.ciou_weight) == (1.0, 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", sorted(LAYOUTS))
 def test_one_iteration_on_official_layout(config, tmp_path, monkeypatch):
     """Run from the folder holding `datasets/`: the config's own paths find every frame."""

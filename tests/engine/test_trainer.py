@@ -45,6 +45,7 @@ def record_losses(trainer: Trainer) -> list[tuple[int, dict[str, float]]]:
     return losses
 
 
+@pytest.mark.slow
 def test_smoke_training_reduces_loss(tiny_data, tmp_path):
     """A tiny real model trained on generated data: the loss goes down; outputs are written."""
     cfg = tiny_cfg("mf-baseline", tiny_data, epochs=4, lr=4e-3, eval_interval=4, ema=False)
@@ -71,6 +72,7 @@ def _final_state(run_dir) -> dict:
     return load_checkpoint(run_dir / "weights" / "last.pt")
 
 
+@pytest.mark.slow
 def test_resume_after_max_iters_matches_uninterrupted(tiny_data, tmp_path):
     """Stop mid-epoch (max_iters), resume: same losses, weights, EMA and logs as one run.
 
@@ -110,6 +112,7 @@ class Killed(RuntimeError):
     pass
 
 
+@pytest.mark.slow
 def test_resume_after_crash_from_periodic_checkpoint(tiny_data, tmp_path):
     """A run that dies (exception in a callback) resumes from its last periodic checkpoint."""
     cfg = tiny_cfg("mf-baseline", tiny_data, checkpoint_interval=3)
@@ -212,6 +215,7 @@ def test_bad_configs_fail_with_a_message(tiny_data):
         Trainer(cfg, None, progress=False)
 
 
+@pytest.mark.slow
 def test_schedule_per_epoch_follows_official_warm_cosine(tiny_data):
     cfg = tiny_cfg("mf-baseline", tiny_data, lr_step="epoch", epochs=3, max_iters=13)
     trainer = Trainer(cfg, None, progress=False)

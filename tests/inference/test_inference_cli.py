@@ -54,6 +54,7 @@ def run_detect(tmp_path, weights, source, *extra) -> list[dict]:
     return json.loads((run_dir / "detections.json").read_text())
 
 
+@pytest.mark.slow
 def test_detect_streams_with_the_same_detections(tmp_path, tiny_weights, frames_dir):
     clip_mode = run_detect(tmp_path / "a", tiny_weights, frames_dir, "--no-stream")
     streamed = run_detect(tmp_path / "b", tiny_weights, frames_dir)
@@ -75,6 +76,7 @@ def test_detect_rejects_an_unknown_backend(tmp_path, tiny_weights, frames_dir):
     assert "backend" in str(result.exception) + result.output
 
 
+@pytest.mark.slow
 def test_export_and_bench_commands(tmp_path, tiny_weights):
     out = tmp_path / "chal.onnx"
     result = CliRunner().invoke(
@@ -122,6 +124,7 @@ def test_bench_and_export_reject_bad_sizes():
             parse_size(bad)
 
 
+@pytest.mark.slow
 def test_detect_maps_writes_panels(tmp_path, tiny_weights, frames_dir):
     result = CliRunner().invoke(
         app,

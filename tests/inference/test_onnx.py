@@ -34,6 +34,7 @@ def relative_error(outputs: list[torch.Tensor], expected: list[torch.Tensor]) ->
 
 
 # chal-paper (two Swin layers, shifted) is covered by the dynamic-size test below.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in ZOO if n != "chal-paper"])
 def test_exported_graphs_match_torch(name, tmp_path):
     model = tiny(name)
@@ -54,6 +55,7 @@ def test_exported_graphs_match_torch(name, tmp_path):
     assert relative_error(head(*stacked), expected) < 1e-4
 
 
+@pytest.mark.slow
 def test_dynamic_size_and_onnx_streaming_predictor(tmp_path):
     model = tiny("chal-paper")  # two Swin layers, the second shifted
     path = export_clip_onnx(model, tmp_path / "chal.onnx", SIZE, dynamic=True)
@@ -81,6 +83,7 @@ def test_missing_onnx_file_is_an_input_error(tmp_path):
         OnnxClipModel(tmp_path / "absent.onnx")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["yolox-s", "chal"])
 def test_export_emits_no_other_warning(name, tmp_path):
     """Only the warnings `export._ignore_known_export_warnings` names: any other one fails."""

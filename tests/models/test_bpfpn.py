@@ -235,6 +235,7 @@ def test_streaming_frame_encoders_include_the_shortcut(host):
             assert not torch.equal(plain, folded)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("down", ["unshuffle", "strided"])
 def test_onnx_export_of_a_trained_shortcut_matches_torch(down, tmp_path):
     pytest.importorskip("onnxruntime")

@@ -97,6 +97,7 @@ def test_every_official_key_is_accounted_for(official_files):
     assert set(convert_official(prefixed)[0]) == set(converted)
 
 
+@pytest.mark.slow
 def test_convert_command_verifies_and_writes(official_files, tmp_path: Path):
     checkpoint, reference = official_files
     out = tmp_path / "chal.pt"
@@ -121,6 +122,7 @@ def test_convert_command_verifies_and_writes(official_files, tmp_path: Path):
         torch.testing.assert_close(mistd_model(clip)[0], official_model(clip)[0])
 
 
+@pytest.mark.slow
 def test_convert_command_fails_on_a_wrong_weight(official_files, tmp_path: Path):
     checkpoint, reference = official_files
     state_dict = torch.load(checkpoint, weights_only=True)
