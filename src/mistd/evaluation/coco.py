@@ -224,7 +224,13 @@ def _official_numbers(coco_gt, coco_dt, img_ids: list[int], where: str) -> tuple
     numbers["recall"] = max(recall, 0.0)
     curve = evaluator.eval["precision"][0, :, 0, 0, -1]
     n_points = int(recall * 100)
-    if n_points < 1:
+    if recall < 0:  # COCOeval's -1: the first category has no ground truth in these frames
+        warnings.warn(
+            f"{where}: no ground truth of category {evaluator.params.catIds[0]} in these frames; "
+            "its recall and precision are reported as 0",
+            stacklevel=3,
+        )
+    elif n_points < 1:
         warnings.warn(
             f"{where}: recall {recall:.4f} < 0.01, precision is undefined by the protocol; "
             "reported as 0",
