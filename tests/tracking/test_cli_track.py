@@ -145,3 +145,19 @@ def test_track_select_and_input_size_options(tmp_path: Path):
     assert json.loads((out / "tophat" / "metrics.json").read_text())["sequences"] == ["seq"]
     bad = runner.invoke(app, [*args, "--input-size", "native"])
     assert bad.exit_code != 0 and "learned models" in str(bad.exception)
+
+
+def test_input_size_reaches_the_streaming_predictor(tmp_path: Path):
+    """Regression: `mistd track --weights W --input-size native` built the streaming predictor
+    before the size was set, so the model ran at its trained size (Anti-UAV: box mAP50 0.0 where
+    `mistd eval --input-size native` gives 5.1)."""
+    from mistd.commands.track import prepare_detector
+    from mistd.data.readers import read_dataset
+    from mistd.inference.detector import ClipDetector
+    from mistd.models.zoo import ZOO, build_model
+
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    detector = ClipDetector(model, num_frames=1, input_size=(64, 64))
+    dataset = read_dataset(_clip(tmp_path), classes="target")
+    streamed = prepare_detector(detector, dataset, "96x128", stream=True)
+    assert streamed.predictor.input_size == (96, 128)

@@ -172,7 +172,6 @@ def register(app: typer.Typer) -> None:
         from mistd.data.video import VideoWriter, video_info
         from mistd.evaluation.coco import COCOEvaluator
         from mistd.evaluation.runner import evaluate_detector
-        from mistd.inference.video_predictor import streaming_detector
         from mistd.io import increment_path, write_json_atomic, write_text_atomic
         from mistd.tracking.confirm import TrackConfirmedDetector
         from mistd.tracking.draw import draw_tracks
@@ -182,11 +181,11 @@ def register(app: typer.Typer) -> None:
 
         config = tracker_config(list(overrides or []))
         detector, default_name = resolve_detector(model, weights, device)
-        if weights is not None:
-            detector = streaming_detector(detector, stream)
         dataset = read_dataset(source, root=root, select=select)
         dataset = select_sequences(dataset, source, split, sequences, merge_classes)
-        detector = prepare_detector(detector, dataset, input_size)
+        detector = prepare_detector(
+            detector, dataset, input_size, stream=weights is not None and stream
+        )
         warn_if_downscaled(detector, dataset)
         if fps is None:
             fps = 25.0
@@ -338,16 +337,21 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"metrics: {json_out}")
 
 
-def prepare_detector(detector, dataset, input_size: str | None = None):
+def prepare_detector(detector, dataset, input_size: str | None = None, stream: bool = False):
     """`detector` ready to be tracked and scored on `dataset`: run at `input_size` (`--input-size`,
-    learned models) and, for a multi-class model on one-class (merged) ground truth, relabelled
-    class-agnostically (class-agnostic NMS, every box class 0) before the tracker sees it, as
-    `mistd eval` scores it; otherwise its class ids 1.. would match no ground-truth category."""
+    learned models), streamed when `stream` (the streaming predictor is built at that size, so
+    the size is set first) and, for a multi-class model on one-class (merged) ground truth,
+    relabelled class-agnostically (class-agnostic NMS, every box class 0) before the tracker sees
+    it, as `mistd eval` scores it; otherwise its class ids 1.. would match no ground-truth
+    category."""
     from mistd.commands.evaluate import set_input_size
     from mistd.evaluation.breakdown import class_agnostic
     from mistd.evaluation.runner import detector_class_names
+    from mistd.inference.video_predictor import streaming_detector
 
     set_input_size(detector, input_size, dataset)
+    if stream:
+        detector = streaming_detector(detector)
     names = detector_class_names(detector)
     if names and len(names) > 1 and len(dataset.class_names) == 1:
         detector = class_agnostic(detector)
