@@ -210,7 +210,12 @@ def evaluate_with_breakdown(
     names = detector_class_names(detector)
     if names and len(names) > 1 and len(dataset.class_names) == 1:
         # a multi-class model on one-class ground truth (Anti-UAV, DAUB): every detection is a
-        # target, whatever class the model gives it
+        # target, whatever class the model gives it. Streamed first: a wrapper around a plain
+        # detector would be bypassed by the streaming predictor built from its model.
+        if kwargs.get("stream", True):
+            from mistd.inference.video_predictor import streaming_detector
+
+            detector = streaming_detector(detector)
         detector = class_agnostic(detector)
     metrics, detections = evaluate_detector(detector, dataset, **kwargs)
     if len(dataset.class_names) > 1 or any(s.attributes for s in dataset.sequences):

@@ -350,6 +350,8 @@ def streaming_detector(
         raise InputError(f"--backend: expected torch or onnxruntime, got '{backend}'")
     if precision not in ("fp32", "bf16"):
         raise InputError(f"--precision: expected fp32 or bf16, got '{precision}'")
+    if hasattr(detector, "push") and hasattr(detector, "reset"):
+        return detector  # streams already (possibly wrapped, e.g. relabelled class-agnostically)
     model = getattr(detector, "model", None)
     if not stream or model is None or not supports_streaming(model):
         if backend != "torch" or precision != "fp32":
