@@ -51,6 +51,16 @@ class ClipDetectorModule(nn.Module):
         levels = self.neck(features)
         return levels if self.bpfpn is None else self.bpfpn(features, levels)
 
+    def clip_levels(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-frame pyramid of all T frames of `clip [B, T, 3, H, W]` as ONE batch: `(P3, P4,
+        P5)`, each `[B*T, C_l, H_l, W_l]` (frame-major within a clip). Raises ValueError unless
+        T is the model's `num_frames`."""
+        check_clip(clip)
+        t = clip.shape[1]
+        if t != self.num_frames:
+            raise ValueError(f"this model fuses {self.num_frames} frames, got a clip of {t}")
+        return self.levels(clip.flatten(0, 1))
+
     def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Training loss of a clip batch.
 

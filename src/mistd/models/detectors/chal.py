@@ -39,7 +39,7 @@ from torch import nn
 
 from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.backbones.cspdarknet import CSPDarknet
-from mistd.models.detectors.base import ClipDetectorModule, check_clip
+from mistd.models.detectors.base import ClipDetectorModule
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
 from mistd.models.necks.fold import TopDownFold
@@ -194,12 +194,8 @@ class CHAL(ClipDetectorModule):
     def forward_with_maps(self, clip: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
         """`forward` plus the intermediate maps (`fused [B, T, C, h, w]`, the per-frame pyramid
         `levels` and those of `temporal`)."""
-        check_clip(clip)
-        b, t = clip.shape[:2]
-        if t != self.num_frames:
-            raise ValueError(f"CHAL was built for clips of {self.num_frames} frames, got {t}")
-        levels = self.levels(clip.flatten(0, 1))
-        fused = self.early_fusion(*self.fold(levels)).unflatten(0, (b, t))
+        levels = self.clip_levels(clip)
+        fused = self.early_fusion(*self.fold(levels)).unflatten(0, clip.shape[:2])
         maps = self.temporal(fused)
         maps["fused"] = fused
         maps["levels"] = levels  # per-frame (P3, P4, P5) [B*T, C_l, H_l, W_l], for BP-FPN's DGR

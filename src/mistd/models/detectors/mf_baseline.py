@@ -12,7 +12,7 @@ import torch
 from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.blocks import BaseConv
-from mistd.models.detectors.base import ClipDetectorModule, check_clip
+from mistd.models.detectors.base import ClipDetectorModule
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
 from mistd.models.necks.fold import TopDownFold
@@ -71,13 +71,9 @@ class MultiFrameBaseline(ClipDetectorModule):
         self, clip: torch.Tensor
     ) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]:
         """`forward` plus the per-frame pyramid `(P3, P4, P5)`, each `[B*T, C_l, H_l, W_l]`."""
-        check_clip(clip)
-        b, t = clip.shape[:2]
-        if t != self.num_frames:
-            raise ValueError(f"this model fuses {self.num_frames} frames, got a clip of {t}")
-        levels = self.levels(clip.flatten(0, 1))
+        levels = self.clip_levels(clip)
         features, _, _ = self.fold(levels)
-        return self.fuse(features.unflatten(0, (b, t))), levels
+        return self.fuse(features.unflatten(0, clip.shape[:2])), levels
 
     def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_with_levels(clip)[0]
