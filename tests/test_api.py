@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 import mistd
@@ -45,18 +46,27 @@ def test_front_door_names() -> None:
         assert callable(getattr(mistd, name)), name
 
 
-def test_streamed_evaluation_equals_clip_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("frame_stride", [1, 2])
+def test_streamed_evaluation_equals_clip_mode(tmp_path: Path, frame_stride: int) -> None:
     from mistd.inference.detector import ClipDetector
 
     torch.manual_seed(0)
     model, _ = mistd.create_model(
-        "mf-baseline", {"width": 0.25, "depth": 0.33, "num_frames": 3, "input_size": [64, 96]}
+        "mf-baseline",
+        {
+            "width": 0.25,
+            "depth": 0.33,
+            "num_frames": 3,
+            "frame_stride": frame_stride,
+            "input_size": [64, 96],
+        },
     )
     detector = ClipDetector(model, num_frames=3, input_size=(64, 96))
-    data = _dataset(tmp_path)
+    assert detector.frame_stride == frame_stride
+    data = _dataset(tmp_path, frames=7)
     streamed, dets_streamed = mistd.evaluate(detector, data, progress=False)
     clipped, dets_clipped = mistd.evaluate(detector, data, progress=False, stream=False)
-    assert len(dets_streamed) == len(dets_clipped) == 10
+    assert len(dets_streamed) == len(dets_clipped) == 14
     for a, b in zip(dets_streamed, dets_clipped, strict=True):
         torch.testing.assert_close(a.scores, b.scores, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(a.boxes, b.boxes, atol=1e-3, rtol=1e-4)

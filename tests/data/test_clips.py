@@ -104,3 +104,18 @@ def test_causal_window_repeats_the_earliest_frame_at_a_sequence_start():
     assert causal_window(2, 5) == [0, 0, 0, 1, 2]
     assert causal_window(7, 3) == [5, 6, 7]
     assert causal_window(0, 1) == [0]
+    assert causal_window(9, 3, 4) == [1, 5, 9]
+    assert causal_window(5, 3, 4) == [0, 1, 5]
+
+
+def test_strided_clips_take_every_stride_th_frame(tmp_path):
+    from mistd.data.clips import window_span
+
+    assert window_span(3, 4) == 9
+    sampler = ClipSampler(_dataset(tmp_path, lengths=(6,)), num_frames=3, frame_stride=2)
+    clip = sampler[4]
+    assert [int(f[0, 0]) for f in clip.frames] == [0, 2, 4]
+    assert clip.frame_indices == [0, 2, 4]
+    assert sampler.positions(1)[1] == [0, 0, 1]
+    with pytest.raises(ValueError, match="frame_stride"):
+        ClipSampler(_dataset(tmp_path), num_frames=3, frame_stride=0)

@@ -16,10 +16,10 @@ SIZE = (64, 64)
 NUM_SEQUENCE_FRAMES = 8
 
 
-def tiny_model(name: str, num_frames: int | None = None) -> torch.nn.Module:
+def tiny_model(name: str, num_frames: int | None = None, **extra) -> torch.nn.Module:
     """A tiny random model in eval mode with non-trivial BatchNorm statistics."""
     torch.manual_seed(0)
-    overrides = dict(ZOO[name][0].tiny_overrides(), input_size=list(SIZE))
+    overrides = dict(ZOO[name][0].tiny_overrides(), input_size=list(SIZE), **extra)
     if num_frames is not None:
         overrides["num_frames"] = num_frames
     model, _ = build_model(name, overrides)
@@ -73,6 +73,28 @@ def test_streaming_equals_clip_mode_over_a_sequence(name, num_frames):
             assert s.shape == e.shape
             worst = max(worst, relative_error(s, e))
     assert predictor.frames_seen == NUM_SEQUENCE_FRAMES
+    assert worst < 1e-4, f"{name}: worst relative error {worst:.2e}"
+
+
+@pytest.mark.parametrize(("name", "stride"), [("mf-residual", 3), ("chal", 2), ("mf-baseline", 4)])
+def test_strided_streaming_equals_strided_clips(name, stride):
+    """`frame_stride` s: the streamed window holds (T-1)s+1 frames and the head sees every s-th,
+    as `ClipSampler` spaces clips (earliest frame repeated at the start)."""
+    from mistd.data.clips import causal_window
+
+    model = tiny_model(name, 3, frame_stride=stride)
+    assert model.frame_stride == stride
+    frames = sequence()
+    predictor = VideoPredictor(model, input_size=SIZE)
+    inputs = [to_model_input(f[None], 8, SIZE)[0][0] for f in frames]
+    worst = 0.0
+    for key in range(NUM_SEQUENCE_FRAMES):
+        streamed = predictor.push_torch_raw(inputs[key])
+        positions = causal_window(key, 3, stride)
+        assert positions[-1] == key and positions[1] == max(key - stride, 0)
+        with torch.no_grad():
+            expected = model(torch.stack([inputs[i] for i in positions])[None])
+        worst = max(worst, *(relative_error(a, b) for a, b in zip(streamed, expected, strict=True)))
     assert worst < 1e-4, f"{name}: worst relative error {worst:.2e}"
 
 

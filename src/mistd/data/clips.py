@@ -4,7 +4,10 @@
 i-th clip's key frame). At a sequence start the earliest frame is repeated, as the official CHAL
 loader does (`max(k - t, 0)`): key k=2, T=5 -> frames [0, 0, 0, 1, 2]. Clips never mix sequences.
 `ClipTrainingSet` adds the model-input transform and the key frame's targets for training.
-`causal_window` is that rule on its own, for frames held in memory.
+`causal_window` is that rule on its own, for frames held in memory. A model may take every
+`frame_stride`-th frame instead of consecutive ones (`model.frame_stride`, for footage where targets
+move little between frames): key k=9, T=3, stride 4 -> frames [1, 5, 9]; the window then spans
+`window_span(T, stride)` frames, and the same clamping at 0 applies.
 """
 
 from __future__ import annotations
@@ -20,10 +23,24 @@ from mistd.errors import InputError
 from mistd.structures import Clip, FrameDataset, FrameRecord
 
 
-def causal_window(key: int, num_frames: int) -> list[int]:
-    """Positions of the `num_frames` frames of the clip whose key frame is at `key`, oldest first
-    (the earliest frame repeated at a sequence start): `causal_window(2, 5) == [0, 0, 0, 1, 2]`."""
-    return [max(key - (num_frames - 1 - t), 0) for t in range(num_frames)]
+def causal_window(key: int, num_frames: int, frame_stride: int = 1) -> list[int]:
+    """Positions of the `num_frames` frames of the clip whose key frame is at `key`, oldest first,
+    `frame_stride` apart (the earliest frame repeated at a sequence start):
+    `causal_window(2, 5) == [0, 0, 0, 1, 2]`, `causal_window(5, 3, 4) == [0, 1, 5]`."""
+    return [max(key - (num_frames - 1 - t) * frame_stride, 0) for t in range(num_frames)]
+
+
+def window_span(num_frames: int, frame_stride: int = 1) -> int:
+    """Frames from the oldest frame of a full window to its key frame, both included."""
+    return (num_frames - 1) * frame_stride + 1
+
+
+def frame_stride_of(detector: object) -> int:
+    """A detector's `frame_stride` (1 for detectors that do not define one)."""
+    stride = int(getattr(detector, "frame_stride", 1))
+    if stride < 1:
+        raise ValueError(f"frame_stride must be >= 1, got {stride}")
+    return stride
 
 
 class ClipSampler:
@@ -32,10 +49,11 @@ class ClipSampler:
     Args:
         dataset: the frames (image- or video-backed records).
         num_frames: T, frames per clip (1 for single-frame detectors).
-        cache_size: decoded frames kept in an LRU cache (default `2 * num_frames`), so that
-            consecutive clips, which share T-1 frames, read each frame once.
+        cache_size: decoded frames kept in an LRU cache (default twice the window span), so
+            that consecutive clips, which share frames, read each frame once.
         decoded_cache: read video frames from the on-disk decoded-frame cache
             (`mistd.data.frame_cache`), for random access (training).
+        frame_stride: frames between consecutive clip frames (see `causal_window`).
     """
 
     def __init__(
@@ -44,12 +62,17 @@ class ClipSampler:
         num_frames: int = 5,
         cache_size: int | None = None,
         decoded_cache: bool = False,
+        frame_stride: int = 1,
     ):
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
         self.dataset = dataset
         self.num_frames = int(num_frames)
-        self.cache_size = 2 * self.num_frames if cache_size is None else int(cache_size)
+        self.frame_stride = int(frame_stride)
+        span = window_span(self.num_frames, self.frame_stride)
+        self.cache_size = 2 * span if cache_size is None else int(cache_size)
         self.decoded_cache = decoded_cache
         self._index = [
             (s, p) for s, seq in enumerate(dataset.sequences) for p in range(len(seq.frames))
@@ -67,7 +90,7 @@ class ClipSampler:
     def positions(self, i: int) -> tuple[int, list[int]]:
         """(sequence number, the T frame positions of clip `i` in that sequence, oldest first)."""
         s, p = self._index[i]
-        return s, causal_window(p, self.num_frames)
+        return s, causal_window(p, self.num_frames, self.frame_stride)
 
     def _frame(self, s: int, p: int) -> tuple[np.ndarray, int]:
         key = (s, p)
@@ -155,6 +178,7 @@ class ClipTrainingSet(torch.utils.data.Dataset):
         input_size: `(h, w)` model input size or an int.
         min_box_size: see `targets_in_input`.
         decoded_cache: read video frames from the decoded-frame cache (see `ClipSampler`).
+        frame_stride: frames between consecutive clip frames (see `causal_window`).
     """
 
     def __init__(
@@ -164,8 +188,11 @@ class ClipTrainingSet(torch.utils.data.Dataset):
         input_size: int | tuple[int, int] = 512,
         min_box_size: float = 0.0,
         decoded_cache: bool = False,
+        frame_stride: int = 1,
     ):
-        self.sampler = ClipSampler(dataset, num_frames, decoded_cache=decoded_cache)
+        self.sampler = ClipSampler(
+            dataset, num_frames, decoded_cache=decoded_cache, frame_stride=frame_stride
+        )
         self.input_size = input_size
         self.min_box_size = min_box_size
 

@@ -203,6 +203,7 @@ class Trainer:
             cfg.model.num_frames,
             tuple(cfg.model.input_size),
             decoded_cache=cfg.data.cache,
+            frame_stride=getattr(cfg.model, "frame_stride", 1),
         )
         self.sampler = D.ShardedBatchSampler(
             len(self.train_set),

@@ -28,7 +28,8 @@ from mistd.structures import Clip, Detections, FrameDataset, FrameRecord
 
 
 class ClipDetector(Protocol):
-    """Anything with `num_frames` and `detect(frames [T, H, W], bit_depth) -> Detections`."""
+    """Anything with `num_frames` and `detect(frames [T, H, W], bit_depth) -> Detections` (and
+    optionally `frame_stride`, frames between its clip frames; 1 when absent)."""
 
     num_frames: int
 
@@ -54,7 +55,7 @@ def detect_sequences(
     """
     import time
 
-    from mistd.data.clips import causal_window
+    from mistd.data.clips import causal_window, frame_stride_of, window_span
     from mistd.data.readers.frames import load_frame
 
     if stream:
@@ -63,6 +64,7 @@ def detect_sequences(
         detector = streaming_detector(detector)
     streams = hasattr(detector, "push") and hasattr(detector, "reset")
     num_frames = int(detector.num_frames)
+    stride = frame_stride_of(detector)
     total = dataset.num_frames if max_frames is None else min(dataset.num_frames, max_frames)
     bar = None
     if progress:
@@ -74,7 +76,7 @@ def detect_sequences(
         for sequence in dataset.sequences:
             if done >= total:
                 break
-            window: deque[np.ndarray] = deque(maxlen=num_frames)
+            window: deque[np.ndarray] = deque(maxlen=window_span(num_frames, stride))
             if streams:
                 detector.reset()
             for position, record in enumerate(sequence.frames):
@@ -84,7 +86,7 @@ def detect_sequences(
                 window.append(frame)
                 held = list(window)
                 first = position - len(held) + 1
-                positions = causal_window(position, num_frames)
+                positions = causal_window(position, num_frames, stride)
                 clip = Clip(
                     frames=np.stack([held[k - first] for k in positions]),
                     bit_depth=bit_depth,
@@ -238,10 +240,11 @@ def evaluate_sampled(
     with its own causal window, in batches (clip mode: the periodic evaluation of training, where
     scoring every frame streamed would cost more than the steps between). Adds `breakdown` (see
     `evaluate_with_breakdown`) where the data has several classes or sequence attributes."""
-    from mistd.data.clips import ClipSampler
+    from mistd.data.clips import ClipSampler, frame_stride_of
     from mistd.evaluation.breakdown import breakdown
 
-    clips = ClipSampler(dataset, num_frames=detector.num_frames)
+    stride = frame_stride_of(detector)
+    clips = ClipSampler(dataset, num_frames=detector.num_frames, frame_stride=stride)
     n = len(clips)
     indices = np.linspace(0, n - 1, limit).round().astype(int) if 0 < limit < n else range(n)
     indices = list(dict.fromkeys(int(i) for i in indices))

@@ -21,30 +21,33 @@ from mistd.structures import Detections
 def key_frame_window(frames: np.ndarray, num_frames: int) -> np.ndarray:
     """The `[num_frames, H, W]` window ending at the key frame (last) of `frames [T, H, W]` (or
     one `[H, W]` frame): the last `num_frames` frames, or, when fewer are given, the earliest one
-    repeated in front (the causal sequence-start rule). ValueError for another shape."""
+    repeated in front (the causal sequence-start rule, `mistd.data.clips.causal_window`).
+    ValueError for another shape."""
+    from mistd.data.clips import causal_window
+
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames = frames[None]
     if frames.ndim != 3 or frames.shape[0] == 0:
         raise ValueError(f"expected frames [T, H, W], got shape {frames.shape}")
-    if frames.shape[0] >= num_frames:
-        return frames[-num_frames:]
-    pad = np.repeat(frames[:1], num_frames - frames.shape[0], axis=0)
-    return np.concatenate([pad, frames], axis=0)
+    return frames[causal_window(len(frames) - 1, num_frames)]
 
 
 class ClipDetector:
     """A trained model as a clip detector (COMMON.md interface 3).
 
-    `detect(frames [T, H, W] raw uint8/uint16, bit_depth) -> Detections` in ORIGINAL pixels:
-    frames are letterboxed to the model input (official preprocessing), the model predicts on
-    the key frame (last), boxes are mapped back. Fewer than `num_frames` frames are padded by
+    `detect(frames [T, H, W] raw uint8/uint16, bit_depth) -> Detections` in ORIGINAL pixels (the
+    model's clip: for a model with `frame_stride > 1`, T frames already that far apart, as
+    `mistd.data.clips.ClipSampler` gives them): frames are letterboxed to the model input
+    (official preprocessing), the model predicts on the key frame (last), boxes are mapped back.
+    Fewer than `num_frames` frames are padded by
     repeating the earliest one (the causal sequence-start rule); more are cut to the last T.
 
     Attributes:
         model: the `nn.Module` (eval mode).
         config: the RunConfig dict it was trained with ({} when unknown).
         num_frames: clip length T the model expects.
+        frame_stride: frames between its clip frames in the video (the model's; 1 if unset).
         input_size: model input (h, w).
     """
 
@@ -63,6 +66,7 @@ class ClipDetector:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.num_frames = int(num_frames)
+        self.frame_stride = int(getattr(model, "frame_stride", 1))
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.score_threshold = float(score_threshold)
         self.nms_iou = float(nms_iou)

@@ -70,6 +70,7 @@ def _metadata(model: nn.Module, kind: str, input_size: tuple[int, int], dynamic:
         "mistd.graph": kind,
         "mistd.model_class": type(model).__name__,
         "mistd.num_frames": str(int(model.num_frames)),
+        "mistd.frame_stride": str(int(getattr(model, "frame_stride", 1))),
         "mistd.input_size": json.dumps(list(input_size)),
         "mistd.strides": json.dumps(list(model.strides)),
         "mistd.dynamic_size": str(bool(dynamic)),

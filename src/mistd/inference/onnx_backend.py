@@ -47,7 +47,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         name = key.removeprefix("mistd.")
         if name in ("input_size", "strides"):
             out[name] = json.loads(value)
-        elif name == "num_frames":
+        elif name in ("num_frames", "frame_stride"):
             out[name] = int(value)
         elif name == "dynamic_size":
             out[name] = value == "True"

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mistd.data.clips import causal_window, frame_stride_of, window_span
 from mistd.data.transforms import LetterboxInfo, to_model_input
 from mistd.decoding import decode_outputs
 from mistd.inference.detector import key_frame_window
@@ -74,6 +75,9 @@ class VideoPredictor:
             eval mode here.
         input_size: `(h, w)` model input (frames are letterboxed to it, official preprocessing).
         num_frames: clip length T (default `model.num_frames`).
+        frame_stride: frames between consecutive clip frames (default the model's
+            `frame_stride`, else 1): the window holds the last `(T - 1) * frame_stride + 1`
+            frames' features and the clip head sees every `frame_stride`-th of them.
         score_threshold, nms_iou: decoding (official protocol: 0.001, 0.65).
         parts: `(frame_encoder, clip_head)` to run instead of the model's torch parts (e.g. the
             onnxruntime sessions of `mistd.inference.onnx_backend.OnnxStreamingParts`); both take
@@ -91,6 +95,7 @@ class VideoPredictor:
         *,
         input_size: tuple[int, int],
         num_frames: int | None = None,
+        frame_stride: int | None = None,
         score_threshold: float = 0.001,
         nms_iou: float = 0.65,
         parts: tuple[FrameEncoder, ClipHead] | None = None,
@@ -105,6 +110,11 @@ class VideoPredictor:
         self.model = model.to(self.device).eval()
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.num_frames = int(num_frames if num_frames is not None else model.num_frames)
+        self.frame_stride = (
+            int(frame_stride) if frame_stride is not None else frame_stride_of(model)
+        )
+        if self.frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
         self.score_threshold = float(score_threshold)
         self.nms_iou = float(nms_iou)
         self.precision = precision
@@ -115,7 +125,9 @@ class VideoPredictor:
             encoder, head = streaming_parts(self.model, fast_snf=fast_snf)
             parts = (encoder.eval(), head.eval())
         self.frame_encoder, self.clip_head = parts
-        self._window: deque[tuple[torch.Tensor, ...]] = deque(maxlen=self.num_frames)
+        self._window: deque[tuple[torch.Tensor, ...]] = deque(
+            maxlen=window_span(self.num_frames, self.frame_stride)
+        )
         self.letterbox: LetterboxInfo | None = None  # of the last `push`
         self._frames_seen = 0
 
@@ -183,8 +195,10 @@ class VideoPredictor:
             features = tuple(f.float() for f in self.frame_encoder(frame))
         self._window.append(features)
         self._frames_seen += 1
-        # Sequence start: repeat the earliest frame (clip convention, DESIGN.md §2).
-        window = [self._window[0]] * (self.num_frames - len(self._window)) + list(self._window)
+        # The causal window of the newest frame; the earliest frame repeated at a sequence start
+        # (clip convention, DESIGN.md §2).
+        held = list(self._window)
+        window = [held[i] for i in causal_window(len(held) - 1, self.num_frames, self.frame_stride)]
         stacked = [torch.stack(level, dim=1) for level in zip(*window, strict=True)]
         with self._autocast():
             if maps_out is None:
@@ -238,6 +252,7 @@ class VideoPredictor:
     def __repr__(self) -> str:
         return (
             f"VideoPredictor({type(self.model).__name__}, num_frames={self.num_frames}, "
+            f"frame_stride={self.frame_stride}, "
             f"input_size={self.input_size}, precision={self.precision}, "
             f"frames_seen={self._frames_seen})"
         )
@@ -250,7 +265,10 @@ class StreamingClipDetector:
     the wrapped clip detector returns, but when `frames` continues the previous call's clip (its
     first T-1 frames are the previous clip's last T-1, as consecutive `ClipSampler` clips are), only
     the new key frame goes through the per-frame encoder. Otherwise (first call, new sequence,
-    seek) the window is rebuilt from the T given frames, which costs what clip mode costs.
+    seek) the window is rebuilt from the T given frames, which costs what clip mode costs. A model
+    with `frame_stride > 1` is given its T frames already spaced (as `ClipSampler` spaces them),
+    which a window of consecutive frames cannot be rebuilt from: its `detect` is clip mode, and
+    only `push` streams.
 
     Args:
         detector: a `mistd.inference.detector.ClipDetector` (needs `model`, `input_size`,
@@ -268,10 +286,12 @@ class StreamingClipDetector:
     ):
         self.detector = detector
         self.num_frames = int(detector.num_frames)
+        self.frame_stride = frame_stride_of(detector.model)
         self.predictor = VideoPredictor(
             detector.model,
             input_size=detector.input_size,
             num_frames=self.num_frames,
+            frame_stride=self.frame_stride,
             score_threshold=detector.score_threshold,
             nms_iou=detector.nms_iou,
             parts=parts,
@@ -307,6 +327,10 @@ class StreamingClipDetector:
 
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
         """Detections of the key frame (last) of `frames`, in original pixels."""
+        if self.frame_stride > 1:
+            self._previous = None
+            self.frames_encoded += self.num_frames
+            return self.detector.detect(frames, bit_depth)
         frames = key_frame_window(frames, self.num_frames)
         maps = self.return_maps
         if self._continues(frames):

@@ -9,7 +9,8 @@ giving a small, fast variant for `tests/models/test_zoo.py`) and a builder `cfg 
 then add ONE line to `ZOO`. No registration by import side effects.
 
 Every config has at least `num_classes`, `num_frames` and `input_size` (H, W): the clip length and
-input size the model is meant to be fed (training/inference wrappers read them).
+input size the model is meant to be fed (training/inference wrappers read them). Multi-frame configs
+add `frame_stride` (frames between clip frames), set on the model as `model.frame_stride`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def check_common(cfg: Any, name: str) -> None:
         raise InputError(f"model '{name}': num_classes must be >= 1, got {cfg.num_classes}")
     if cfg.num_frames < 1:
         raise InputError(f"model '{name}': num_frames must be >= 1, got {cfg.num_frames}")
+    if getattr(cfg, "frame_stride", 1) < 1:
+        raise InputError(f"model '{name}': frame_stride must be >= 1, got {cfg.frame_stride}")
     h, w = cfg.input_size
     if h <= 0 or w <= 0 or h % 32 or w % 32:
         raise InputError(
@@ -193,6 +196,8 @@ class MultiFrameBaselineConfig:
     depth: float = 0.33
     width: float = 0.50
     num_frames: int = 5
+    # frames between consecutive clip frames (1 = consecutive; see `mistd.data.clips`)
+    frame_stride: int = 1
     input_size: tuple[int, int] = (512, 512)
     prior_prob: float = 0.01
     # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
@@ -243,6 +248,7 @@ class MultiFrameResidualConfig(YOLOXConfig):
     every part but the residual, so fine-tuning starts from the single-frame detector."""
 
     num_frames: int = 3
+    frame_stride: int = 1  # frames between consecutive clip frames (1 = consecutive)
 
 
 def build_mf_residual(cfg: MultiFrameResidualConfig) -> MultiFrameResidual:
@@ -287,6 +293,7 @@ class CHALConfig:
     depth: float = 0.33
     width: float = 0.50
     num_frames: int = 5
+    frame_stride: int = 1  # frames between consecutive clip frames (1 = consecutive)
     input_size: tuple[int, int] = (512, 512)
     prior_prob: float = 0.01
     snf: bool = True
@@ -457,4 +464,6 @@ def build_model(name: str, overrides: dict[str, Any] | None = None) -> tuple[nn.
         raise InputError(f"unknown model '{name}'{hint} (available: {', '.join(ZOO)})")
     config_cls, builder = ZOO[name]
     cfg = apply_overrides(config_cls(), overrides or {})
-    return builder(cfg), cfg
+    model = builder(cfg)
+    model.frame_stride = int(getattr(cfg, "frame_stride", 1))
+    return model, cfg

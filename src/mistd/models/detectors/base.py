@@ -35,11 +35,15 @@ class ClipDetectorModule(nn.Module):
         head: the YOLOX head (its `strides` decode the outputs).
         criterion: assignment + loss (not an `nn.Module`: it has no parameters or buffers).
         num_frames: frames per clip the model expects (1 for single-frame models).
+        frame_stride: frames between its clip frames in the video (1 = consecutive; set by
+            `mistd.models.zoo.build_model` from the config). The model itself only sees T
+            frames; samplers and streaming windows space them.
     """
 
     head: YOLOXHead
     criterion: YOLOXCriterion
     num_frames: int
+    frame_stride: int = 1
 
     @property
     def strides(self) -> tuple[int, ...]:
