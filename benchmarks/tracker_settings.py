@@ -1,0 +1,144 @@
+"""Tracker settings on cached detections: the same boxes, several `TrackerConfig`s, one table.
+
+    python benchmarks/tracker_settings.py          # detect what is missing, print the table
+    python benchmarks/tracker_settings.py --rows yolox-ir-s-anti_uav tophat-anti_uav
+    python benchmarks/tracker_settings.py --settings "default" "auto_thresholds=true"
+
+Detection is the expensive part and does not depend on the tracker: each row (the detector and
+data of `benchmarks/tracking_accuracy.py`, the same class-agnostic, native-size set-up as
+`mistd track`) is streamed once and its per-frame detections (score >= 0.05, the tracker's lowest
+useful score) are cached in `<out>/<row>/detections.npz`. Every setting then replays the tracker
+over the cache and is scored by the same functions as `mistd track` (TrackEval HOTA / MOTA /
+IDF1 / IDSW, Anti-UAV state accuracy SA). A setting is a space-separated list of TrackerConfig
+`key=value` (as on the `mistd track` command line); "default" is the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tracking_accuracy import ROWS  # noqa: E402
+
+MIN_SCORE = 0.05  # below every low_threshold the settings use
+
+
+def detect_row(row: str, data_root: str, path: Path) -> None:
+    """Stream row's detector over its data once; save per-frame detections and ground truth."""
+    from mistd.commands.evaluate import resolve_detector
+    from mistd.commands.track import prepare_detector, select_sequences
+    from mistd.data.readers import read_dataset
+    from mistd.evaluation.runner import detect_sequences
+    from mistd.io import atomic_path
+    from mistd.tracking.metrics import gt_tracks_from_dataset
+
+    args, _, data, data_args = ROWS[row]
+    opts = dict(zip(args[::2], args[1::2], strict=True))
+    select = dict(zip(data_args[::2], data_args[1::2], strict=True)).get("--select")
+    source = f"{data_root.rstrip('/')}/{data}"
+    detector, _ = resolve_detector(opts.get("--model"), opts.get("--weights"), "cpu")
+    dataset = read_dataset(source, select=select)
+    dataset = select_sequences(dataset, source, None, None, merge_classes=True)
+    detector = prepare_detector(
+        detector, dataset, opts.get("--input-size"), stream="--weights" in opts
+    )
+    arrays: dict[str, np.ndarray] = {}
+    for clip, dets in detect_sequences(detector, dataset, progress=True):
+        keep = dets.scores.numpy() >= MIN_SCORE
+        rows = np.concatenate(
+            [dets.boxes.numpy()[keep], dets.scores.numpy()[keep, None]], axis=1
+        ).astype(np.float32)
+        arrays[f"det/{clip.key.sequence}/{len(arrays)}"] = rows  # keys keep the frame order
+    gt, _ = gt_tracks_from_dataset(dataset)
+    arrays.update({f"gt/{sequence}": rows for sequence, rows in gt.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_row(path: Path) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
+    """{sequence: (per-frame detections [N, 5] in frame order, ground-truth track rows [G, 7])}."""
+    data = np.load(path)
+    frames: dict[str, dict[int, np.ndarray]] = {}
+    for name in data.files:
+        kind, rest = name.split("/", 1)
+        if kind == "det":
+            sequence, order = rest.rsplit("/", 1)
+            frames.setdefault(sequence, {})[int(order)] = data[name]
+    return {s: ([f[k] for k in sorted(f)], data[f"gt/{s}"]) for s, f in frames.items()}
+
+
+def score_setting(cached, setting: list[str]) -> dict[str, float]:
+    """Track every cached sequence with `setting`; the track metrics over all sequences."""
+    from mistd.commands.track import tracker_config
+    from mistd.tracking import Tracker
+    from mistd.tracking.metrics import evaluate_tracks
+
+    tracker = Tracker(tracker_config(setting))
+    gt, tracks, counts = {}, {}, {}
+    for sequence, (dets, gt_rows) in cached.items():
+        tracker.reset()
+        rows = []
+        for t, frame in enumerate(dets):
+            for track in tracker.update(frame):
+                x1, y1, x2, y2 = track.box
+                rows.append([t + 1, track.track_id, x1, y1, x2 - x1, y2 - y1, track.score])
+        tracks[sequence] = np.asarray(rows, np.float64).reshape(-1, 7)
+        gt[sequence] = np.asarray(gt_rows, np.float64)
+        counts[sequence] = len(dets)
+    result = evaluate_tracks(gt, tracks, counts, require_trackeval=True)
+    te = result["trackeval"]["all"]
+    out = {k: te[k] for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")}
+    out["SA"] = result["state_accuracy"].get("all")
+    out["tracks"] = sum(len(np.unique(r[:, 1])) for r in tracks.values())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default="../shared/data/real")
+    parser.add_argument("--out", type=Path, default=Path("runs/tracker_settings"))
+    parser.add_argument("--rows", nargs="*", choices=sorted(ROWS), default=sorted(ROWS))
+    parser.add_argument(
+        "--settings",
+        nargs="*",
+        default=[
+            "default",
+            "high_threshold=0.3 birth_threshold=0.3",
+            "high_threshold=0.2 birth_threshold=0.2",
+            "auto_thresholds=true",
+        ],
+    )
+    parser.add_argument("--detect-only", action="store_true", help="fill the cache, no table")
+    args = parser.parse_args()
+    for row in args.rows:
+        path = args.out / row / "detections.npz"
+        if not path.is_file():
+            print(f"[{row}] detecting ...", flush=True)
+            detect_row(row, args.data_root, path)
+    if args.detect_only:
+        return
+    print("| row | setting | HOTA | DetA | AssA | MOTA | IDF1 | IDSW | SA | tracks |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in args.rows:
+        cached = load_row(args.out / row / "detections.npz")
+        for setting in args.settings:
+            m = score_setting(cached, [] if setting == "default" else setting.split())
+
+            def pct(v):
+                return "-" if v is None else f"{100 * v:.1f}"
+
+            print(
+                f"| {row} | {setting} | {pct(m['HOTA'])} | {pct(m['DetA'])} | {pct(m['AssA'])} "
+                f"| {pct(m['MOTA'])} | {pct(m['IDF1'])} | {int(m['IDSW'])} | {pct(m['SA'])} "
+                f"| {m['tracks']} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
