@@ -189,3 +189,51 @@ def test_eval_relabels_a_streamed_multiclass_model_on_one_class_data(tmp_path: P
     assert labels.numel() > 0 and set(labels.tolist()) == {0}
     streamed = streaming_detector(detector)
     assert streaming_detector(streamed) is streamed  # a streaming detector is not re-wrapped
+
+
+def test_learned_models_default_to_their_track_threshold(tmp_path: Path):
+    """Learned models start tracks from 0.3 (their scores on unseen cameras stay low), classical
+    detectors from the tracker's 0.5; settings on the command line win."""
+    from mistd.classical import build_classical
+    from mistd.commands.track import tracker_config
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.video_predictor import streaming_detector
+    from mistd.models.zoo import ZOO, build_model
+
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    learned = ClipDetector(model, num_frames=1, input_size=(64, 64))
+    for wrapped in (learned, streaming_detector(learned)):
+        config = tracker_config([], wrapped)
+        assert config.high_threshold == config.birth_threshold == 0.3
+    assert tracker_config(["birth_threshold=0.4"], learned).birth_threshold == 0.4
+    classical = tracker_config([], build_classical("tophat"))
+    assert classical.high_threshold == classical.birth_threshold == 0.5
+
+
+def test_confirm_tracks_streams_a_strided_model(tmp_path: Path):
+    """A streaming detector under track confirmation is pushed frame by frame (its own window,
+    any frame_stride), and gives what the same wrapper gives on its windows in clip mode."""
+    from mistd.data.readers import read_dataset
+    from mistd.evaluation.runner import detect_sequences
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.video_predictor import streaming_detector
+    from mistd.models.zoo import ZOO, build_model
+    from mistd.tracking.confirm import StreamingTrackConfirmedDetector, TrackConfirmedDetector
+
+    torch.manual_seed(0)
+    overrides = {**ZOO["mf-residual"][0].tiny_overrides(), "num_frames": 3, "frame_stride": 2}
+    model, _ = build_model("mf-residual", overrides)
+    torch.nn.init.normal_(model.temporal.out.weight, std=0.1)
+    detector = ClipDetector(model, num_frames=3, input_size=(64, 64), score_threshold=1e-3)
+    dataset = read_dataset(_clip(tmp_path))
+    pushed = TrackConfirmedDetector.wrap(streaming_detector(detector))
+    assert isinstance(pushed, StreamingTrackConfirmedDetector)
+    streamed = [d for _, d in detect_sequences(pushed, dataset, progress=False)]
+    expected = [d for _, d in detect_sequences(detector, dataset, progress=False, stream=False)]
+    assert len(streamed) == len(expected) == 16
+    for got, raw in zip(streamed, expected, strict=True):
+        # scores are the raw ones or x0.1 (off a confirmed track), boxes the same
+        assert len(got) == len(raw)
+        np.testing.assert_allclose(
+            np.sort(got.boxes.numpy(), 0), np.sort(raw.boxes.numpy(), 0), atol=1e-3
+        )

@@ -102,9 +102,10 @@ def register(app: typer.Typer) -> None:
 
             detector = streaming_detector(detector, stream, backend, precision)
         if confirm_tracks:
+            from mistd.commands.track import tracker_config
             from mistd.tracking.confirm import TrackConfirmedDetector
 
-            detector = TrackConfirmedDetector(detector)
+            detector = TrackConfirmedDetector.wrap(detector, tracker_config([], detector))
         dataset = read_dataset(source, root=root)
         warn_if_downscaled(detector, dataset)
         if fps is None:

@@ -307,12 +307,16 @@ def register(app: typer.Typer) -> None:
         )
         set_input_size(detector, input_size, dataset)
         if confirm_tracks:
-            from mistd.commands.track import prepare_detector
+            from mistd.commands.track import prepare_detector, tracker_config
             from mistd.tracking.confirm import TrackConfirmedDetector
 
             # class-agnostic before the tracker (as `mistd track`), so that one target's boxes
             # of two classes are one detection to track, not two
-            detector = TrackConfirmedDetector(prepare_detector(detector, dataset))
+            # streamed when it can (one backbone pass per frame, the model's own window)
+            detector = TrackConfirmedDetector.wrap(
+                prepare_detector(detector, dataset, stream=weights is not None),
+                tracker_config([], detector),
+            )
         warn_if_downscaled(detector, dataset)
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         with warnings.catch_warnings(record=True) as caught:

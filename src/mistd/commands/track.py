@@ -49,15 +49,31 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "video"
 
 
-def tracker_config(overrides: list[str]):
-    """TrackerConfig with `key=value` overrides (bare or `tracker.`-prefixed keys)."""
+def track_threshold_of(detector) -> float | None:
+    """The `track_threshold` of `detector` or of a detector it wraps (`.detector`), if any."""
+    while detector is not None:
+        value = getattr(type(detector), "track_threshold", None)
+        if value is not None:
+            return float(value)
+        detector = getattr(detector, "detector", None)
+    return None
+
+
+def tracker_config(overrides: list[str], detector=None):
+    """TrackerConfig with `key=value` overrides (bare or `tracker.`-prefixed keys). The high and
+    birth thresholds default to the detector's `track_threshold` where it has one (learned
+    models: 0.3, see `mistd.inference.detector.ClipDetector`), else to the tracker's 0.5."""
     from mistd.config import apply_overrides, parse_dotted
     from mistd.tracking import TrackerConfig
 
     parsed = parse_dotted(overrides)
     parsed = {**{k: v for k, v in parsed.items() if k != "tracker"}, **parsed.get("tracker", {})}
+    base = TrackerConfig()
+    threshold = track_threshold_of(detector)
+    if threshold is not None:
+        base = apply_overrides(base, {"high_threshold": threshold, "birth_threshold": threshold})
     try:
-        return apply_overrides(TrackerConfig(), parsed)
+        return apply_overrides(base, parsed)
     except ValueError as exc:
         raise InputError(f"tracker settings: {exc}") from None
 
@@ -179,8 +195,8 @@ def register(app: typer.Typer) -> None:
         from mistd.tracking.trackfile import write_mot, write_track_csv, write_tracks_json
         from mistd.viz.overlay import overlay
 
-        config = tracker_config(list(overrides or []))
         detector, default_name = resolve_detector(model, weights, device)
+        config = tracker_config(list(overrides or []), detector)
         dataset = read_dataset(source, root=root, select=select)
         dataset = select_sequences(dataset, source, split, sequences, merge_classes)
         detector = prepare_detector(
@@ -193,7 +209,7 @@ def register(app: typer.Typer) -> None:
                 fps = float(video_info(source).fps or 25.0)
         labelled = any(r.num_targets for r in dataset.frames())
         out_dir = increment_path(out, name or default_name)
-        wrapped = TrackConfirmedDetector(detector, config, unconfirmed_weight)
+        wrapped = TrackConfirmedDetector.wrap(detector, config, unconfirmed_weight)
         rows: dict[str, list[list[float]]] = {s.name: [] for s in dataset.sequences}
         raw_eval = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         raw_eval.reset()

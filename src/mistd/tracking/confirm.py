@@ -14,7 +14,11 @@ track's score (a target whose score dips for a frame keeps its rank).
 
 Sequences: the wrapper asks its ClipSampler for at least two frames and restarts the tracker
 whenever the previous key frame is not the frame before this key frame (a new sequence, a seek),
-the way `StreamingClipDetector` recognises continuing clips.
+the way `StreamingClipDetector` recognises continuing clips. A detector that streams (`reset()` +
+`push(frame, bit_depth)`, e.g. a learned model wrapped by `streaming_detector`) is wrapped by
+`StreamingTrackConfirmedDetector` instead (`TrackConfirmedDetector.wrap` picks): frames are pushed
+through it one at a time, so the model keeps its own window (one backbone pass per frame, any
+`frame_stride`) and the tracker restarts with `reset()`.
 """
 
 from __future__ import annotations
@@ -69,6 +73,24 @@ class TrackConfirmedDetector:
             and np.array_equal(previous, frames[-2])
         )
 
+    @classmethod
+    def wrap(
+        cls,
+        detector,
+        config: TrackerConfig | None = None,
+        unconfirmed_weight: float = 0.1,
+        boost: bool = False,
+    ) -> TrackConfirmedDetector:
+        """`detector` wrapped: by `StreamingTrackConfirmedDetector` when it streams."""
+        streams = hasattr(detector, "push") and hasattr(detector, "reset")
+        kind = StreamingTrackConfirmedDetector if streams else cls
+        return kind(detector, config, unconfirmed_weight, boost)
+
+    def _track(self, raw: Detections) -> Detections:
+        self.raw = raw
+        self.tracks = self.tracker.update(raw)
+        return rescore(raw, self.tracks, self.unconfirmed_weight, self.boost)
+
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
         """Detections of the key frame (last of `frames [T, H, W]`), re-scored by their track."""
         frames = np.asarray(frames)
@@ -80,15 +102,31 @@ class TrackConfirmedDetector:
         inner = frames[-self.inner_frames :] if frames.shape[0] >= self.inner_frames else frames
         raw = self.detector.detect(inner, bit_depth).to("cpu")
         self._previous_key = frames[-1].copy()
-        self.raw = raw
-        self.tracks = self.tracker.update(raw)
-        return rescore(raw, self.tracks, self.unconfirmed_weight, self.boost)
+        return self._track(raw)
 
     def __repr__(self) -> str:
         return (
             f"TrackConfirmedDetector({self.detector!r}, unconfirmed_weight="
             f"{self.unconfirmed_weight}, boost={self.boost})"
         )
+
+
+class StreamingTrackConfirmedDetector(TrackConfirmedDetector):
+    """`TrackConfirmedDetector` of a streaming detector: `reset()` starts a sequence (the
+    detector's window and the tracker), `push(frame [H, W], bit_depth)` detects and re-scores
+    the next frame. `detect` (a whole window) stays available."""
+
+    def reset(self) -> None:
+        self.detector.reset()
+        self.tracker.reset()
+        self._previous_key = None
+        self.new_sequence = True
+
+    def push(self, frame: np.ndarray, bit_depth: int) -> Detections:
+        self.new_sequence = self.tracker.frame_index < 0
+        raw = self.detector.push(frame, bit_depth).to("cpu")
+        self._previous_key = None  # a later `detect` starts a new sequence
+        return self._track(raw)
 
 
 def rescore(
