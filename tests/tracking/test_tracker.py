@@ -121,24 +121,3 @@ def test_bad_config_values_raise():
         TrackerConfig(gate_probability=0.5)
     with pytest.raises(ValueError, match="cost"):
         TrackerConfig(cost="iou")
-
-
-def test_auto_thresholds_track_a_low_scoring_target_and_leave_high_scores_alone():
-    # A learned model on a camera it never saw: the target scores 0.3, clutter 0.05 elsewhere.
-    frames = [
-        [box(20 + t, 30, score=0.3), box(80, 10 + 7 * (t % 5), score=0.05)] for t in range(20)
-    ]
-    assert not any(run(Tracker(), frames))  # the fixed 0.5 birth threshold starts nothing
-    auto = Tracker(TrackerConfig(auto_thresholds=True))
-    result = run(auto, frames)
-    assert {i for tracks in result for i in tracks} == {1}
-    assert all(result[t] for t in range(2, 20))
-    assert auto.birth_threshold == pytest.approx(0.6 * 0.3)
-    # targets scoring 0.9: the fitted level (0.54) is above the settings, which stay
-    high = Tracker(TrackerConfig(auto_thresholds=True))
-    run(high, [[box(20 + t, 30, score=0.9)] for t in range(5)])
-    assert high.high_threshold == high.birth_threshold == 0.5
-    # nothing but faint clutter: never below auto_floor
-    faint = Tracker(TrackerConfig(auto_thresholds=True))
-    assert not any(run(faint, [[box(20, 30 + 9 * (t % 3), score=0.1)] for t in range(10)]))
-    assert faint.birth_threshold == 0.15

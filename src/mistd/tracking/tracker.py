@@ -27,7 +27,6 @@ an exponential moving average of its detections' scores (a miss counts as 0).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -64,13 +63,6 @@ class TrackerConfig:
         score_momentum: track score update `score = m * score + (1 - m) * evidence`.
         size_momentum: box size smoothing for predicted boxes (width and height of a track).
         trail_length: centres kept per track for drawing trails.
-        auto_thresholds: fit `high_threshold` and `birth_threshold` to the sequence's own
-            score scale (a learned model on a camera it never saw may score every target
-            below 0.5): each becomes `min(its setting, max(auto_ratio * q, auto_floor))`, q the
-            `auto_quantile` quantile of the per-frame top detection scores over the last
-            `auto_window` frames (this frame included), never below `low_threshold`. It only
-            lowers the thresholds: a detector whose targets score high is tracked as without it.
-        auto_ratio, auto_quantile, auto_floor, auto_window: see `auto_thresholds`.
     """
 
     high_threshold: float = 0.5
@@ -89,11 +81,6 @@ class TrackerConfig:
     score_momentum: float = 0.7
     size_momentum: float = 0.7
     trail_length: int = 30
-    auto_thresholds: bool = False
-    auto_ratio: float = 0.6
-    auto_quantile: float = 0.9
-    auto_floor: float = 0.15
-    auto_window: int = 300
 
     def __post_init__(self) -> None:
         if self.gate_probability not in _CHI2_2DOF:
@@ -106,10 +93,6 @@ class TrackerConfig:
             raise ValueError("min_hits must be >= 1 and the miss counts >= 0")
         if not 0.0 <= self.low_threshold <= self.high_threshold:
             raise ValueError("expected 0 <= low_threshold <= high_threshold")
-        if not (
-            self.auto_ratio > 0.0 and 0.0 <= self.auto_quantile <= 1.0 and self.auto_window >= 1
-        ):
-            raise ValueError("expected auto_ratio > 0, 0 <= auto_quantile <= 1, auto_window >= 1")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -175,10 +158,9 @@ class Tracker:
     Args:
         config: a `TrackerConfig` (defaults when None).
 
-    After each `update`, `high_threshold` and `birth_threshold` hold the thresholds used in that
-    frame (the config's, or fitted with `auto_thresholds`), `detection_track_ids` `[N]` the track
-    id of every input detection (-1: none) and `detection_confirmed` `[N]` whether that track is
-    confirmed; this is what track-confirmed detection (`mistd.tracking.confirm`) re-scores with.
+    After each `update`, `detection_track_ids` `[N]` gives the track id of every input detection
+    (-1: none) and `detection_confirmed` `[N]` whether that track is confirmed; this is what
+    track-confirmed detection (`mistd.tracking.confirm`) re-scores with.
     """
 
     def __init__(self, config: TrackerConfig | None = None):
@@ -210,9 +192,6 @@ class Tracker:
         self._trails: list[list[tuple[float, float]]] = []
         self._next_id = 1
         self.frame_index = -1
-        self._top_scores: deque[float] = deque(maxlen=self.config.auto_window)
-        self.high_threshold = self.config.high_threshold
-        self.birth_threshold = self.config.birth_threshold
         self.detection_track_ids = np.zeros(0, np.int64)
         self.detection_confirmed = np.zeros(0, bool)
 
@@ -301,11 +280,9 @@ class Tracker:
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None)
         self.frame_index += 1
         self._predict()
-        if c.auto_thresholds:
-            self._fit_thresholds(scores)
 
-        high = np.flatnonzero(scores >= self.high_threshold)
-        low = np.flatnonzero((scores >= c.low_threshold) & (scores < self.high_threshold))
+        high = np.flatnonzero(scores >= c.high_threshold)
+        low = np.flatnonzero((scores >= c.low_threshold) & (scores < c.high_threshold))
         confirmed = np.flatnonzero(self._state == CONFIRMED)
         tentative = np.flatnonzero(self._state == TENTATIVE)
 
@@ -358,7 +335,7 @@ class Tracker:
 
         # Births from unmatched high-score detections.
         b = high[~det_used[high]]
-        b = b[scores[b] >= self.birth_threshold]
+        b = b[scores[b] >= c.birth_threshold]
         if b.size:
             k = b.size
             mean = np.zeros((k, 4))
@@ -410,16 +387,6 @@ class Tracker:
             )
         out.sort(key=lambda t: t.track_id)
         return out
-
-    def _fit_thresholds(self, scores: np.ndarray) -> None:
-        """`auto_thresholds`: this sequence's high and birth thresholds from its top scores."""
-        c = self.config
-        self._top_scores.append(float(scores.max()) if scores.size else 0.0)
-        level = max(
-            c.auto_ratio * float(np.quantile(self._top_scores, c.auto_quantile)), c.auto_floor
-        )
-        self.high_threshold = max(min(c.high_threshold, level), c.low_threshold)
-        self.birth_threshold = max(min(c.birth_threshold, level), c.low_threshold)
 
     def _keep(self, alive: np.ndarray) -> None:
         for name in (
