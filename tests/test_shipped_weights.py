@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mistd.data.clips import causal_window
+from mistd.data.clips import causal_window, window_span
 from mistd.engine.checkpoint import load_checkpoint
 from mistd.inference.video_predictor import streaming_detector
 from mistd.inference.weights import load_detector, shipped_weights
@@ -45,15 +45,15 @@ def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
     assert floats and all(v.dtype == torch.float16 for v in floats)
 
     detector = load_detector(name)
+    t, stride = detector.num_frames, detector.frame_stride
     rng = np.random.default_rng(0)
-    frames = (rng.random((detector.num_frames + 2, 96, 128)) * 255).astype(np.uint8)
+    frames = (rng.random((window_span(t, stride) + 2, 96, 128)) * 255).astype(np.uint8)
     frames[:, 40:44, 60:64] = 255  # a bright 4x4 target
     streamed = streaming_detector(load_detector(name))
-    for k in range(len(frames)):
-        window = causal_window(k, detector.num_frames)
-        expected = detector.detect(frames[window], 8)
-        got = streamed.detect(frames[window], 8)
-        assert_same_detections(expected, got)
+    streamed.reset()
+    for k in range(len(frames)):  # one frame pushed at a time vs the clip of its causal window
+        expected = detector.detect(frames[causal_window(k, t, stride)], 8)
+        assert_same_detections(expected, streamed.push(frames[k], 8))
 
 
 def assert_same_detections(expected, got, box_atol: float = 1e-2, score_atol: float = 1e-4):
