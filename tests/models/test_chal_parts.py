@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -21,6 +22,7 @@ from mistd.models.temporal.motion_verification import MotionVerification
 from mistd.models.temporal.swin3d import (
     SwinLayer3D,
     effective_window,
+    min_unchanged_size,
     relative_position_index,
     shifted_window_mask,
     window_merge,
@@ -49,7 +51,7 @@ def test_cbam_is_channel_then_spatial_attention():
 
 def test_fourier_features_layout():
     coords = torch.tensor([[0.25, -0.5, 1.0]])
-    frequencies = 2.0 ** torch.linspace(0, 5, 6)
+    frequencies = [2.0**k for k in range(6)]
     out = fourier_features(coords, frequencies)
     assert out.shape == (1, 39)
     torch.testing.assert_close(out[:, :3], coords)
@@ -152,6 +154,17 @@ def test_window_partition_round_trip_and_effective_window():
     assert windows.shape == (2 * 2 * 3, 80, 3)
     torch.testing.assert_close(window_merge(windows, (5, 4, 4), 2, 5, 8, 12), x)
     assert effective_window((5, 4, 8), (5, 4, 4), (0, 2, 2)) == ((5, 4, 4), (0, 0, 2))
+
+
+@pytest.mark.parametrize("shift", [(0, 0, 0), (0, 2, 2), (1, 0, 3)])
+def test_min_unchanged_size_is_where_the_window_stops_shrinking(shift):
+    """An exported (traced) Swin layer keeps its window: valid exactly from `min_size()` up."""
+    window = (3, 4, 4)
+    lowest = min_unchanged_size(window, shift)
+    for size in itertools.product(range(1, 7), repeat=3):
+        unchanged = effective_window(size, window, shift) == (window, shift)
+        assert unchanged == all(s >= m for s, m in zip(size, lowest, strict=True)), size
+    assert SwinLayer3D(8, 2, window=window, shift=shift).min_size() == lowest
 
 
 def test_shift_mask_separates_regions():

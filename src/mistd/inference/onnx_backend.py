@@ -45,7 +45,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.removeprefix("mistd.")
-        if name in ("input_size", "strides"):
+        if name in ("input_size", "min_input_size", "strides"):
             out[name] = json.loads(value)
         elif name in ("num_frames", "frame_stride"):
             out[name] = int(value)
@@ -79,18 +79,45 @@ class _OnnxGraph:
         }
         return [torch.from_numpy(o) for o in self.session.run(self.output_names, feed)]
 
+    def check_input_size(self, images: torch.Tensor) -> None:
+        """Raise InputError unless the graph was exported for images (`[..., H, W]`) of this size:
+        the exported size, or with a dynamic size multiples of 32 of at least `min_input_size`
+        (below it CHAL's Swin window would shrink, which the graph does not do; see
+        `mistd.inference.export`)."""
+        h, w = images.shape[-2:]
+        if not self.metadata.get("dynamic_size", False):
+            expected = self.metadata.get("input_size")
+            if expected is not None and [h, w] != list(expected):
+                raise InputError(
+                    f"graph exported for {expected[0]}x{expected[1]} inputs, got {h}x{w} "
+                    f"(export at --size {h}x{w}, or with --dynamic)",
+                    self.path,
+                )
+            return
+        min_h, min_w = self.metadata.get("min_input_size", (32, 32))
+        if h % 32 or w % 32 or h < min_h or w < min_w:
+            raise InputError(
+                f"graph exported for inputs that are multiples of 32 of at least "
+                f"{min_h}x{min_w}, got {h}x{w}",
+                self.path,
+            )
+
 
 class OnnxClipModel(_OnnxGraph):
-    """The exported clip forward: `__call__(clip [B, T, 3, H, W]) -> list of raw head maps`."""
+    """The exported clip forward: `__call__(clip [B, T, 3, H, W]) -> list of raw head maps`.
+    Raises InputError for an (H, W) the graph was not exported for."""
 
     def __call__(self, clip: torch.Tensor) -> list[torch.Tensor]:
+        self.check_input_size(clip)
         return self.run(clip)
 
 
 class OnnxFrameEncoder(_OnnxGraph):
-    """`__call__(frames [N, 3, H, W]) -> tuple of per-frame features`."""
+    """`__call__(frames [N, 3, H, W]) -> tuple of per-frame features`. Raises InputError for an
+    (H, W) the graph was not exported for (the clip head's inputs come from here)."""
 
     def __call__(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        self.check_input_size(frames)
         return tuple(self.run(frames))
 
 

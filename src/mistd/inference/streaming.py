@@ -119,12 +119,11 @@ def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm3d) -> torch.Tensor:
 
 
 def _grid_pool(x: torch.Tensor, cells: int) -> torch.Tensor:
-    """`adaptive_avg_pool2d(x, cells)` for `[N, C, h, w]`; as a reshape + mean when h and w are
-    multiples of `cells` (always for inputs that are multiples of 32), which exports to ONNX
-    with dynamic spatial sizes (adaptive pooling does not)."""
+    """`adaptive_avg_pool2d(x, cells)` for `[N, C, h, w]` with h and w multiples of `cells`, as a
+    reshape + mean, which exports to ONNX with dynamic spatial sizes (adaptive pooling does not).
+    The SNF pools stride-8 maps into 4 x 4 and 2 x 2 cells: inputs are multiples of 32 (the
+    PAFPN's concatenations require it), so h and w always are multiples of 4."""
     n, c, h, w = x.shape
-    if h % cells or w % cells:
-        return F.adaptive_avg_pool2d(x, (cells, cells))
     return x.reshape(n, c, cells, h // cells, cells, w // cells).mean(dim=(3, 5))
 
 
@@ -219,6 +218,10 @@ class StreamingBackgroundField(nn.Module):
         self.num_frames = num_frames
         self.frames = list(frames)
         self.per_frame_time = per_frame_time
+        # The paper's time coordinate of each evaluation, t = k / (T-1) (as `CHAL.backgrounds`);
+        # fixed by T, so computed here rather than from the traced clip length.
+        frame_times = torch.tensor(self.frames, dtype=torch.float32) / max(num_frames - 1, 1)
+        self.register_buffer("frame_times", frame_times, persistent=False)
         self.hidden1 = conv1.out_channels
         self.hidden2 = conv2.out_channels
         self.motion_hidden = motion_conv.out_channels
@@ -307,8 +310,7 @@ class StreamingBackgroundField(nn.Module):
         code = torch.cat([encoder.scene_code_layers(scene), encoder.motion_code_layers(motion)], 1)
         times = None
         if self.per_frame_time:
-            frame_ids = torch.tensor(self.frames, dtype=fused.dtype, device=fused.device)
-            times = (frame_ids / max(t - 1, 1)).repeat_interleave(b)
+            times = self.frame_times.to(fused.dtype).repeat_interleave(b)
         coords = self.field.coordinate_features(h, w, times, fused.device)
         background = self.field.field(coords, code)  # [E*B, h*w, C]
         background = background.reshape(e, b, h, w, c).permute(1, 0, 4, 2, 3)
@@ -343,8 +345,8 @@ class CHALClipHead(nn.Module):
     ) -> torch.Tensor:
         if self.field is None or taps is None:
             return self.model.backgrounds(fused, frames)
-        t = fused.shape[1]
-        wanted = list(range(t)) if frames is None else list(frames)
+        # the clip length is the model's (`CHAL.temporal`): its number, not the traced size
+        wanted = list(range(self.model.num_frames)) if frames is None else list(frames)
         if wanted != self.field.frames:
             raise ValueError(f"streaming SNF built for frames {self.field.frames}, got {wanted}")
         return self.field(fused, taps)

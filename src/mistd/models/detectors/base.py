@@ -49,6 +49,12 @@ class ClipDetectorModule(nn.Module):
     def strides(self) -> tuple[int, ...]:
         return self.head.strides
 
+    def min_export_size(self) -> tuple[int, int]:
+        """Smallest input (H, W) for which a traced (ONNX-exported) graph computes what the
+        module does: (32, 32) here, a model whose forward takes a size-dependent Python decision
+        raises it (`mistd.inference.export` checks it; H and W are multiples of 32 anyway)."""
+        return 32, 32
+
     def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present)."""
         features = self.backbone(frames)

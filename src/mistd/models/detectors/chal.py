@@ -123,6 +123,16 @@ class CHAL(ClipDetectorModule):
         self.bpfpn = bpfpn
         self.register_buffer("prefix_index", prefix_indices(num_frames), persistent=False)
 
+    def min_export_size(self) -> tuple[int, int]:
+        """Smallest input (H, W) of an exported graph: the Swin layers of the motion verification
+        keep their configured window there (`SwinLayer3D.min_size`, on the fused stride-8 maps),
+        rounded up to a multiple of 32. (32, 32) without HAL."""
+        if self.motion_verification is None:
+            return super().min_export_size()
+        stride = self.head.strides[0]  # the fused maps are the head's input
+        h, w = self.motion_verification.min_size()
+        return _multiple_of_32(h * stride), _multiple_of_32(w * stride)
+
     # ----------------------------------------------------------------------------- the stages
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Fused stride-8 features of independent frames `[N, 3, H, W] -> [N, C, H/8, W/8]`
@@ -153,7 +163,8 @@ class CHAL(ClipDetectorModule):
     def temporal(
         self, fused: torch.Tensor, backgrounds: Callable[..., torch.Tensor] | None = None
     ) -> dict[str, torch.Tensor]:
-        """Background modelling, anomaly and gate on fused features `[B, T, C, h, w]`.
+        """Background modelling, anomaly and gate on fused features `[B, T, C, h, w]`
+        (T = `num_frames`).
 
         Returns a dict with `neck` (the head's input `[B, C, h, w]`) and the intermediate maps that
         exist in this configuration: `background [B, T or 1, C, h, w]`, `appearance_anomaly
@@ -176,7 +187,9 @@ class CHAL(ClipDetectorModule):
             anomaly = self.motion_verification(appearance)
             maps.update(background=background, appearance_anomaly=appearance)
         elif self.background_field is not None:
-            background = compute_backgrounds(fused, [t - 1])
+            # the key frame as T - 1 from the model's T (= t): a plain number, where t would be a
+            # traced size in an ONNX export
+            background = compute_backgrounds(fused, [self.num_frames - 1])
             anomaly = normalized_residual(key, background[:, -1])
             maps["background"] = background
         if anomaly is not None:
@@ -249,6 +262,10 @@ class CHAL(ClipDetectorModule):
                     frame_maps[name] = maps[name][i, 0]
             det.maps = frame_maps
         return detections
+
+
+def _multiple_of_32(size: int) -> int:
+    return max(32, -(-size // 32) * 32)
 
 
 def freeze_parameters(module: nn.Module, names: tuple[str, ...]) -> list[str]:

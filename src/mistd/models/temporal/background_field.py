@@ -21,6 +21,7 @@ matrix product is a sum of the two blocks') and saves most of their arithmetic.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -182,11 +183,15 @@ def _conv3d_by_taps(frames: torch.Tensor, index: torch.Tensor, conv: nn.Conv3d) 
     return out.permute(1, 0, 3, 2, 4, 5).reshape(k * b, out_channels, t_out, h, w)
 
 
-def fourier_features(coords: torch.Tensor, frequencies: torch.Tensor) -> torch.Tensor:
-    """`[..., D] -> [..., D * (1 + 2F)]`: `[c, sin(f*pi*c), cos(f*pi*c)]` for each frequency f."""
+def fourier_features(coords: torch.Tensor, frequencies: Sequence[float]) -> torch.Tensor:
+    """`[..., D] -> [..., D * (1 + 2F)]`: `[c, sin(f*pi*c), cos(f*pi*c)]` for each frequency f.
+
+    `frequencies` are plain numbers (fixed at build time; a loop over a tensor would be traced as
+    constants with a warning in ONNX export)."""
     encoded = [coords]
     for frequency in frequencies:
-        # (f * pi) is rounded to float32 first, as in the official `freq * np.pi * coords`.
+        # (f * pi) is rounded to float32 first, as in the official `freq * np.pi * coords` (the
+        # frequencies are powers of two, so f * pi in double then float32 is the same number).
         angle = (frequency * math.pi) * coords
         encoded.append(torch.sin(angle))
         encoded.append(torch.cos(angle))
@@ -305,8 +310,8 @@ class NeuralBackgroundField(nn.Module):
             scene_hidden=scene_hidden,
             motion_hidden=motion_hidden,
         )
-        frequencies = 2.0 ** torch.linspace(0.0, num_frequencies - 1, num_frequencies)
-        self.register_buffer("frequencies", frequencies, persistent=False)
+        # 2^0 .. 2^(F-1), official `2.0 ** torch.linspace(0, F-1, F)` (exact powers of two)
+        self.frequencies = tuple(2.0**k for k in range(num_frequencies))
         if learnable_time_scale:
             self.time_scale = nn.Parameter(torch.tensor(1.0))
         else:

@@ -17,6 +17,11 @@ class EarlyFusion(nn.Module):
     `align_corners=False`, x2 and x4) and then go through their 3x3 BaseConv; the concat (3 x out)
     goes through BaseConv 3x3 -> 2*out, BaseConv 3x3 -> out, then CBAM.
 
+    The official module then resizes an upsampled level to p3's size when the two differ. They
+    never do: the inputs of every model are multiples of 32 (the PAFPN's concatenations require
+    it), so p4 x2 and p5 x4 have p3's size exactly. That fallback is not carried over, as its
+    Python comparison of sizes would be traced as a constant in an ONNX export.
+
     Args:
         in_channels: channels of the (stride 8, 16, 32) inputs (official: 128, 256, 512).
         out_channels: fused channels (official: 128).
@@ -38,11 +43,10 @@ class EarlyFusion(nn.Module):
         self.attention = CBAM(out_channels)
 
     def forward(self, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor) -> torch.Tensor:
-        size = p3.shape[-2:]
         levels = [
             self.align_p3(p3),
-            _match_size(self.align_p4(_upsample(p4, 2)), size),
-            _match_size(self.align_p5(_upsample(p5, 4)), size),
+            self.align_p4(_upsample(p4, 2)),
+            self.align_p5(_upsample(p5, 4)),
         ]
         return self.attention(self.fuse(torch.cat(levels, dim=1)))
 
@@ -51,10 +55,3 @@ def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     # nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False) in the official code;
     # given the scale factor (not the output size) so that the sampling grid is identical.
     return F.interpolate(x, scale_factor=float(factor), mode="bilinear", align_corners=False)
-
-
-def _match_size(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    # Official fallback after the conv, reached only when H or W is not a multiple of 32.
-    if x.shape[-2:] == size:
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)

@@ -83,6 +83,12 @@ class MotionVerification(nn.Module):
         # used parameters); the `chal` preset freezes it, as the official optimiser never sees it.
         self.temporal_weights = nn.Parameter(torch.ones(num_frames))
 
+    def min_size(self) -> tuple[int, int]:
+        """Smallest map (h, w) at which every Swin layer keeps its configured window and shift:
+        a traced graph is valid from there up (`mistd.models.temporal.swin3d`)."""
+        sizes = [layer.min_size() for layer in self.layers]
+        return max(s[1] for s in sizes), max(s[2] for s in sizes)
+
     def tokens(self, anomaly: torch.Tensor) -> torch.Tensor:
         """`[B, T, 1, h, w] -> [B, T, h, w, dim]` tokens after the Swin layers."""
         b, t, _, h, w = anomaly.shape

@@ -6,13 +6,17 @@ a learned 3D relative position bias indexed as in Video Swin, softmax, output pr
 bias; MLP dim -> 4*dim -> dim with exact (erf) GELU; the input is padded with zeros AFTER norm1 to
 window multiples (the zeros take part in the attention of unshifted layers); shifted layers roll the
 tokens by -shift and mask cross-region pairs with -100; stochastic depth on both residual branches.
+
+Traced graphs (ONNX export): Video Swin shrinks the window (and drops the shift) along a dimension
+no larger than the window, a Python decision on the input size. A traced layer keeps its
+configured window and shift instead, so an exported graph is valid for the sizes where that rule
+leaves them unchanged, `SwinLayer3D.min_size()` and up (`mistd.inference.export` refuses smaller
+sizes and the ONNX backend checks its inputs). Padding, cropping and the shift mask are computed
+from the size with tensor operations, so they follow a dynamic size.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,6 +52,14 @@ def effective_window(size: Size3, window: Size3, shift: Size3) -> tuple[Size3, S
     return (use_window[0], use_window[1], use_window[2]), (use_shift[0], use_shift[1], use_shift[2])
 
 
+def min_unchanged_size(window: Size3, shift: Size3) -> Size3:
+    """Smallest (D, H, W) at which `effective_window` keeps `window` and `shift`: the window
+    itself along an unshifted dimension (a size equal to the window leaves it as it is), one more
+    along a shifted one (at a size equal to the window the shift is dropped)."""
+    d, h, w = (wi + 1 if si else wi for wi, si in zip(window, shift, strict=True))
+    return d, h, w
+
+
 def relative_position_index(window: Size3) -> torch.Tensor:
     """`[N, N]` index into the `(2wd-1)(2wh-1)(2ww-1)` bias table for each token pair."""
     wd, wh, ww = window
@@ -59,32 +71,30 @@ def relative_position_index(window: Size3) -> torch.Tensor:
     return (relative * strides).sum(-1)
 
 
-@lru_cache(maxsize=32)
-def _shift_mask_cpu(size: Size3, window: Size3, shift: Size3) -> torch.Tensor:
-    padded = [-(-s // w) * w for s, w in zip(size, window, strict=True)]
-    # Labels are filled in numpy: a zero shift makes some regions empty slices, and assigning to
-    # an empty torch slice while an ONNX export traces the first call aborts the exporter's shape
-    # inference (`minus_one_pos != -1`). Same values either way.
-    labels = np.zeros((1, *padded, 1), dtype=np.float32)
-    regions = [
-        (slice(-window[i]), slice(-window[i], -shift[i]), slice(-shift[i], None)) for i in range(3)
-    ]
-    label = 0
-    for sd in regions[0]:
-        for sh in regions[1]:
-            for sw in regions[2]:
-                labels[:, sd, sh, sw, :] = label
-                label += 1
-    windows = window_partition(torch.from_numpy(labels), window).squeeze(-1)  # [num_windows, N]
-    mask = windows[:, None, :] - windows[:, :, None]
-    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
-
-
 def shifted_window_mask(
     size: Size3, window: Size3, shift: Size3, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """`[num_windows, N, N]` additive mask (0 or -100) for a rolled (shifted) window layout."""
-    return _shift_mask_cpu(tuple(size), tuple(window), tuple(shift)).to(device=device, dtype=dtype)
+    """`[num_windows, N, N]` additive mask (0 or -100) for a rolled (shifted) window layout.
+
+    Official `create_mask`: the volume of `size` padded to window multiples is cut along each
+    dimension into the slices `[:-window]`, `[-window:-shift]`, `[-shift:]`, every combination
+    labelled apart, and token pairs of one window with different labels are masked. Along an
+    unshifted dimension the last slice `[-0:]` is the whole dimension, so it separates nothing.
+    Built with tensor operations on `size` (ints, or sizes read from a traced tensor), so a
+    traced graph builds the mask for the size it runs at.
+    """
+    label = torch.zeros((1, 1, 1), dtype=torch.int64, device=device)
+    for axis, (s, wi, si) in enumerate(zip(size, window, shift, strict=True)):
+        padded = (s + wi - 1) // wi * wi
+        position = torch.arange(padded, device=device)
+        if si:
+            region = (position >= padded - wi).long() + (position >= padded - si).long()
+        else:
+            region = torch.zeros_like(position)
+        label = label * 3 + region.reshape([-1 if i == axis else 1 for i in range(3)])
+    windows = window_partition(label[None, ..., None], window).squeeze(-1)  # [num_windows, N]
+    different = windows[:, None, :] != windows[:, :, None]
+    return torch.zeros_like(different, dtype=dtype).masked_fill(different, -100.0)
 
 
 class WindowAttention3D(nn.Module):
@@ -111,7 +121,7 @@ class WindowAttention3D(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B*nW, heads, N, head_dim]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*nW, heads, N, head_dim]
         attention = (q * self.scale) @ k.transpose(-2, -1)
         # Official quirk kept: with a shrunk window, the index is cropped to [:N, :N].
         index = self.relative_position_index[:n, :n].reshape(-1)
@@ -158,13 +168,23 @@ class SwinLayer3D(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
+    def min_size(self) -> Size3:
+        """Smallest input (D, H, W) at which the window and shift stay as configured: a traced
+        graph of this layer is valid from there up (see module docstring)."""
+        return min_unchanged_size(self.window, self.shift)
+
     def _attend(self, x: torch.Tensor) -> torch.Tensor:
         b, d, h, w, c = x.shape
-        window, shift = effective_window((d, h, w), self.window, self.shift)
+        if torch.jit.is_tracing():
+            # The shrink rule would compare traced sizes in Python (see module docstring).
+            window, shift = self.window, self.shift
+        else:
+            window, shift = effective_window((d, h, w), self.window, self.shift)
         x = self.norm1(x)
+        # Padded unconditionally (zero amounts copy): an `if` on the amounts would be traced as
+        # a constant, and with a window that does not divide the map the amounts follow the size.
         pad = [(wi - s % wi) % wi for s, wi in zip((d, h, w), window, strict=True)]
-        if any(pad):
-            x = F.pad(x, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
+        x = F.pad(x, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
         _, dp, hp, wp, _ = x.shape
         mask = None
         if any(shift):
