@@ -413,12 +413,10 @@ def build_chal(cfg: CHALConfig) -> CHAL:
 
 
 # ------------------------------------------------------------------------ BP-FPN presets (§4.4)
-# Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1); DGR stays a switch
-# (`model.loss.dgr=a|b`). Chosen by measurement (`benchmarks/bpfpn_ablation.py`, medium preset,
-# 2 seeds): on mf-baseline GILS alone was the best row (mAP50 45.5 vs host 36.9) and adding DGR A
-# lowered it (40.2); on yolox-s no part beat the host beyond seed noise. At 1000 steps the GILS
-# gain on mf-baseline was gone (46.9/44.2 vs 49.3/47.1): a faster start, not a better end. See
-# `mistd.models.necks.bpfpn` and `mistd.losses.dgr` for the documented reading.
+# Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1), the paper's main part;
+# DGR stays a switch (`model.loss.dgr=a|b`). At this project's CPU budgets neither part is shown
+# to help: on real footage (README, "Real footage") two seeds of 100 steps disagree in sign for
+# both. See `mistd.models.necks.bpfpn` and `mistd.losses.dgr` for the documented reading.
 @dataclass
 class YOLOXBPConfig(YOLOXConfig):
     """YOLOX-S + BP-FPN's gradient-isolated low-level shortcut into P3."""
