@@ -71,6 +71,12 @@ def test_streamed_evaluation_equals_clip_mode(tmp_path: Path, frame_stride: int)
         torch.testing.assert_close(a.scores, b.scores, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(a.boxes, b.boxes, atol=1e-3, rtol=1e-4)
     assert streamed["mAP50"] == clipped["mAP50"] and streamed["n_dets"] == clipped["n_dets"]
+    # training's periodic evaluation: every frame streams (the one loop), a sample is clip mode
+    from mistd.evaluation.runner import evaluate_sampled
+
+    every = evaluate_sampled(detector, data, 0)
+    assert every["mAP50"] == streamed["mAP50"] and every["n_images"] == 14
+    assert evaluate_sampled(detector, data, 5)["n_images"] == 5
 
 
 class _SecondClassOracle:

@@ -236,12 +236,21 @@ def evaluate_sampled(
     batch: int = 8,
     op_threshold: float = 0.5,
 ) -> dict:
-    """Official metrics on at most `limit` key frames spread evenly over `dataset` (0 = all), each
-    with its own causal window, in batches (clip mode: the periodic evaluation of training, where
-    scoring every frame streamed would cost more than the steps between). Adds `breakdown` (see
-    `evaluate_with_breakdown`) where the data has several classes or sequence attributes."""
+    """Official metrics on at most `limit` key frames spread evenly over `dataset` (0 = all): the
+    periodic evaluation of training. A sample (`0 < limit <` the data's frames) is scored in clip
+    mode, each key frame with its own causal window, in batches (its frames do not come in order,
+    and streaming every frame would cost more than the steps between); every frame (`limit` 0 or
+    at least the data's frames) goes through the one streaming loop (`evaluate_with_breakdown`).
+    Adds `breakdown` (see `evaluate_with_breakdown`) where the data has several classes or
+    sequence attributes."""
     from mistd.data.clips import ClipSampler, frame_stride_of
     from mistd.evaluation.breakdown import breakdown
+
+    if not 0 < limit < dataset.num_frames:
+        metrics, _ = evaluate_with_breakdown(
+            detector, dataset, progress=False, op_threshold=op_threshold
+        )
+        return metrics
 
     stride = frame_stride_of(detector)
     clips = ClipSampler(dataset, num_frames=detector.num_frames, frame_stride=stride)
