@@ -56,6 +56,19 @@ def test_bad_values_say_what_was_expected(item, message):
         apply_overrides(Outer(), parse_dotted([item]))
 
 
+def test_yaml_booleans_spelled_as_a_choice_are_that_choice():
+    # YAML reads a bare `off` as False: `train.amp=off` must still mean the choice "off"
+    @dataclass
+    class Mixed:
+        amp: Literal["off", "bf16", "fp16"] = "bf16"
+
+    assert apply_overrides(Mixed(), parse_dotted(["amp=off"])).amp == "off"
+    with pytest.raises(
+        InputError, match=r"amp: expected one of \['off', 'bf16', 'fp16'\], got True"
+    ):
+        apply_overrides(Mixed(), parse_dotted(["amp=on"]))
+
+
 def test_override_without_equals_sign_is_rejected():
     with pytest.raises(InputError, match="key=value"):
         parse_dotted(["train.lr"])

@@ -128,6 +128,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 errors.append(str(exc))
         raise InputError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if origin is typing.Literal:
+        if isinstance(value, bool) and value not in args:
+            # YAML reads a bare off/no/false (on/yes/true) as a bool: `train.amp=off` means "off"
+            spellings = ("on", "yes", "true") if value else ("off", "no", "false")
+            value = next((a for a in args if isinstance(a, str) and a in spellings), value)
         if value not in args:
             raise InputError(f"{where}: expected one of {list(args)}, got {value!r}")
         return value

@@ -151,6 +151,16 @@ def test_chal_without_fast_snf_and_ablations_stream_exactly():
             assert relative_error(out, expected) < 1e-5, (overrides, fast)
 
 
+@pytest.mark.parametrize("name", ["yolox-s", "mf-baseline", "mf-residual", "chal"])
+def test_streaming_parts_live_on_the_models_device(name):
+    # the parts' own buffers (CHAL's SNF index and averaging tables) are built on the CPU; on a
+    # CUDA model they must follow it ("meta" stands in for a GPU on a CPU-only machine)
+    model = tiny_model(name).to("meta")
+    for part in streaming_parts(model):
+        devices = {t.device.type for t in (*part.parameters(), *part.buffers())}
+        assert devices <= {"meta"}, (name, type(part).__name__, devices)
+
+
 def test_snf_plan_shares_hidden_maps_inside_a_window():
     # T=5: prefix volumes [0,0,0,0,0], [0,1,1,1,1], ..., [0,1,2,3,4]
     plan = SNFPlan([[min(j, k) for j in range(5)] for k in range(5)])

@@ -371,7 +371,9 @@ def _chal_field(model: CHAL, fast_snf: bool) -> StreamingBackgroundField | None:
     t = model.num_frames
     # Which backgrounds `CHAL.temporal` asks for: every frame with HAL, the key frame without.
     frames = list(range(t)) if model.appearance_anomaly is not None else [t - 1]
-    return StreamingBackgroundField(model.background_field, t, frames, model.per_frame_time)
+    field = StreamingBackgroundField(model.background_field, t, frames, model.per_frame_time)
+    # its index and averaging buffers are built on the CPU: put them where the model is (CUDA)
+    return field.to(next(model.parameters()).device)
 
 
 def streaming_parts(model: nn.Module, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:

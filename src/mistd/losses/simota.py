@@ -126,11 +126,14 @@ class SimOTAAssigner:
             * obj_logits.reshape(-1, 1)[candidates].float().sigmoid()
         )  # [K, C]
         one_hot = F.one_hot(gt_labels.long(), self.num_classes).float()  # [G, C]
-        cls_cost = F.binary_cross_entropy(
-            scores.sqrt()[None].expand(num_gt, -1, -1),
-            one_hot[:, None, :].expand(-1, scores.shape[0], -1),
-            reduction="none",
-        ).sum(dim=-1)  # [G, K]
+        # in fp32 also under autocast, which refuses binary_cross_entropy on CUDA (the scores are
+        # probabilities here, not logits: this is a cost, no gradient flows through it)
+        with torch.autocast(device.type, enabled=False):
+            cls_cost = F.binary_cross_entropy(
+                scores.sqrt()[None].expand(num_gt, -1, -1),
+                one_hot[:, None, :].expand(-1, scores.shape[0], -1),
+                reduction="none",
+            ).sum(dim=-1)  # [G, K]
         cost = cls_cost + self.iou_weight * iou_cost + self.outside_cost * (~in_box_and_centre)
 
         matching = self._dynamic_k(cost, ious)  # [G, K] bool
