@@ -12,6 +12,7 @@ prints one table. Not run by CI.
     python benchmarks/classical_accuracy.py [--out runs/bench/classical] [--sequences 4]
         [--frames 50] [--real-only | --synthetic-only] [--drone-ir-select val]
         [--drone-ir-clips 6 (0: all)] [--drone-ir-max-frames N] [--models tophat temporal mpcm]
+        [--set rule.margin=1 rule.extent_fraction=0.3 ...]    # detector settings
 """
 
 from __future__ import annotations
@@ -105,9 +106,11 @@ def make_synthetic(folder: Path, preset: str, sequences: int, frames: int, size:
     return annotation
 
 
-def run_eval(model: str, data: Path | list[str], out: Path, name: str) -> dict:
-    """`mistd eval --model MODEL --data DATA --json ...` (`data`: a path, or the data arguments
-    as a list); returns the metrics dict."""
+def run_eval(
+    model: str, data: Path | list[str], out: Path, name: str, overrides: list[str] = ()
+) -> dict:
+    """`mistd eval --model MODEL --data DATA --json ... [key=value ...]` (`data`: a path, or the
+    data arguments as a list; `overrides`: the detector's settings); returns the metrics dict."""
     metrics_path = out / f"{name}.json"
     data_args = ["--data", str(data)] if isinstance(data, Path) else data
     command = [
@@ -122,6 +125,7 @@ def run_eval(model: str, data: Path | list[str], out: Path, name: str) -> dict:
         str(out / "runs"),
         "--name",
         name,
+        *overrides,
     ]
     print("$", " ".join(command), flush=True)
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -165,8 +169,17 @@ def main() -> None:
     parser.add_argument(
         "--models", nargs="*", default=list(CLASSICAL), help="classical detectors to score"
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="detector settings passed to every `mistd eval` (e.g. rule.margin=0.5)",
+    )
     args = parser.parse_args()
 
+    if args.set:
+        print("detector settings:", " ".join(args.set))
     rows = []
     for preset in () if args.real_only else PRESETS:
         data = make_synthetic(
@@ -174,7 +187,11 @@ def main() -> None:
         )
         for model in args.models:
             rows.append(
-                (f"synth-{preset}", model, run_eval(model, data, args.out, f"{preset}_{model}"))
+                (
+                    f"synth-{preset}",
+                    model,
+                    run_eval(model, data, args.out, f"{preset}_{model}", args.set),
+                )
             )
     real = (
         []
@@ -184,7 +201,13 @@ def main() -> None:
     for data_name, data_args in real:
         slug = data_name.split()[0].replace("-", "")
         for model in args.models:
-            rows.append((data_name, model, run_eval(model, data_args, args.out, f"{slug}_{model}")))
+            rows.append(
+                (
+                    data_name,
+                    model,
+                    run_eval(model, data_args, args.out, f"{slug}_{model}", args.set),
+                )
+            )
 
     print("\n| data | detector | frames | targets | mAP50 | P | R | F1 | F1@0.5 | ms/frame |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -108,6 +108,21 @@ def test_segment_extent_follows_the_fraction() -> None:
     assert abs((x2 - x1) - 17) <= 1 and abs((y2 - y1) - 9) <= 1
 
 
+def test_a_target_on_a_bright_cloud_gets_its_own_box_not_the_clouds() -> None:
+    # a 5x5 target on a 20 px band of cloud that crosses the frame, brighter than most of the
+    # window around the target: the background is where the blob joins the cloud (the saddle),
+    # not the window's median (the sky), so the region does not grow along the cloud
+    image = np.full((96, 96), 40.0, np.float32)
+    image[38:58, :] += 30.0  # the cloud band
+    _blob(image, 48, 48, 5, 5, 40)
+    response = np.zeros_like(image)
+    response[48, 48] = 1.0
+    dets = _run_rule(response, image, BoxRule())
+    x1, y1, x2, y2 = dets.boxes[0].tolist()
+    assert x2 - x1 <= 5 + 2 * 2 + 2 and y2 - y1 <= 5 + 2 * 2 + 2, dets.boxes[0]
+    assert x1 <= 45.5 and x2 >= 50.5  # and it still covers the target
+
+
 def _run_rule(response, image, rule):
     from mistd.classical import response_to_detections
 
