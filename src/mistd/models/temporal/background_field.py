@@ -170,8 +170,9 @@ def _conv3d_by_taps(frames: torch.Tensor, index: torch.Tensor, conv: nn.Conv3d) 
     per_tap = per_tap.reshape(b, t, out_channels, taps, h, w).transpose(2, 3)
     per_tap = torch.cat([per_tap, per_tap.new_zeros(b, 1, taps, out_channels, h, w)], dim=1)
     t_out = t + 2 * pad_t - taps + 1
-    steps = torch.arange(max(t_out, taps), device=index.device)
-    source = steps[:t_out, None] + steps[None, :taps] - pad_t  # [T_out, taps]: time each tap reads
+    out_times = torch.arange(t_out, device=index.device)
+    tap_offsets = torch.arange(taps, device=index.device)
+    source = out_times[:, None] + tap_offsets[None, :] - pad_t  # [T_out, taps]: time each tap reads
     valid = (source >= 0) & (source < t)
     frame = torch.where(valid[None], index[:, source.clamp(0, t - 1)], t)  # [K, T_out, taps]
     out = None
