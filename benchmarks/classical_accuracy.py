@@ -107,7 +107,7 @@ def make_synthetic(folder: Path, preset: str, sequences: int, frames: int, size:
 
 
 def run_eval(
-    model: str, data: Path | list[str], out: Path, name: str, overrides: list[str] = ()
+    model: str, data: Path | list[str], out: Path, name: str, overrides: tuple[str, ...] = ()
 ) -> dict:
     """`mistd eval --model MODEL --data DATA --json ... [key=value ...]` (`data`: a path, or the
     data arguments as a list; `overrides`: the detector's settings); returns the metrics dict."""
@@ -190,7 +190,7 @@ def main() -> None:
                 (
                     f"synth-{preset}",
                     model,
-                    run_eval(model, data, args.out, f"{preset}_{model}", args.set),
+                    run_eval(model, data, args.out, f"{preset}_{model}", tuple(args.set)),
                 )
             )
     real = (
@@ -205,7 +205,7 @@ def main() -> None:
                 (
                     data_name,
                     model,
-                    run_eval(model, data_args, args.out, f"{slug}_{model}", args.set),
+                    run_eval(model, data_args, args.out, f"{slug}_{model}", tuple(args.set)),
                 )
             )
 
