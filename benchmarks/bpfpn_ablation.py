@@ -38,11 +38,11 @@ from mistd.data.synth.config import preset_config
 from mistd.data.synth.generate import generate_sequence, sequence_rngs
 from mistd.data.transforms import to_model_input
 from mistd.evaluation.coco import COCOEvaluator
-from mistd.inference.weights import load_initial_weights
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_macs, count_parameters
 from mistd.models.zoo import build_model
 from mistd.structures import FrameRecord
+from mistd.weights import load_initial_weights
 
 ROWS: dict[str, dict] = {
     "host": {},

@@ -39,9 +39,9 @@ import torch
 
 from mistd.config import parse_dotted
 from mistd.data.readers import read_dataset
-from mistd.engine.run_config import build_run_config
 from mistd.engine.trainer import Trainer
 from mistd.evaluation.runner import evaluate_detector
+from mistd.run_config import build_run_config
 
 
 def synth(out: Path, preset: str, sequences: int, frames: int, size: int, seed: int) -> Path:

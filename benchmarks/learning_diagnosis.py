@@ -25,8 +25,8 @@ import torch
 from mistd.config import parse_dotted
 from mistd.data.clips import ClipTrainingSet, collate_clips
 from mistd.data.readers import read_dataset
-from mistd.inference.weights import load_initial_weights
 from mistd.models.zoo import build_model
+from mistd.weights import load_initial_weights
 
 
 def bypass_fold(model: torch.nn.Module) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
+from mistd.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from mistd.data.readers import read_dataset
-from mistd.engine.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
+from mistd.inference.detector import load_detector
 from mistd.inference.video_predictor import streaming_detector
-from mistd.inference.weights import load_detector
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_parameters
 

@@ -1,7 +1,7 @@
 """The official CHAL implementation and the fixture weights, for the benchmarks that compare
 mistd's `chal` with it (`chal_latency.py`, `streaming_speed.py`).
 
-mistd's own `chal` with the fixture weights is `mistd.inference.weights.read_weights`' job:
+mistd's own `chal` with the fixture weights is `mistd.weights.read_weights`' job:
 `chal_model(size)` below is a use of it.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mistd.inference.weights import read_weights
+from mistd.weights import read_weights
 
 FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "chal_official"
 FIXTURE_WEIGHTS = FIXTURE / "official_state_dict_fp16.pt"

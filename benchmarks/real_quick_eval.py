@@ -20,7 +20,7 @@ import torch
 
 from mistd.data.readers import read_dataset
 from mistd.evaluation.runner import data_classes_for, evaluate_sampled
-from mistd.inference.weights import load_detector
+from mistd.inference.detector import load_detector
 from mistd.io import write_text_atomic
 
 

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from mistd.engine.run_config import TrainConfig
 from mistd.engine.trainer import build_optimizer
 from mistd.models.zoo import build_model
+from mistd.run_config import TrainConfig
 
 
 def measure(name: str, size: int, batch: int, steps: int, warmup: int, amp: str, device: str):

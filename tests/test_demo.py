@@ -8,7 +8,7 @@ import pytest
 
 from mistd.data.video import video_info
 from mistd.demo import run_demo
-from mistd.inference.weights import shipped_weights
+from mistd.weights import shipped_weights
 
 pytestmark = pytest.mark.slow
 

@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from mistd.checkpoint import load_checkpoint
 from mistd.config import apply_overrides, load_yaml, parse_dotted
 from mistd.data.readers import read_dataset
 from mistd.data.readers.uestc import read_uestc
 from mistd.data.synth.config import preset_config
 from mistd.data.synth.writer import write_synthetic_dataset
 from mistd.data.writers import write_uestc_txt
-from mistd.engine.checkpoint import load_checkpoint
-from mistd.engine.run_config import RunConfig
 from mistd.errors import InputError
-from mistd.inference.weights import load_detector
+from mistd.inference.detector import load_detector
 from mistd.io import atomic_folder
 from mistd.losses.simota import SimOTAAssigner
+from mistd.run_config import RunConfig
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +141,7 @@ def test_failed_command_leaves_no_empty_run_folder(tmp_path):
 KILL_BETWEEN_WRITES = """
 import os, sys
 from mistd.engine import trainer as T
-from mistd.engine.run_config import build_run_config
+from mistd.run_config import build_run_config
 from mistd.config import parse_dotted
 
 real_save = T.save_checkpoint

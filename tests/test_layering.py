@@ -12,6 +12,11 @@ TYPE_CHECKING:` are left out, they never run). The rules:
   of `mistd.engine`;
 - `models` and `losses` never import the engine (nor inference, evaluation, data, commands);
   `losses` never imports `models`; `mistd.decoding` imports nothing from mistd;
+- the weights layer (`mistd.weights`, `mistd.checkpoint`, `mistd.run_config`, `mistd.device`) sits
+  below both the engine and inference: it imports neither, and inference never imports the
+  engine (only the training loop, above both, imports inference and evaluation);
+- library code never imports the CLI (`mistd.commands`, `mistd.cli`): commands parse arguments
+  and call the library, and `benchmarks/` import only the library;
 - the package's `__init__` (the lazy front door) is imported for `__version__` only.
 """
 
@@ -27,10 +32,16 @@ SRC = Path(mistd.__file__).resolve().parent
 # Modules of the training loop: the top layer of the engine (see the module docstring).
 TRAINING_LOOP = ("mistd.engine.trainer",)
 # Subpackage -> subpackages it must never import.
+WEIGHTS_LAYER = ("weights", "checkpoint", "run_config", "device")
+ABOVE_WEIGHTS = {"engine", "engine.trainer", "inference", "evaluation", "tracking", "commands"}
 FORBIDDEN = {
     "models": {"engine", "inference", "evaluation", "data", "commands", "cli", "demo"},
     "losses": {"models", "engine", "inference", "evaluation", "data", "commands", "cli", "demo"},
+    "inference": {"engine", "engine.trainer", "commands", "cli", "demo"},
+    "engine": {"inference", "evaluation", "tracking", "commands", "cli", "demo"},
+    **{name: ABOVE_WEIGHTS | {"cli", "demo"} for name in WEIGHTS_LAYER},
 }
+LIBRARY_NEVER_IMPORTS = ("mistd.commands", "mistd.cli")
 
 
 def module_name(path: Path) -> str:
@@ -130,7 +141,7 @@ def without_front_door(graph: dict[str, dict[str, list[str]]]) -> dict[str, set[
 
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "mistd.inference.weights" in graph["mistd.commands.evaluate"]
+    assert "mistd.weights" in graph["mistd.inference.detector"]
     assert "mistd.engine.distributed" in graph["mistd.engine.trainer"]  # `from pkg import mod`
 
 
@@ -178,3 +189,14 @@ def test_the_front_door_is_imported_for_its_version_only():
 def test_find_cycle_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}}) == []
+
+
+def test_the_library_never_imports_the_cli():
+    bad = [
+        f"{module} imports {target}"
+        for module, targets in import_graph().items()
+        if not module.startswith(LIBRARY_NEVER_IMPORTS)
+        for target in targets
+        if target.startswith(LIBRARY_NEVER_IMPORTS)
+    ]
+    assert not bad, "\n".join(bad)

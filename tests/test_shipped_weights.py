@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from mistd.checkpoint import load_checkpoint
 from mistd.data.clips import causal_window, window_span
-from mistd.engine.checkpoint import load_checkpoint
+from mistd.inference.detector import load_detector
 from mistd.inference.video_predictor import streaming_detector
-from mistd.inference.weights import load_detector, shipped_weights
+from mistd.weights import shipped_weights
 
 WEIGHTS = resources.files("mistd") / "weights"
 
@@ -90,8 +91,8 @@ def test_shipped_weights_reach_their_floor_on_the_real_demo_clip(name):
 @pytest.mark.parametrize("host", ["mf-baseline", "chal"])
 def test_multi_frame_hosts_start_from_the_shipped_single_frame_model(host):
     """`mistd train --init yolox-ir-s`: the backbone and PAFPN load, the rest keeps its init."""
-    from mistd.inference.weights import load_initial_weights, read_weights
     from mistd.models.zoo import build_model
+    from mistd.weights import load_initial_weights, read_weights
 
     if "yolox-ir-s" not in shipped_weights():
         pytest.skip("yolox-ir-s is not shipped")

@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "create_model": ("mistd.models.zoo", "build_model"),
-    "load_detector": ("mistd.inference.weights", "load_detector"),
+    "load_detector": ("mistd.inference.detector", "load_detector"),
     "VideoPredictor": ("mistd.inference.video_predictor", "VideoPredictor"),
     "read_dataset": ("mistd.data.readers", "read_dataset"),
     "evaluate": ("mistd.evaluation.runner", "evaluate_with_breakdown"),
@@ -35,8 +35,8 @@ __all__ = ["__version__", "list_models", *_EXPORTS]
 
 def list_models() -> dict[str, list[str]]:
     """`{"zoo": model names create_model builds, "shipped": weights load_detector loads}`."""
-    from mistd.inference.weights import shipped_weights
     from mistd.models.zoo import ZOO
+    from mistd.weights import shipped_weights
 
     return {"zoo": sorted(ZOO), "shipped": shipped_weights()}
 

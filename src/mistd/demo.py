@@ -50,8 +50,9 @@ def demo_detectors(device: str = "cpu") -> dict[str, object]:
     all scored class-agnostically."""
     from mistd.classical import CLASSICAL
     from mistd.evaluation.breakdown import class_agnostic
+    from mistd.inference.detector import load_detector
     from mistd.inference.video_predictor import streaming_detector
-    from mistd.inference.weights import load_detector, shipped_weights
+    from mistd.weights import shipped_weights
 
     detectors: dict[str, object] = {name: make() for name, make in CLASSICAL.items()}
     for name in shipped_weights():

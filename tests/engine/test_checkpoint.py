@@ -9,14 +9,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from mistd.checkpoint import get_rng_states, load_checkpoint, save_checkpoint, set_rng_states
 from mistd.cli import app
 from mistd.data.clips import ClipSampler
 from mistd.data.readers import read_dataset
 from mistd.data.transforms import to_model_input
-from mistd.engine.checkpoint import get_rng_states, load_checkpoint, save_checkpoint, set_rng_states
 from mistd.errors import InputError
-from mistd.inference.detector import ClipDetector
-from mistd.inference.weights import load_detector
+from mistd.inference.detector import ClipDetector, load_detector
 from mistd.models.zoo import ZOO, build_model
 
 
@@ -167,11 +166,11 @@ def test_load_detector_accepts_an_official_chal_checkpoint(shared_dir):
 
 def test_width_mismatched_checkpoint_names_the_tensor(tmp_path):
     """A checkpoint whose config says another width: one error that shows which tensor differs."""
-    from mistd.engine.checkpoint import make_checkpoint, save_checkpoint
-    from mistd.engine.run_config import build_run_config, run_config_to_dict
+    from mistd.checkpoint import make_checkpoint, save_checkpoint
     from mistd.errors import InputError
-    from mistd.inference.weights import load_detector
+    from mistd.inference.detector import load_detector
     from mistd.models.zoo import build_model
+    from mistd.run_config import build_run_config, run_config_to_dict
 
     small = {"width": 0.125, "depth": 0.33, "input_size": [64, 64]}
     model, _ = build_model("yolox-s", small)

@@ -22,10 +22,10 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from mistd.engine.checkpoint import load_checkpoint
+from mistd.checkpoint import load_checkpoint
 from mistd.engine.distributed import DistInfo, ShardedBatchSampler
-from mistd.engine.run_config import build_run_config
 from mistd.engine.trainer import Trainer
+from mistd.run_config import build_run_config
 
 pytestmark = pytest.mark.slow
 

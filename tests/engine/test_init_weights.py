@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mistd.errors import InputError
-from mistd.inference.weights import load_initial_weights
 from mistd.models.official import convert_official
 from mistd.models.zoo import build_model
+from mistd.weights import load_initial_weights
 
 
 def test_official_weights_initialise_chal_and_wrong_width_is_refused(shared_dir):

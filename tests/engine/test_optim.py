@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from mistd.engine.ema import ModelEMA
-from mistd.engine.run_config import TrainConfig, build_run_config
 from mistd.engine.schedule import WarmCosineSchedule, schedule_from_config
 from mistd.engine.trainer import Trainer, param_groups
 from mistd.models.zoo import ZOO
+from mistd.run_config import TrainConfig, build_run_config
 
 
 def test_default_schedule_matches_the_official_numbers():

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from mistd.checkpoint import load_checkpoint
 from mistd.commands.train import load_cfg, shipped_configs
 from mistd.data.readers import read_dataset
 from mistd.data.writers import uestc_lines, write_coco_json
-from mistd.engine.checkpoint import load_checkpoint
-from mistd.engine.run_config import build_run_config
 from mistd.engine.trainer import Trainer
 from mistd.errors import InputError
+from mistd.run_config import build_run_config
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 # name -> (data set folder, train index, test index, frame suffix, frame (w, h), recorded prefix,

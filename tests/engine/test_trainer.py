@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
+from mistd.checkpoint import load_checkpoint
 from mistd.data.readers import read_dataset
-from mistd.engine.checkpoint import load_checkpoint
-from mistd.engine.run_config import build_run_config
 from mistd.engine.trainer import Trainer, split_sequences
 from mistd.errors import InputError
 from mistd.models.zoo import ZOO
+from mistd.run_config import build_run_config
 
 
 def tiny_cfg(name: str, data, **train):
@@ -247,7 +247,7 @@ def test_training_data_without_targets_warns(tiny_data, tmp_path):
 
 
 def test_run_paths_are_made_absolute(tmp_path, monkeypatch):
-    from mistd.engine.run_config import absolute_paths, build_run_config
+    from mistd.run_config import absolute_paths, build_run_config
 
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)

@@ -11,11 +11,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from mistd.checkpoint import make_checkpoint, save_checkpoint
 from mistd.cli import app
 from mistd.config import to_dict
-from mistd.engine.checkpoint import make_checkpoint, save_checkpoint
-from mistd.engine.run_config import build_run_config, run_config_to_dict
 from mistd.models.zoo import build_model
+from mistd.run_config import build_run_config, run_config_to_dict
 
 TINY_CHAL = {"width": 0.125, "depth": 0.33, "num_frames": 3, "input_size": [64, 64]}
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from mistd.errors import InputError
-from mistd.inference.weights import load_detector, read_weights
+from mistd.inference.detector import load_detector
 from mistd.models.zoo import ZOO
+from mistd.weights import read_weights
 
 
 def test_a_zoo_name_is_random_weights_only_where_asked():

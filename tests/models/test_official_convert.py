@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from mistd.cli import app
 from mistd.errors import InputError
-from mistd.inference.weights import read_weights
 from mistd.models.official import convert_official, is_official_state_dict, official_to_mistd_key
 from mistd.models.zoo import build_model
+from mistd.weights import read_weights
 
 
 @pytest.mark.parametrize(

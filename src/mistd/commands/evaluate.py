@@ -205,10 +205,10 @@ def resolve_detector(
         )
     assert weights is not None
     try:
-        from mistd.inference.weights import load_detector
+        from mistd.inference.detector import load_detector
     except ImportError as exc:
         raise InputError(
-            f"--weights needs mistd.inference.weights.load_detector, which is not available "
+            f"--weights needs mistd.weights.load_detector, which is not available "
             f"in this build ({exc})",
             path=weights,
         ) from None

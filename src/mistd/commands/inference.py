@@ -67,7 +67,7 @@ def load_model(
     if (model_name is None) == (weights is None):
         raise InputError("give exactly one of --model NAME (random weights) or --weights FILE")
     if weights is not None:
-        from mistd.inference.weights import load_detector
+        from mistd.inference.detector import load_detector
 
         if num_frames is not None:
             raise InputError("--frames applies to --model only (weights fix the clip length)")

@@ -34,12 +34,12 @@ def convert_official_command(
     import torch
 
     from mistd import __version__
-    from mistd.engine.checkpoint import load_checkpoint
-    from mistd.engine.run_config import run_config_to_dict
+    from mistd.checkpoint import load_checkpoint
     from mistd.errors import InputError
-    from mistd.inference.weights import read_weights
     from mistd.io import atomic_path
     from mistd.models.official import verify_against_reference
+    from mistd.run_config import run_config_to_dict
+    from mistd.weights import read_weights
 
     weights = read_weights(checkpoint)
     if weights.kind != "official":
@@ -92,8 +92,8 @@ def models_command() -> None:
     from rich.table import Table
 
     from mistd.commands.train import shipped_configs
-    from mistd.inference.weights import shipped_weights
     from mistd.models.zoo import ZOO
+    from mistd.weights import shipped_weights
 
     table = Table(title="mistd model zoo (mistd train --model NAME)")
     for column in ("name", "frames", "description"):

@@ -140,10 +140,10 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar"),
     ) -> None:
         from mistd.engine.distributed import cleanup, init_distributed
-        from mistd.engine.run_config import absolute_paths, build_run_config
         from mistd.engine.trainer import Trainer
         from mistd.errors import InputError
         from mistd.io import increment_path
+        from mistd.run_config import absolute_paths, build_run_config
 
         layers = _overrides(cfg, data, val, list(overrides or []))
         if init is not None:

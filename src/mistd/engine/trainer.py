@@ -32,22 +32,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from mistd.config import dump_yaml, to_dict
-from mistd.engine import distributed as D
-from mistd.engine.callbacks import Callback, FunctionCallback, default_callbacks
-from mistd.engine.checkpoint import (
+from mistd.checkpoint import (
     get_rng_states,
     load_checkpoint,
     make_checkpoint,
     save_checkpoint,
     set_rng_states,
 )
+from mistd.config import dump_yaml, to_dict
+from mistd.device import resolve_device
+from mistd.engine import distributed as D
+from mistd.engine.callbacks import Callback, FunctionCallback, default_callbacks
 from mistd.engine.ema import ModelEMA, unwrap
-from mistd.engine.run_config import RunConfig, run_config_from_dict, run_config_to_dict
 from mistd.engine.schedule import schedule_from_config, set_lr
 from mistd.errors import InputError
 from mistd.inference.detector import ClipDetector
 from mistd.io import write_text_atomic
+from mistd.run_config import RunConfig, run_config_from_dict, run_config_to_dict
 from mistd.structures import FrameDataset, Sequence
 
 
@@ -179,7 +180,7 @@ class Trainer:
         self.cfg = cfg
         t = cfg.train
         self.info = info if info is not None else D.init_distributed(t.device)
-        self.device = D.resolve_device(t.device, self.info.local_rank)
+        self.device = resolve_device(t.device, self.info.local_rank)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress and self.info.is_main
         self.callbacks: list[Callback] = default_callbacks()
@@ -223,7 +224,7 @@ class Trainer:
 
             model, _ = build_model(cfg.model_name, to_dict(cfg.model))
             if t.init_weights:
-                from mistd.inference.weights import load_initial_weights
+                from mistd.weights import load_initial_weights
 
                 loaded, missing, _ = load_initial_weights(model, t.init_weights)
                 if self.info.is_main:

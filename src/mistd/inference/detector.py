@@ -2,13 +2,14 @@
 
 `detect(frames [T, H, W], bit_depth)` letterboxes the causal window ending at the key frame (last)
 to the model input (the official preprocessing), predicts on the key frame and maps the boxes back
-to the frame. `mistd.inference.weights.load_detector` builds one from trained weights;
+to the frame. `load_detector` builds one from trained weights;
 `mistd.inference.video_predictor.StreamingClipDetector` is its streaming twin.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,3 +129,40 @@ class ClipDetector:
             f"ClipDetector({self.name or type(self.model).__name__}, num_frames={self.num_frames}, "
             f"input_size={self.input_size}, device={self.device})"
         )
+
+
+def load_detector(
+    weights: str | Path,
+    device: str | torch.device = "cpu",
+    score_threshold: float = 0.001,
+    nms_iou: float = 0.65,
+) -> ClipDetector:
+    """A `ClipDetector` from a mistd checkpoint, a shipped-weights name or an official checkpoint.
+
+    Args:
+        weights: checkpoint path (`runs/train/exp/weights/best.pt`), the name of shipped weights,
+            or an official CHAL `.pth` state dict (converted by `mistd.models.official`).
+        device: torch device (`auto` = CUDA if available, else CPU).
+        score_threshold, nms_iou: decoding (official protocol: 0.001 and 0.65).
+    """
+    from mistd.config import to_dict
+    from mistd.device import resolve_device
+    from mistd.run_config import run_config_to_dict
+    from mistd.weights import read_weights
+
+    device = resolve_device(str(device), option="--device")
+    loaded = read_weights(weights)
+    model = loaded.build_model()
+    cfg = loaded.run_config
+    # An official checkpoint has no training run: its config is the model's.
+    config = to_dict(cfg.model) if loaded.kind == "official" else run_config_to_dict(cfg)
+    return ClipDetector(
+        model,
+        num_frames=cfg.model.num_frames,
+        input_size=tuple(cfg.model.input_size),
+        device=device,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+        config=config,
+        name=loaded.name,
+    )

@@ -1,6 +1,6 @@
 """Official CHAL checkpoints: key-name conversion, detection, verification.
 
-Loading one (into a model or a detector) is `mistd.inference.weights.read_weights`.
+Loading one (into a model or a detector) is `mistd.weights.read_weights`.
 
 The official code (github.com/UESTC-nnLab/CHAL, `nets/slowfastnet.py::slowfastnet`) saves plain
 `state_dict()`s (sometimes float16, sometimes with a DDP `module.` prefix). `convert_official`

@@ -1,11 +1,15 @@
-"""THE weights loader: a zoo name, shipped weights, a mistd checkpoint or an official CHAL one.
+"""The weights shipped in the package, and THE loader of any weights: a zoo name, shipped
+weights, a mistd checkpoint or an official CHAL one.
+
+This module sits below both the training engine and inference (neither imports the other): the
+checkpoint file format is `mistd.checkpoint`, the run config `mistd.run_config`, the official
+key conversion `mistd.models.official`.
 
 `read_weights(source)` resolves and reads any of them into `Weights` (mistd-named tensors, the run
 config, where they came from); everything else here is a thin use of it:
 
     weights = read_weights("yolox-ir-s")          # or a checkpoint path, or an official .pth
     model = weights.build_model()                  # the zoo model, weights loaded strictly, eval
-    detector = load_detector("yolox-ir-s")         # the same as a `ClipDetector`
     load_initial_weights(other_model, "yolox-ir-s")  # what fits, to start a training run
 """
 
@@ -19,18 +23,16 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from mistd.checkpoint import checkpoint_weights, is_mistd_checkpoint, load_checkpoint
 from mistd.config import apply_overrides, to_dict
-from mistd.engine.checkpoint import checkpoint_weights, is_mistd_checkpoint, load_checkpoint
-from mistd.engine.run_config import (
+from mistd.errors import InputError
+from mistd.models.official import convert_official, is_official_state_dict, official_num_classes
+from mistd.models.zoo import ZOO, build_model
+from mistd.run_config import (
     RunConfig,
     build_run_config,
     run_config_from_dict,
-    run_config_to_dict,
 )
-from mistd.errors import InputError
-from mistd.inference.detector import ClipDetector
-from mistd.models.official import convert_official, is_official_state_dict, official_num_classes
-from mistd.models.zoo import ZOO, build_model
 
 WeightsKind = Literal["zoo", "mistd", "official"]
 
@@ -199,37 +201,3 @@ def load_initial_weights(model: nn.Module, weights: str | Path) -> tuple[int, li
     result = model.load_state_dict(usable, strict=False)
     loaded = len(usable) - len(result.unexpected_keys)
     return loaded, list(result.missing_keys), list(result.unexpected_keys) + mismatched
-
-
-def load_detector(
-    weights: str | Path,
-    device: str | torch.device = "cpu",
-    score_threshold: float = 0.001,
-    nms_iou: float = 0.65,
-) -> ClipDetector:
-    """A `ClipDetector` from a mistd checkpoint, a shipped-weights name or an official checkpoint.
-
-    Args:
-        weights: checkpoint path (`runs/train/exp/weights/best.pt`), the name of shipped weights,
-            or an official CHAL `.pth` state dict (converted by `mistd.models.official`).
-        device: torch device (`auto` = CUDA if available, else CPU).
-        score_threshold, nms_iou: decoding (official protocol: 0.001 and 0.65).
-    """
-    from mistd.engine.distributed import resolve_device
-
-    device = resolve_device(str(device), option="--device")
-    loaded = read_weights(weights)
-    model = loaded.build_model()
-    cfg = loaded.run_config
-    # An official checkpoint has no training run: its config is the model's.
-    config = to_dict(cfg.model) if loaded.kind == "official" else run_config_to_dict(cfg)
-    return ClipDetector(
-        model,
-        num_frames=cfg.model.num_frames,
-        input_size=tuple(cfg.model.input_size),
-        device=device,
-        score_threshold=score_threshold,
-        nms_iou=nms_iou,
-        config=config,
-        name=loaded.name,
-    )

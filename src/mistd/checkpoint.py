@@ -12,7 +12,7 @@ A mistd checkpoint is a dict of plain containers and tensors (never pickled modu
     batch_in_epoch  batches of `epoch` already consumed (a resumed run skips them)
     optimizer, scheduler, scaler, rng_states, best_map50, history, epoch_sums, nan_streak
 
-Turning weights into a model or a detector is `mistd.inference.weights`' job.
+Turning weights into a model or a detector is `mistd.weights`' job.
 """
 
 from __future__ import annotations
