@@ -29,7 +29,7 @@ HELP = """mistd: moving infrared small target detection.
 
 \b
 Examples:
-  mistd demo                                           # synthetic clip: detect, video, metrics
+  mistd demo                                           # real thermal clip: detect, video, metrics
   mistd data synth --out data/synth --preset medium    # generate a synthetic IR data set
   mistd data info coco_val_DAUB.txt --root ../DAUB     # summarise a data set
   mistd eval-dets --gt gt.json --dets dets.json        # official mAP50 / P / R / F1

@@ -15,7 +15,7 @@ TRACK_HELP = """Detect and track small targets in a video, an image folder or a 
 \b
 Examples:
   mistd track --model temporal video.avi
-  mistd track --weights mf-baseline-ir-s ../shared/data/real/anti_uav/4.avi
+  mistd track --weights mf-baseline-ir-s anti_uav/4.avi
   mistd track --model tophat data/synth/medium min_hits=2 max_misses=30 cost=nwd
 
 Streams the detector (as `mistd detect`) into the online tracker (mistd.tracking.Tracker:
@@ -35,8 +35,8 @@ Anti-UAV state accuracy (single-target sequences).
 \b
 Examples:
   mistd eval-tracks --gt runs/track/temporal/gt --tracks runs/track/temporal/mot
-  mistd eval-tracks --gt ../shared/data/real/anti_uav/4.avi --tracks runs/track/temporal/mot/4.txt
-  mistd eval-tracks --gt ../shared/data/real/drone_ir --tracks mot/ --json m.json
+  mistd eval-tracks --gt anti_uav/4.avi --tracks runs/track/temporal/mot/4.txt
+  mistd eval-tracks --gt drone_ir/ --tracks mot/ --json m.json
 
 --gt is a MOT txt file or a folder of <sequence>.txt files, or any data set `mistd data info`
 reads (identities derived from the label boxes, see mistd.tracking.metrics). --tracks is a MOT
