@@ -115,7 +115,7 @@ def score_setting(cached, setting: list[str]) -> dict[str, float]:
         tracks[sequence] = np.asarray(rows, np.float64).reshape(-1, 7)
         gt[sequence] = np.asarray(gt_rows, np.float64)
         counts[sequence] = len(dets)
-    result = evaluate_tracks(gt, tracks, counts, require_trackeval=True)
+    result = evaluate_tracks(gt, tracks, counts)
     te = result["trackeval"]["all"]
     out = {k: te[k] for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")}
     out["SA"] = result["state_accuracy"].get("all")

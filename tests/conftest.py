@@ -53,3 +53,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def trackeval_module():
+    """The `trackeval` module (an optional dependency, installed with --no-deps: see the README);
+    skips when it is missing, fails in CI (CI=true), whose script installs it."""
+    from mistd.tracking.metrics import TRACKEVAL_INSTALL, trackeval_available
+
+    if not trackeval_available():
+        message = f"TrackEval is not installed ({TRACKEVAL_INSTALL})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from mistd.tracking.metrics import require_trackeval
+
+    return require_trackeval()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,6 @@ import torch
 from typer.testing import CliRunner
 
 from mistd.cli import app
-from mistd.tracking.metrics import trackeval_available
 from mistd.tracking.trackfile import read_mot
 
 runner = CliRunner()
@@ -47,7 +47,7 @@ def _clip(root: Path, n: int = 16, size: int = 64) -> Path:
     return path
 
 
-def test_track_then_eval_tracks(tmp_path: Path):
+def test_track_then_eval_tracks(tmp_path: Path, trackeval_module):
     data = _clip(tmp_path)
     out = tmp_path / "runs"
     result = runner.invoke(
@@ -68,9 +68,8 @@ def test_track_then_eval_tracks(tmp_path: Path):
     speed = float(stats[1].split(",")[8])
     assert abs(speed - np.hypot(3, 1)) < 0.5  # px/frame of the blob
     assert json.loads((run / "tracks.json").read_text())["sequences"]["seq"][0]["id"] == 1
-    if trackeval_available():
-        assert metrics["trackeval"]["all"]["IDSW"] == 0
-        assert metrics["trackeval"]["all"]["HOTA"] > 0.3  # its localisation: top-hat box size
+    assert metrics["trackeval"]["all"]["IDSW"] == 0
+    assert metrics["trackeval"]["all"]["HOTA"] > 0.3  # its localisation: top-hat box size
 
     again = runner.invoke(
         app, ["eval-tracks", "--gt", str(run / "gt"), "--tracks", str(run / "mot")]
@@ -141,6 +140,7 @@ def test_track_select_and_input_size_options(tmp_path: Path):
     data = _clip(tmp_path)
     out = tmp_path / "runs"
     args = ["track", "--model", "tophat", str(data), "--out", str(out), "--no-video"]
+    args.append("--no-track-metrics")
     result = runner.invoke(app, [*args, "--select", "seq"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "tophat" / "metrics.json").read_text())["sequences"] == ["seq"]
@@ -237,3 +237,73 @@ def test_confirm_tracks_streams_a_strided_model(tmp_path: Path):
         np.testing.assert_allclose(
             np.sort(got.boxes.numpy(), 0), np.sort(raw.boxes.numpy(), 0), atol=1e-3
         )
+
+
+# ------------------------------------------------------------------ without TrackEval
+
+
+@pytest.fixture
+def no_trackeval(monkeypatch):
+    """`import trackeval` fails, as on an install without it (whether or not it is here)."""
+    monkeypatch.setitem(sys.modules, "trackeval", None)  # None in sys.modules: ImportError
+
+
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run the console entry point (exit status and stderr, as a user sees them)."""
+    from mistd.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["mistd", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_track_on_labelled_data_without_trackeval_stops_before_running(
+    tmp_path: Path, no_trackeval, monkeypatch, capsys
+):
+    from mistd.tracking.metrics import TRACKEVAL_INSTALL, trackeval_available
+
+    assert not trackeval_available()
+    data = _clip(tmp_path)
+    out = tmp_path / "runs"
+    args = ["track", "--model", "tophat", str(data), "--out", str(out), "--no-video"]
+    status, err = _main(monkeypatch, capsys, *args)
+    assert status == 2
+    assert "HOTA / MOTA / IDF1 need TrackEval" in err and TRACKEVAL_INSTALL in err
+    assert "--no-track-metrics" in err
+    assert not (out / "tophat").exists()  # stopped before the detector ran: no run folder
+
+    # --no-track-metrics: tracks and the metrics that need no TrackEval, exit 0
+    result = runner.invoke(app, [*args, "--no-track-metrics"])
+    assert result.exit_code == 0, result.output
+    assert "not computed (--no-track-metrics)" in result.output
+    metrics = json.loads((out / "tophat" / "metrics.json").read_text())
+    assert metrics["trackeval"] is None
+    assert metrics["state_accuracy"]["all"] > 0.35
+    # box scores need no TrackEval either (top-hat's loose boxes: IoU < 0.5 here, so 0.0)
+    assert all(isinstance(metrics["boxes"]["raw"][k], float) for k in ("mAP50", "f1", "op_f1"))
+
+
+def test_eval_tracks_without_trackeval_exits_non_zero(
+    tmp_path: Path, no_trackeval, monkeypatch, capsys
+):
+    from mistd.tracking.trackfile import write_mot
+
+    rows = np.array([[1, 1, 10, 10, 4, 4, 1.0], [2, 1, 11, 10, 4, 4, 1.0]])
+    write_mot(tmp_path / "gt" / "seq.txt", rows)
+    write_mot(tmp_path / "mot" / "seq.txt", rows)
+    args = ["eval-tracks", "--gt", str(tmp_path / "gt"), "--tracks", str(tmp_path / "mot")]
+    status, err = _main(monkeypatch, capsys, *args)
+    assert status == 2
+    assert err.startswith("error: HOTA / MOTA / IDF1 need TrackEval") and "--no-deps" in err
+    assert "-" not in err.split("need TrackEval")[0]  # no table of dashes before it
+
+
+def test_trackeval_import_is_quiet(trackeval_module, capsys):
+    """TrackEval prints a line when an optional requirement of a class mistd never uses is
+    missing; importing it through mistd keeps stdout clean."""
+    from mistd.tracking.metrics import require_trackeval, trackeval_available
+
+    capsys.readouterr()
+    assert trackeval_available() and require_trackeval() is trackeval_module
+    assert capsys.readouterr().out == ""

@@ -77,10 +77,7 @@ def test_eval_tracks_cli_reports_bad_line(tmp_path: Path):
 # --------------------------------------------------------------------------- metrics
 
 
-def test_trackeval_numbers_on_a_hand_made_case():
-    pytest.importorskip(
-        "trackeval", reason="TrackEval is optional (pip install --no-deps trackeval)"
-    )
+def test_trackeval_numbers_on_a_hand_made_case(trackeval_module):
     from mistd.tracking.metrics import trackeval_metrics
 
     # Two targets over 10 frames, both found in every frame; target 2's track breaks into two

@@ -24,9 +24,10 @@ arguments set TrackerConfig fields). Writes under <out>/<name> (default runs/tra
 mot/<sequence>.txt (MOT challenge: frame,id,x,y,w,h,score,-1,-1,-1; frames 1-based),
 tracks.json, tracks.csv (per-track stats), one annotated video per sequence (ids and trails;
 ground truth in magenta) and tracker.yaml (the settings). When the source has labels it also
-writes gt/<sequence>.txt and metrics.json and prints HOTA / MOTA / IDF1 (TrackEval, if
-installed), the Anti-UAV state accuracy (single-target sequences) and box mAP50 / F1 of the
-detections without and with track confirmation (--unconfirmed-weight).
+writes gt/<sequence>.txt and metrics.json and prints HOTA / MOTA / IDF1 (TrackEval: without it
+the command stops before it runs, unless --no-track-metrics), the Anti-UAV state accuracy
+(single-target sequences) and box mAP50 / F1 of the detections without and with track
+confirmation (--unconfirmed-weight).
 """
 
 EVAL_TRACKS_HELP = """Score track files against ground truth: HOTA, MOTA, IDF1 (TrackEval) and the
@@ -120,11 +121,7 @@ def report_track_metrics(result: dict, max_rows: int = 20) -> dict[str, dict]:
         title += f": first {max_rows} of {len(names)} sequences, then all"
     _summary_table(title, rows)
     if not te:
-        typer.echo(
-            "warning: TrackEval is not installed: no HOTA/MOTA/IDF1 "
-            "(pip install --no-deps trackeval tabulate)",
-            err=True,
-        )
+        typer.echo("HOTA / MOTA / IDF1 not computed (--no-track-metrics)")
     return rows
 
 
@@ -177,6 +174,11 @@ def register(app: typer.Typer) -> None:
         score_threshold: float = typer.Option(
             0.5, "--score-threshold", help="Operating point of the box P/R/F1."
         ),
+        track_metrics: bool = typer.Option(
+            True,
+            "--track-metrics/--no-track-metrics",
+            help="On labelled sources, score HOTA / MOTA / IDF1 (needs TrackEval).",
+        ),
     ) -> None:
         import contextlib
 
@@ -208,6 +210,10 @@ def register(app: typer.Typer) -> None:
             if Path(source).is_file() and dataset.format == "video":
                 fps = float(video_info(source).fps or 25.0)
         labelled = any(r.num_targets for r in dataset.frames())
+        if labelled and track_metrics:
+            from mistd.tracking.metrics import require_trackeval
+
+            require_trackeval()  # before the detector runs, not after
         out_dir = increment_path(out, name or default_name)
         wrapped = TrackConfirmedDetector.wrap(detector, config, unconfirmed_weight)
         rows: dict[str, list[list[float]]] = {s.name: [] for s in dataset.sequences}
@@ -284,7 +290,7 @@ def register(app: typer.Typer) -> None:
             gt = {s: g[g[:, 0] <= seen[s]] for s, g in gt.items() if s in seen}
         for seq in seen:
             write_mot(out_dir / "gt" / f"{_safe_name(seq)}.txt", gt[seq])
-        result = evaluate_tracks(gt, {s: tracks[s] for s in seen}, seen)
+        result = evaluate_tracks(gt, {s: tracks[s] for s in seen}, seen, trackeval=track_metrics)
         table = report_track_metrics(result)
         boxes = {
             "raw": {k: raw_metrics.get(k) for k in ("mAP50", "f1", "op_f1")},

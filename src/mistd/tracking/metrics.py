@@ -4,9 +4,10 @@ TrackEval (Luiten et al., the MOT challenge's official code) computes HOTA / CLE
 from per-frame id lists and similarity matrices; `trackeval_metrics` builds exactly the data
 dict its `MotChallenge2DBox` dataset class builds (ids relabelled 0..n-1, box IoU as similarity)
 and calls its metric classes, so the numbers are TrackEval's. TrackEval is an optional
-dependency: its releases require `opencv-python`, which clashes with mistd's
-`opencv-python-headless`, so install it without dependencies
-(`pip install --no-deps trackeval tabulate`; it needs only numpy and scipy at run time).
+dependency installed on its own, without its requirements (`TRACKEVAL_INSTALL`): every release
+declares `opencv-python`, which would replace mistd's `opencv-python-headless` (and removing it
+afterwards deletes OpenCV), while these metric classes need only numpy and scipy. Asked for without
+it, `trackeval_metrics` and `evaluate_tracks` raise an `InputError` that says how to install it.
 
 State accuracy (Anti-UAV challenge, single target; official `eval` of the Anti-UAV repository):
 per frame, IoU of the predicted and true boxes when the target exists (0 if nothing is
@@ -23,6 +24,8 @@ frames after it; an unlinked box starts a new identity.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Mapping
 
 import numpy as np
@@ -38,25 +41,38 @@ LINK_GAP = 10
 SUMMARY_KEYS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDSW", "CLR_FP", "CLR_FN")
 
 
+# The one way to install TrackEval (see the module docstring for why without its requirements).
+TRACKEVAL_INSTALL = 'pip install --no-deps "trackeval==1.3.0"'
+TRACKEVAL_MISSING = (
+    "HOTA / MOTA / IDF1 need TrackEval, which is not installed: "
+    f"{TRACKEVAL_INSTALL} (--no-deps keeps mistd's headless OpenCV; "
+    "`mistd track --no-track-metrics` tracks without scoring)"
+)
+
+
+def _import_trackeval():
+    """`import trackeval`, its import-time chatter silenced (it prints a line to stdout when an
+    optional requirement of a data set class it imports, and mistd never uses, is missing)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import trackeval
+    return trackeval
+
+
 def trackeval_available() -> bool:
     """Whether TrackEval imports."""
     try:
-        import trackeval  # noqa: F401
+        _import_trackeval()
     except ImportError:
         return False
     return True
 
 
-def _require_trackeval():
+def require_trackeval():
+    """The `trackeval` module; an `InputError` saying how to install it when it is missing."""
     try:
-        import trackeval
+        return _import_trackeval()
     except ImportError:
-        raise InputError(
-            "HOTA / MOTA / IDF1 need TrackEval, which is not installed: "
-            "pip install --no-deps trackeval tabulate (its own requirements would pull "
-            "opencv-python next to opencv-python-headless)"
-        ) from None
-    return trackeval
+        raise InputError(TRACKEVAL_MISSING) from None
 
 
 def _xyxy(rows: np.ndarray) -> np.ndarray:
@@ -106,7 +122,7 @@ def trackeval_metrics(
         "CLR_FP", "CLR_FN", "MT", "ML", ...}} with HOTA family values at the mean over
         TrackEval's alpha thresholds (as its summary reports), fractions in [0, 1].
     """
-    trackeval = _require_trackeval()
+    trackeval = require_trackeval()
     metrics = [
         trackeval.metrics.HOTA({"PRINT_CONFIG": False}),
         trackeval.metrics.CLEAR({"THRESHOLD": 0.5, "PRINT_CONFIG": False}),
@@ -277,13 +293,12 @@ def evaluate_tracks(
     gt: Mapping[str, np.ndarray],
     tracks: Mapping[str, np.ndarray],
     num_frames: Mapping[str, int],
-    require_trackeval: bool = False,
+    trackeval: bool = True,
 ) -> dict:
     """All track metrics: `{"trackeval": {...} or None, "state_accuracy": {...}}`.
 
-    TrackEval numbers are None when it is not installed, unless `require_trackeval`.
+    With `trackeval` (the default) HOTA / CLEAR / Identity come from TrackEval, and its absence is
+    an `InputError` (never a silent gap); `trackeval=False` computes the state accuracy only.
     """
-    te = None
-    if require_trackeval or trackeval_available():
-        te = trackeval_metrics(gt, tracks, num_frames)
+    te = trackeval_metrics(gt, tracks, num_frames) if trackeval else None
     return {"trackeval": te, "state_accuracy": state_accuracies(gt, tracks, num_frames)}
