@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from PIL import Image
 
 from mistd.data.video import video_info
-from mistd.demo import run_demo
+from mistd.demo import best_detector, run_demo
 from mistd.weights import shipped_weights
 
 pytestmark = pytest.mark.slow
@@ -22,15 +23,24 @@ def test_demo_on_the_real_clip_writes_video_plot_and_metrics_for_every_detector(
     assert set(saved["detectors"]) == expected
     for metrics in saved["detectors"].values():
         assert metrics["n_images"] == 40 and metrics["n_gt"] == 40
-    best = max(saved["detectors"], key=lambda n: saved["detectors"][n]["mAP50"])
-    assert result.best == best
+    # the video shows the best F1 at the operating point (ties: mAP50, F1, speed, name)
+    best = best_detector(saved["detectors"])
+    assert result.best == best and result.video.name == f"{best}.mp4"
+    top = max(m["op_f1"] for m in saved["detectors"].values())
+    assert saved["detectors"][best]["op_f1"] == top
     # the shipped real-data models find the drone of this held-out clip; the demo says which won
     learned = [n for n in saved["detectors"] if n in shipped_weights()]
     assert learned and max(saved["detectors"][n]["mAP50"] for n in learned) >= 0.5
     assert video_info(result.video).frames == 40
     assert result.pr_curve.stat().st_size > 1000
+    legend = Image.open(result.pr_curve).text["Description"].splitlines()
+    assert legend == [
+        f"{name} (AP50 {100 * m['mAP50']:.1f})" for name, m in saved["detectors"].items()
+    ]
     if any(name.startswith("chal") for name in shipped_weights()):
         assert result.map_videos and video_info(result.map_videos[0]).frames == 40
+        pngs = sorted(p.name for p in result.map_videos[0].with_suffix("").iterdir())
+        assert pngs[:2] == ["000000.png", "000001.png"] and len(pngs) == 40
 
 
 def test_demo_on_a_synthetic_clip_and_a_second_run_folder(tmp_path):

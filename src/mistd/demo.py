@@ -187,27 +187,51 @@ def run_demo(
         result.metrics[det_name] = metrics
         echo(f"  {det_name:24s} {metrics['ms_per_frame']:7.1f} ms/frame")
 
-    if result.labelled:
-        result.best = max(result.metrics, key=lambda n: result.metrics[n]["mAP50"])
-    else:  # no ground truth: show the first learned model (else the temporal detector)
-        result.best = list(result.metrics)[-1]
+    result.best = best_detector(result.metrics, result.labelled)
     result.video = _write_video(
         run_dir / f"{result.best}.mp4", dataset, all_detections[result.best], fps, display_threshold
     )
     if curves:
-        result.pr_curve = plot_pr_curve(curves, run_dir / "pr_curve.png")
+        ap = {name: m["mAP50"] for name, m in result.metrics.items()}
+        result.pr_curve = plot_pr_curve(curves, run_dir / "pr_curve.png", ap=ap)
     result.metrics_json = write_json_atomic(
         run_dir / "metrics.json", {"labelled": result.labelled, "detectors": result.metrics}
     )
     _print_table(result)
     echo(f"\nresults in {run_dir} ({time.perf_counter() - start:.0f} s):")
-    echo(f"  annotated video ({result.best}): {result.video}")
+    why = f", best F1 at score {display_threshold:g}" if result.labelled else ""
+    echo(f"  annotated video ({result.best}{why}): {result.video}")
     for path in result.map_videos:
         echo(f"  anomaly-map panels: {path}")
     if result.pr_curve is not None:
         echo(f"  PR curves: {result.pr_curve}")
     echo(f"  metrics:   {result.metrics_json}")
     return result
+
+
+def best_detector(metrics: dict[str, dict], labelled: bool = True) -> str:
+    """The detector whose video the demo writes: the highest F1 at the operating point
+    (`op_f1`: what a user sees drawn at the display threshold), ties broken by mAP50, then by
+    the best F1 over the PR curve, then by speed (`ms_per_frame`), then by name, so the choice
+    never depends on the order the detectors ran in. Without ground truth: the last detector
+    (the last shipped model, else the last classical one)."""
+    if not metrics:
+        raise ValueError("no detector ran")
+    if not labelled:
+        return list(metrics)[-1]
+
+    def rank(name: str) -> tuple:
+        m = metrics[name]
+        speed = m.get("ms_per_frame")
+        return (
+            -m.get("op_f1", 0.0),
+            -m.get("mAP50", 0.0),
+            -m.get("f1", 0.0),
+            speed if speed is not None else float("inf"),
+            name,
+        )
+
+    return min(metrics, key=rank)
 
 
 def _print_table(result: DemoResult) -> None:

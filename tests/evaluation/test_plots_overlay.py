@@ -45,3 +45,30 @@ def test_overlay_colours_and_16bit() -> None:
     assert tuple(image[10, 5]) == DET_COLOR  # left edge of the shown detection
     assert tuple(image[30, 2]) == GT_COLOR
     assert not image[25, 30:40].any()  # the 0.1 detection is below the display threshold
+
+
+def test_pr_curve_legend_carries_each_curves_ap(tmp_path: Path) -> None:
+    """The AP in the legend is the run's mAP50: computed from the protocol's interpolated curve
+    as COCO averages it (101 recall thresholds), or given by the caller."""
+    from PIL import Image
+
+    from mistd.evaluation.coco import evaluate_coco_files
+    from mistd.viz.plots import curve_ap, pr_curve_label
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
+    metrics, curve = evaluate_coco_files(fixtures / "gt.json", fixtures / "dets.json")
+    assert curve_ap(curve.recall, curve.precision) == pytest.approx(metrics["mAP50"], abs=1e-9)
+    assert pr_curve_label("dets", curve.recall, curve.precision) == "dets (AP50 26.1)"
+    assert pr_curve_label("x", [], [], ap=0.5) == "x (AP50 50.0)"
+    assert pr_curve_label("x", [], []) == "x (no recall)"
+    # a perfect detector up to recall 0.5: AP = 51 of the 101 thresholds reached at precision 1
+    half = np.linspace(0, 0.5, 51)
+    assert curve_ap(half, np.ones(51)) == pytest.approx(51 / 101)
+
+    path = plot_pr_curve(
+        {"dets": (curve.recall, curve.precision), "other": ([0.0, 1.0], [1.0, 1.0])},
+        tmp_path / "pr.png",
+        ap={"other": 0.9},
+    )
+    legend = Image.open(path).text["Description"].splitlines()
+    assert legend == ["dets (AP50 26.1)", "other (AP50 90.0)"]

@@ -213,4 +213,6 @@ def test_streamed_maps_equal_chal_predict_maps():
         assert relative_error(det.maps[name], value) < 1e-4, name
     info = LetterboxInfo.compute((48, 56), SIZE)
     panel = map_panels(np.zeros((48, 56, 3), np.uint8), det, info)
-    assert panel.shape == (48, 4 * 56, 3) and panel[:, 56:].any()
+    from mistd.inference.panels import COLOUR_BAR_WIDTH
+
+    assert panel.shape == (48, 56 + 3 * (56 + COLOUR_BAR_WIDTH), 3) and panel[:, 56:].any()

@@ -26,8 +26,9 @@ score >= --score-threshold) and one annotated video per sequence (<sequence>.mp4
 >= --score-threshold in green, ground truth, when the source has any, in magenta).
 With --weights, models that support it stream (mistd.inference.video_predictor: each frame's
 features are computed once and cached over the window; detections equal clip mode's);
---maps (CHAL, torch backend) writes maps/<sequence>/<frame>.png and maps/<sequence>.mp4 panels:
-input with boxes | predicted background | anomaly | gate.
+--maps (CHAL, torch backend) writes maps/<sequence>/<frame>.png (000000.png, ...) and
+maps/<sequence>.mp4 panels: input with boxes | predicted background | anomaly | gate, each map
+with its colour bar.
 --backend onnxruntime first exports the two streaming graphs (mistd export) to a temporary folder.
 """
 

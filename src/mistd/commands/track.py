@@ -22,12 +22,12 @@ Streams the detector (as `mistd detect`) into the online tracker (mistd.tracking
 constant-velocity Kalman, centre gating, ByteTrack two-stage matching; trailing key=value
 arguments set TrackerConfig fields). Writes under <out>/<name> (default runs/track/<model>):
 mot/<sequence>.txt (MOT challenge: frame,id,x,y,w,h,score,-1,-1,-1; frames 1-based),
-tracks.json, tracks.csv (per-track stats), one annotated video per sequence (ids and trails;
-ground truth in magenta) and tracker.yaml (the settings). When the source has labels it also
-writes gt/<sequence>.txt and metrics.json and prints HOTA / MOTA / IDF1 (TrackEval: without it
-the command stops before it runs, unless --no-track-metrics), the Anti-UAV state accuracy
-(single-target sequences) and box mAP50 / F1 of the detections without and with track
-confirmation (--unconfirmed-weight).
+tracks.json, tracks.csv (per-track stats), one annotated video per sequence (boxes labelled
+#id class score, trails; ground truth in magenta) and tracker.yaml (the settings). When the
+source has labels it also writes gt/<sequence>.txt and metrics.json and prints HOTA / MOTA /
+IDF1 (TrackEval: without it the command stops before it runs, unless --no-track-metrics), the
+Anti-UAV state accuracy (single-target sequences) and box mAP50 / F1 of the detections without
+and with track confirmation (--unconfirmed-weight).
 """
 
 EVAL_TRACKS_HELP = """Score track files against ground truth: HOTA, MOTA, IDF1 (TrackEval) and the
@@ -248,7 +248,7 @@ def register(app: typer.Typer) -> None:
                     state["sequence"] = record.sequence
                     videos.append(path)
                 image = overlay(key_frame, gt_boxes=record.boxes)
-                state["writer"].write(draw_tracks(image, wrapped.tracks))
+                state["writer"].write(draw_tracks(image, wrapped.tracks, dataset.class_names))
 
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

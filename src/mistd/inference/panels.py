@@ -31,11 +31,30 @@ def map_to_original(value: torch.Tensor, info: LetterboxInfo) -> np.ndarray:
     return cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _colour(value: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    low = float(value.min()) if low is None else low
-    high = float(value.max()) if high is None else high
+COLOUR_BAR_WIDTH = 44  # px right of each map: a 10 px gradient and its end values
+COLOUR_MAP = cv2.COLORMAP_INFERNO
+
+
+def _colour(value: np.ndarray, low: float, high: float) -> np.ndarray:
     scaled = np.clip((value - low) / max(high - low, 1e-12), 0.0, 1.0)
-    return cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+    return cv2.applyColorMap((scaled * 255).astype(np.uint8), COLOUR_MAP)
+
+
+def _scale_text(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def colour_bar(height: int, low: float, high: float) -> np.ndarray:
+    """`[height, COLOUR_BAR_WIDTH, 3]` BGR: the colour map from `high` (top) to `low` (bottom)
+    as a 10 px strip, with both values written beside its ends."""
+    bar = np.zeros((height, COLOUR_BAR_WIDTH, 3), np.uint8)
+    ramp = np.linspace(255, 0, height).astype(np.uint8)[:, None]
+    bar[:, 2:12] = cv2.applyColorMap(np.repeat(ramp, 10, axis=1), COLOUR_MAP)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.3
+    (_, text_h), _ = cv2.getTextSize("0", font, scale, 1)
+    cv2.putText(bar, _scale_text(high), (14, text_h + 1), font, scale, (255, 255, 255), 1)
+    cv2.putText(bar, _scale_text(low), (14, height - 2), font, scale, (255, 255, 255), 1)
+    return bar
 
 
 def _title(image: np.ndarray, text: str) -> np.ndarray:
@@ -44,9 +63,10 @@ def _title(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def map_panels(overlay_bgr: np.ndarray, detections: Detections, info: LetterboxInfo) -> np.ndarray:
-    """`[H, 4W, 3]` BGR: the overlay (frame with boxes), then the key frame's predicted
-    background (L2 norm over channels, min-max scaled), anomaly and gate (fixed 0..1 scale).
-    Maps a configuration lacks are drawn black."""
+    """`[H, W + 3 (W + COLOUR_BAR_WIDTH), 3]` BGR: the overlay (frame with boxes), then the key
+    frame's predicted background (L2 norm over channels, scaled from its min to its max),
+    anomaly and gate (fixed 0..1 scale), each with a colour bar giving its scale. Maps a
+    configuration lacks are drawn black, titled "n/a"."""
     maps = detections.maps or {}
     height, width = overlay_bgr.shape[:2]
     tiles = [overlay_bgr]
@@ -54,16 +74,26 @@ def map_panels(overlay_bgr: np.ndarray, detections: Detections, info: LetterboxI
         if name in maps:
             value = map_to_original(maps[name], info)
             fixed = name != "background"
-            tile = _colour(value, 0.0 if fixed else None, 1.0 if fixed else None)
+            low = 0.0 if fixed else float(value.min())
+            high = 1.0 if fixed else float(value.max())
+            tile = _colour(value, low, high)
+            bar = colour_bar(height, low, high)
         else:
             tile = np.zeros((height, width, 3), np.uint8)
+            bar = np.zeros((height, COLOUR_BAR_WIDTH, 3), np.uint8)
             title = f"{title}: n/a"
-        tiles.append(_title(np.ascontiguousarray(tile), title))
+        tiles += [_title(np.ascontiguousarray(tile), title), bar]
     return np.concatenate(tiles, axis=1)
 
 
+def panel_file_name(index: int) -> str:
+    """`000042.png` for frame index 42: zero-padded, so file names sort in frame order."""
+    return f"{index:06d}.png"
+
+
 class MapPanelWriter:
-    """Writes `map_panels` of every frame as `<folder>/<sequence>/<index>.png` and one
+    """Writes `map_panels` of every frame as `<folder>/<sequence>/<index>.png` (the frame index
+    zero-padded to six digits, so names sort in frame order) and one
     `<folder>/<sequence>.mp4` per sequence (context manager; videos are finished on exit).
 
     Args:
@@ -97,7 +127,7 @@ class MapPanelWriter:
         panels = map_panels(overlay_bgr, detections, info)
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.sequence)
         name = name.strip("._") or "video"
-        png = self.folder / name / f"{record.index}.png"
+        png = self.folder / name / panel_file_name(record.index)
         png.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(png) as tmp:
             cv2.imwrite(str(tmp), panels)

@@ -1,7 +1,8 @@
 """Plots written as PNG files (matplotlib Agg backend, written atomically).
 
 `plot_pr_curve` draws precision-recall curves (the official protocol's interpolated curve at IoU
-0.5); `plot_curves` draws training curves (loss, mAP, ...) from a CSV file or a dict of lists.
+0.5), each labelled with its AP50 in the legend; `plot_curves` draws training curves (loss, mAP,
+...) from a CSV file or a dict of lists.
 """
 
 from __future__ import annotations
@@ -28,33 +29,72 @@ def _pyplot():
 
 
 @contextlib.contextmanager
-def _png_figure(path: str | Path, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
+def _png_figure(
+    path: str | Path, *args: Any, metadata: dict[str, str] | None = None, **kwargs: Any
+) -> Iterator[tuple[Any, Any]]:
     """`plt.subplots(*args, **kwargs)` as `(fig, axes)`; when the block ends without error the
-    figure is laid out and written to `path` as PNG atomically. The figure is closed either way."""
+    figure is laid out and written to `path` as PNG atomically (with `metadata` as PNG text
+    chunks; the block may fill the dict). The figure is closed either way."""
     plt = _pyplot()
     fig, axes = plt.subplots(*args, **kwargs)
+    metadata = {} if metadata is None else metadata
     try:
         yield fig, axes
         fig.tight_layout()
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format="png", metadata=metadata)
     finally:
         plt.close(fig)
+
+
+# COCO's recall thresholds, at which the protocol's interpolated precision is read.
+RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+
+
+def curve_ap(recall: Sequence[float], precision: Sequence[float]) -> float:
+    """AP of an interpolated PR curve as COCO computes it: the mean over the 101 recall
+    thresholds of the precision at the first curve point of at least that recall (0 beyond the
+    curve's last recall). For a curve from `COCOEvaluator.pr_curve()` (one class) this is the
+    run's mAP50."""
+    recall, precision = np.asarray(recall, float), np.asarray(precision, float)
+    if not recall.size:
+        return 0.0
+    index = np.searchsorted(recall, RECALL_THRESHOLDS - 1e-9, side="left")
+    reached = index < recall.size
+    values = np.zeros_like(RECALL_THRESHOLDS)
+    values[reached] = precision[index[reached]]
+    return float(values.mean())
+
+
+def pr_curve_label(
+    name: str, recall: Sequence[float], precision: Sequence[float], ap: float | None = None
+) -> str:
+    """The legend entry of one PR curve: `name (AP50 76.6)`, AP in percent (`ap` if given, else
+    `curve_ap` of the curve); `name (no recall)` for an empty curve."""
+    if ap is None and not len(recall):
+        return f"{name} (no recall)"
+    value = curve_ap(recall, precision) if ap is None else float(ap)
+    return f"{name} (AP50 {100 * value:.1f})"
 
 
 def plot_pr_curve(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     path: str | Path,
     title: str = "Precision-recall (IoU 0.5)",
+    ap: Mapping[str, float] | None = None,
 ) -> Path:
-    """Write a PR-curve PNG. `curves`: label -> (recall [K], precision [K])."""
-    with _png_figure(path, figsize=(5, 4.5), dpi=120) as (fig, ax):
-        for label, (recall, precision) in curves.items():
+    """Write a PR-curve PNG, AP50 in the legend. `curves`: name -> (recall [K], precision [K]);
+    `ap`: name -> AP50 in [0, 1] where the caller has it (else computed from the curve). The
+    legend entries are also stored in the PNG's "Description" text, one per line."""
+    metadata: dict[str, str] = {"Title": title}
+    with _png_figure(path, figsize=(5, 4.5), dpi=120, metadata=metadata) as (fig, ax):
+        labels = []
+        for name, (recall, precision) in curves.items():
             recall, precision = np.asarray(recall, float), np.asarray(precision, float)
-            if recall.size:
-                ax.plot(recall, precision, label=label, linewidth=1.5)
-            else:
-                ax.plot([], [], label=f"{label} (no recall)")
+            label = pr_curve_label(name, recall, precision, (ap or {}).get(name))
+            labels.append(label)
+            ax.plot(recall, precision, label=label, linewidth=1.5)
+        metadata["Description"] = "\n".join(labels)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("recall")
