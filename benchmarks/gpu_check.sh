@@ -88,7 +88,7 @@ check "track yolox-ir-s, $DEVICE" track.log "grep -i -m1 -A2 hota $OUT/track.log
   mistd track --weights yolox-ir-s src/mistd/assets/demo --device "$DEVICE" --no-video \
   --out "$OUT/track" --name yolox
 
-# training throughput at full widths (README "Training throughput" has the CPU figures)
+# training throughput at full widths (docs/results.md, "Training throughput", has the CPU figures)
 for amp in off bf16; do
   check "train_throughput.py batch 16, 256x256, amp $amp" "throughput-$amp.log" \
     "grep -E 'yolox-s|mf-baseline' $OUT/throughput-$amp.log | tr -s ' ' | paste -sd ';'" -- \

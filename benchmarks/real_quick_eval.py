@@ -7,7 +7,7 @@ The sample is the one `mistd train` evaluates with `data.val_max_frames=570`: 57
 spread evenly over the 57 val clips (10 per clip, each with its own causal window), scored with
 the official protocol (`mistd.evaluation.runner.evaluate_sampled`), class-agnostic (the papers'
 number) plus per class and per distance bin. Streaming over whole clips (`mistd eval`) scores
-every frame and costs ~30x more on this CPU; the README says which rows used which.
+every frame and costs ~30x more on this CPU; docs/results.md says which rows used which.
 """
 
 from __future__ import annotations

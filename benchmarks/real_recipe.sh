@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The real-data recipe (thermal drone clips, ../shared/data/real/drone_ir): every row of the README's
-# "Real footage" table and of the ir model cards is one `mistd train` + `mistd eval` below.
+# The real-data recipe (thermal drone clips, $DATA below): every row of the table in docs/results.md
+# ("Learned models on real footage") and of the ir model cards is one `mistd train` + `mistd eval`.
 #
 #   bash benchmarks/real_recipe.sh pretrain            # yolox-s, 1200 steps from scratch
 #   bash benchmarks/real_recipe.sh ROW SEED [STEPS [key=value ...]]   # a fine-tune row

@@ -14,7 +14,7 @@ IDF1 / IDSW, Anti-UAV state accuracy SA). A setting is a space-separated list of
 and birth thresholds 0.5: what `mistd track` gives a classical detector; a learned model gets
 0.3, its `track_threshold`, i.e. the "high_threshold=0.3 birth_threshold=0.3" row).
 
-Measured with it (the README's tracking section): 0.3 for learned models was chosen on the rows
+Measured with it (docs/results.md, "Tracking"): 0.3 for learned models was chosen on the rows
 of `tracking_accuracy.py` and checked on `HELD_OUT`; "acceleration_std=3 gate_probability=0.999"
 is the setting for a moving camera (Anti-UAV), not the default (it swaps identities of nearby
 targets on drone_ir).

@@ -1,6 +1,6 @@
 """Containers shared by every module: frame records, sequences, data sets, clips, detections.
 
-Conventions (DESIGN.md §2): boxes are `xyxy` float pixels in the original image; class ids are
+Conventions (docs/design.md §2): boxes are `xyxy` float pixels in the original image; class ids are
 0-based; a clip holds T frames with the key frame LAST; only the key frame is labelled/predicted.
 """
 
@@ -100,7 +100,7 @@ class FrameDataset:
 
 @dataclass
 class Clip:
-    """T consecutive frames of one sequence, key frame last (DESIGN.md §2).
+    """T consecutive frames of one sequence, key frame last (docs/design.md §2).
 
     Attributes:
         frames: `[T, H, W]` uint8 or uint16 raw frames, oldest first, key frame at index T-1.

@@ -7,7 +7,8 @@ bright blob) cancels. Slow global changes and camera jitter leave extended diffe
 a white top-hat of the difference keeps only small structures, and the response is the pixel-wise
 minimum of that and the top-hat of the key frame itself, so a candidate must be small and bright
 in the key frame AND new with respect to the past. At a sequence start the clip repeats the first
-frame (DESIGN.md §2), the difference is zero and nothing is detected: the detector needs history.
+frame (docs/design.md §2), the difference is zero and nothing is detected: the detector needs
+history.
 Burned-in overlays are suppressed (`OverlaySuppressor`, learned even when the scene is still: a
 static pixel is never a moving target), so a ticking clock's digits are not detected once seen.
 Boxes come from segmenting each candidate in the key frame (see `base.py`).

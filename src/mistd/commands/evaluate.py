@@ -1,6 +1,6 @@
 """CLI commands: `mistd eval-dets` (score a COCO result file) and `mistd eval` (end to end).
 
-Both follow the official protocol (DESIGN.md §5, `mistd.evaluation.coco`). `eval-dets` scores a
+Both follow the official protocol (docs/design.md §5, `mistd.evaluation.coco`). `eval-dets` scores a
 result file as given: the official code applies class-aware NMS (IoU 0.65) to the model outputs
 BEFORE writing results, so a file written by that code (or by `mistd eval`/`mistd detect`) is
 already suppressed; `eval-dets` only drops scores below 0.001. `eval` runs a detector (whose

@@ -1,4 +1,4 @@
-"""Clips: T consecutive frames of one sequence, key frame last (DESIGN.md §2).
+"""Clips: T consecutive frames of one sequence, key frame last (docs/design.md §2).
 
 `ClipSampler` turns a `FrameDataset` into one clip per frame (the i-th frame of the data set is the
 i-th clip's key frame). At a sequence start the earliest frame is repeated, as the official CHAL

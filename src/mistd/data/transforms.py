@@ -1,4 +1,4 @@
-"""Frames -> model input: letterbox resize, normalisation, 3 identical channels (DESIGN.md §2).
+"""Frames -> model input: letterbox resize, normalisation, 3 identical channels (docs/design.md §2).
 
 This reproduces the official CHAL preprocessing (`utils/utils.py::resize_image`,
 `utils/dataloader_for_*.py`): scale = min(w/iw, h/ih), resized size `nw = int(iw*scale)`,

@@ -1,4 +1,4 @@
-"""Box metrics by the official CHAL / SSTNet / Tridos protocol (DESIGN.md §5), with pycocotools.
+"""Box metrics by the official CHAL / SSTNet / Tridos protocol (docs/design.md §5), pycocotools.
 
 Protocol, exactly as the official evaluation computes it:
 

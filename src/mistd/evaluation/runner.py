@@ -1,7 +1,7 @@
 """Run a detector over a data set and score it (the loop; the evaluator never runs a model).
 
 `evaluate_detector(detector, dataset)` walks every sequence in order, reading each frame once
-(videos decode forward), and keeps the causal window of the last T frames (DESIGN.md §2: at a
+(videos decode forward), and keeps the causal window of the last T frames (docs/design.md §2: at a
 sequence start the earliest frame is repeated). Detectors that stream (`reset()` + `push(frame)`:
 learned models wrapped by `mistd.inference.streaming_detector`, which this loop does by default)
 get one new frame per step, so a T-frame model costs one backbone pass per frame; other clip
@@ -49,9 +49,9 @@ def detect_sequences(
 
     Each frame is read once (videos decode forward). Streaming detectors (`reset()` + `push()`;
     learned models are wrapped by `streaming_detector` unless `stream=False`) get one new frame per
-    step; other clip detectors get the causal window `[T, H, W]` (DESIGN.md §2). The clip's `key`
-    record gets its size filled in when the index did not say it. `timings`, when given, receives
-    the detector's seconds per frame. Detections are on the CPU, in original pixels.
+    step; other clip detectors get the causal window `[T, H, W]` (docs/design.md §2). The clip's
+    `key` record gets its size filled in when the index did not say it. `timings`, when given,
+    receives the detector's seconds per frame. Detections are on the CPU, in original pixels.
     """
     import time
 

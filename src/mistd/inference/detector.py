@@ -35,7 +35,7 @@ def key_frame_window(frames: np.ndarray, num_frames: int) -> np.ndarray:
 
 
 class ClipDetector:
-    """A trained model as a clip detector (COMMON.md interface 3).
+    """A trained model as a clip detector (the interface of docs/design.md §2).
 
     `detect(frames [T, H, W] raw uint8/uint16, bit_depth) -> Detections` in ORIGINAL pixels (the
     model's clip: for a model with `frame_stride > 1`, T frames already that far apart, as

@@ -11,7 +11,7 @@ A clip model `forward(clip [B, T, 3, H, W]) -> head maps` is split into two modu
 Both are plain `nn.Module`s with tensor-only signatures, so the same two parts run in torch
 (`VideoPredictor`) and export to two ONNX graphs (`mistd.inference.export`).
 
-CHAL (DESIGN.md §6): besides backbone + PAFPN + fold + early fusion, the frame encoder computes
+CHAL (docs/design.md §6): besides backbone + PAFPN + fold + early fusion, the frame encoder computes
 the temporal "taps" of the SNF's first Conv3d layers. A Conv3d with temporal kernel k is a sum of
 k Conv2d taps, `conv3d(V)[t] = sum_d conv2d(V[t + d - k//2], W[:, :, d]) + b` (zero outside the
 volume), so each frame's taps are computed once, and every padded-prefix volume of every window

@@ -4,7 +4,7 @@
 the `nn.Module`, as SAM's `SamPredictor` does. Each pushed frame costs ONE pass of the model's
 per-frame encoder (backbone, pyramid, fusion; for CHAL also the SNF's Conv3d taps, see
 `mistd.inference.streaming`) plus one clip head on the cached window, instead of T backbone passes
-of clip mode. The window follows the clip convention (DESIGN.md §2): key frame last, and at a
+of clip mode. The window follows the clip convention (docs/design.md §2): key frame last, and at a
 sequence start the earliest frame is repeated (key k=2 -> frames [0, 0, 0, 1, 2]), so the
 outputs equal clip mode's on the same frames.
 
@@ -196,7 +196,7 @@ class VideoPredictor:
         self._window.append(features)
         self._frames_seen += 1
         # The causal window of the newest frame; the earliest frame repeated at a sequence start
-        # (clip convention, DESIGN.md §2).
+        # (clip convention, docs/design.md §2).
         held = list(self._window)
         window = [held[i] for i in causal_window(len(held) - 1, self.num_frames, self.frame_stride)]
         stacked = [torch.stack(level, dim=1) for level in zip(*window, strict=True)]
@@ -259,7 +259,7 @@ class VideoPredictor:
 
 
 class StreamingClipDetector:
-    """A clip detector (COMMON.md interface 3) that runs a `VideoPredictor` underneath.
+    """A clip detector (the interface of docs/design.md §2) that runs a `VideoPredictor` underneath.
 
     `detect(frames [T, H, W], bit_depth) -> Detections` (original pixels) returns exactly what
     the wrapped clip detector returns, but when `frames` continues the previous call's clip (its

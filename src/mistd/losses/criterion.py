@@ -1,4 +1,4 @@
-"""YOLOX-style detection criterion with the official CHAL recipe (DESIGN.md §4.2).
+"""YOLOX-style detection criterion with the official CHAL recipe (docs/design.md §4.2).
 
 Verified against the official `nets/yolo_training.py::YOLOLoss.get_losses`:
 - assignment: SimOTA (`mistd.losses.simota`), targets are (cls, cx, cy, w, h) input pixels;

@@ -1,4 +1,4 @@
-"""Directional gradient regularization (DGR) of a feature pyramid (BP-FPN, DESIGN.md §4.4).
+"""Directional gradient regularization (DGR) of a feature pyramid (BP-FPN, docs/design.md §4.4).
 
 The BP-FPN paper (arXiv 2511.13013) states that DGR keeps the gradient/feature directions of
 pyramid levels consistent during backpropagation; its equations are not public. This module is our

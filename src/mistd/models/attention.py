@@ -1,8 +1,8 @@
 """CBAM (convolutional block attention module): channel attention, then spatial attention.
 
 This is the CBAM that the official CHAL code uses after early fusion and in the causal gate's
-refinement (DESIGN.md §4.2). Its source file (`nets/module/CBAM.py`) is not in the official
-repository; the structure below follows DESIGN.md and the official checkpoint's key names
+refinement (docs/design.md §4.2). Its source file (`nets/module/CBAM.py`) is not in the official
+repository; the structure below follows docs/design.md §4.2 and the official checkpoint's key names
 (`channel_attention.shared_MLP.{0,2}` without bias, `spatial_attention.conv2d` with bias), and the
 fidelity fixture confirms it.
 """

@@ -47,7 +47,7 @@ from mistd.models.temporal.motion_verification import MotionVerification
 @dataclass
 class LossConfig:
     """Criterion weights and assignment parameters; defaults = the official CHAL recipe
-    (DESIGN.md §4.2; see `mistd.losses.criterion.YOLOXCriterion`)."""
+    (docs/design.md §4.2; see `mistd.losses.criterion.YOLOXCriterion`)."""
 
     reg_weight: float = 4.0
     obj_weight: float = 1.0
@@ -62,7 +62,7 @@ class LossConfig:
     center_radius: float = 2.5
     iou_cost_weight: float = 3.0
     candidate_topk: int = 10
-    # BP-FPN's directional gradient regularization (DESIGN.md §4.4, `mistd.losses.dgr`):
+    # BP-FPN's directional gradient regularization (docs/design.md §4.4, `mistd.losses.dgr`):
     # "a" = direction-consistency loss weighted by `dgr_weight`, "b" = gradient projection hook.
     dgr: Literal["off", "a", "b"] = "off"
     dgr_weight: float = 0.1
@@ -143,7 +143,7 @@ class YOLOXConfig:
     num_frames: int = 1
     input_size: tuple[int, int] = (512, 512)
     prior_prob: float = 0.01
-    # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
+    # BP-FPN (docs/design.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
     # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
@@ -200,7 +200,7 @@ class MultiFrameBaselineConfig:
     frame_stride: int = 1
     input_size: tuple[int, int] = (512, 512)
     prior_prob: float = 0.01
-    # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
+    # BP-FPN (docs/design.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
     # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
@@ -270,7 +270,7 @@ def build_mf_residual(cfg: MultiFrameResidualConfig) -> MultiFrameResidual:
 # ------------------------------------------------------------------------------------- CHAL
 @dataclass
 class CHALConfig:
-    """CHAL exactly as the official code computes it (DESIGN.md §4.2; preset `chal`).
+    """CHAL exactly as the official code computes it (docs/design.md §4.2; preset `chal`).
 
     Widths scale with `width` relative to YOLOX-S (0.5), so at 0.5 every number is official:
     fusion channels `int(256 * width)` (128), SNF clip code `int(128 * width) + int(64 * width)`
@@ -310,7 +310,7 @@ class CHALConfig:
     gate_scale: float = 0.8
     gate_dropout: float = 0.1
     freeze_unoptimised: bool = True
-    # BP-FPN (DESIGN.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
+    # BP-FPN (docs/design.md §4.4): low-level shortcut into P3 ("gils" = gradient-isolated, "ls" =
     # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
@@ -324,9 +324,9 @@ class CHALConfig:
 
 @dataclass
 class CHALPaperConfig(CHALConfig):
-    """CHAL as the paper describes it (DESIGN.md §4.3; preset `chal-paper`): two Swin layers (the
-    second shifted), learnable temporal weights used in train and eval, the residual path into the
-    anomaly amplifier, time coordinate alpha * t per frame, pure NWD regression loss, nothing
+    """CHAL as the paper describes it (docs/design.md §4.3; preset `chal-paper`): two Swin layers
+    (the second shifted), learnable temporal weights used in train and eval, the residual path into
+    the anomaly amplifier, time coordinate alpha * t per frame, pure NWD regression loss, nothing
     frozen; the official dead/duplicated layers never exist in this package."""
 
     swin_layers: int = 2
@@ -415,7 +415,7 @@ def build_chal(cfg: CHALConfig) -> CHAL:
 # ------------------------------------------------------------------------ BP-FPN presets (§4.4)
 # Each host with the gradient-isolated shortcut (PixelUnshuffle + 1x1), the paper's main part;
 # DGR stays a switch (`model.loss.dgr=a|b`). At this project's CPU budgets neither part is shown
-# to help: on real footage (README, "Real footage") two seeds of 100 steps disagree in sign for
+# to help: on real footage (docs/results.md) two seeds of 100 steps disagree in sign for
 # both. See `mistd.models.necks.bpfpn` and `mistd.losses.dgr` for the documented reading.
 @dataclass
 class YOLOXBPConfig(YOLOXConfig):

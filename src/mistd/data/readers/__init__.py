@@ -1,4 +1,4 @@
-"""Read the data set layouts users have on disk into a `FrameDataset` (DESIGN.md §3).
+"""Read the data set layouts users have on disk into a `FrameDataset` (docs/design.md §3).
 
 This module detects the format and dispatches; each format has its own module:
 

@@ -1,4 +1,4 @@
-"""Base class of learned clip detectors: three jobs, three methods (DESIGN.md §2).
+"""Base class of learned clip detectors: three jobs, three methods (docs/design.md §2).
 
 - `forward(clip [B, T, 3, H, W]) -> list of raw head maps [B, 5 + C, h_i, w_i]` (exportable);
 - `loss(clip, targets) -> dict[str, Tensor]` with key `"total"` (the criterion's output);

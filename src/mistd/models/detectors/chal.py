@@ -1,4 +1,6 @@
-"""CHAL: background-centred moving infrared small target detector (CVPR 2026, DESIGN.md §4.2-4.3).
+"""CHAL: background-centred moving infrared small target detector (CVPR 2026).
+
+Design notes: docs/design.md §4.2 (the official code) and §4.3 (the paper's variant).
 
 Pipeline of one clip `[B, T, 3, H, W]` (key frame last):
 1. per-frame features, all frames as ONE folded batch `[B*T, ...]` (the official code loops over
@@ -18,7 +20,7 @@ nothing there (the fidelity tests check it against the official outputs and agai
 loops). In train mode BatchNorm statistics are computed over the folded batch (B*T frames, or the
 T*B SNF volumes) instead of per frame/call as in the official loop: a deliberate difference.
 
-Ablations (`snf`, `hal`, `crg` switches, DESIGN.md §4.3; what replaces each part):
+Ablations (`snf`, `hal`, `crg` switches, docs/design.md §4.3; what replaces each part):
 - `snf=False`: the background of frame k is the temporal MEAN of its padded prefix volume (the
   classical background estimate the field replaces; no parameters).
 - `hal=False`: the anomaly is the reconstruction residual of the key frame,

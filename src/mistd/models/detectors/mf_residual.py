@@ -2,7 +2,8 @@
 
 Why it exists: the CHAL-style multi-frame models (`mf-baseline`, `chal`) fold the pyramid into one
 fresh stride-8 head, so a pretrained single-frame YOLOX transfers only its backbone and PAFPN;
-at CPU budgets the fresh fold + head cost more than the frames bring (DESIGN.md, "Real footage").
+at CPU budgets the fresh fold + head cost more than the frames bring (docs/results.md, "Learned
+models on real footage").
 Here every part of the single-frame model keeps its name and shape (`backbone`, `neck`, `head`,
 three levels), and the frames enter through ONE extra module whose last conv starts at zero:
 

@@ -1,4 +1,4 @@
-"""BP-FPN parts (arXiv 2511.13013, DESIGN.md §4.4): the gradient-isolated low-level shortcut
+"""BP-FPN parts (arXiv 2511.13013, docs/design.md §4.4): the gradient-isolated low-level shortcut
 (GILS) and the wrapper a host detector's pyramid passes through.
 
 GILS (our documented reading; the paper's equations are not public):

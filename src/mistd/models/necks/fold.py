@@ -1,5 +1,5 @@
 """Top-down fold of a PAFPN's (P3, P4, P5) into stride 8, exactly as the official CHAL
-`nets/slowfastnet.py::slowfastnet.forward` computes it (DESIGN.md §4.2, first bullet).
+`nets/slowfastnet.py::slowfastnet.forward` computes it (docs/design.md §4.2, "Fold").
 
 Plain convs with bias and no BN/activation:
     y  = fuse_p4(cat[upsample_p5(P5), P4])      # official: conv1(cat[mulit1(x[2]), x[1]])

@@ -1,4 +1,4 @@
-"""Appearance anomaly (first level of CHAL's hierarchical anomaly learning, DESIGN.md §4.2)."""
+"""Appearance anomaly (first level of CHAL's hierarchical anomaly learning, docs/design.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Spatio-temporal neural background field (CHAL's SNF, DESIGN.md §4.2).
+"""Spatio-temporal neural background field (CHAL's SNF, docs/design.md §4.2).
 
 A scene encoder summarises a clip's feature volume into a clip code `z`; an MLP maps the Fourier
 features of a pixel's coordinates `(x, y, t)` together with `z` to the background feature that pixel

@@ -1,6 +1,6 @@
 """Causal regulation gate (CRG): re-weight the key frame's features by the verified anomaly.
 
-Official `CausalAnomalyNeck.forward` tail (DESIGN.md §4.2):
+Official `CausalAnomalyNeck.forward` tail (docs/design.md §4.2):
     A = clamp(anomaly, 0, 1);  H = where(A > tau, eta * A, 0.1 * A)   (tau 0.3, eta 0.8)
     M = sigmoid(conv1x1(ReLU(BN(grouped conv3x3(F_key)))))            (BatchNorm2d eps 1e-5)
     F_g = (F_key * M) * (1 + H)

@@ -1,4 +1,4 @@
-"""Early fusion: one frame's three pyramid levels -> one stride-8 map (CHAL, DESIGN.md §4.2)."""
+"""Early fusion: a frame's three pyramid levels -> one stride-8 map (CHAL, docs/design.md §4.2)."""
 
 from __future__ import annotations
 
