@@ -68,6 +68,22 @@ def test_detect_streams_with_the_same_detections(tmp_path, tiny_weights, frames_
         assert {d["image_id"] for d in other} == {d["image_id"] for d in clip_mode}
 
 
+@pytest.mark.slow
+def test_detect_runs_an_exported_onnx_file(tmp_path, tiny_weights, frames_dir):
+    out = tmp_path / "model.onnx"
+    for extra in ([], ["--nms"]):
+        result = CliRunner().invoke(
+            app, ["export", "--weights", str(tiny_weights), "--out", str(out), *extra]
+        )
+        assert result.exit_code == 0, result.output
+        assert "relative error" in result.output
+        streamed = run_detect(tmp_path / "torch", tiny_weights, frames_dir)
+        onnx = run_detect(tmp_path / "onnx", out, frames_dir)
+        assert len(onnx) == len(streamed) > 0
+        got = sorted(d["score"] for d in onnx)
+        np.testing.assert_allclose(got, sorted(d["score"] for d in streamed), rtol=1e-4)
+
+
 def test_detect_rejects_an_unknown_backend(tmp_path, tiny_weights, frames_dir):
     result = CliRunner().invoke(
         app, ["detect", "--weights", str(tiny_weights), str(frames_dir), "--backend", "trt"]
@@ -80,7 +96,8 @@ def test_detect_rejects_an_unknown_backend(tmp_path, tiny_weights, frames_dir):
 def test_export_and_bench_commands(tmp_path, tiny_weights):
     out = tmp_path / "chal.onnx"
     result = CliRunner().invoke(
-        app, ["export", "--weights", str(tiny_weights), "--format", "onnx", "--out", str(out)]
+        app,
+        ["export", "--weights", str(tiny_weights), "--format", "onnx", "--raw", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     assert out.is_file() and (tmp_path / "chal.frame.onnx").is_file()

@@ -204,6 +204,12 @@ def resolve_detector(
             "trained --weights keep the config they were trained with"
         )
     assert weights is not None
+    if Path(weights).suffix == ".onnx":
+        import torch
+
+        from mistd.inference.onnx_backend import OnnxFileDetector
+
+        return OnnxFileDetector(weights, threads=torch.get_num_threads()), Path(weights).stem
     try:
         from mistd.inference.detector import load_detector
     except ImportError as exc:

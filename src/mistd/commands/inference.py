@@ -7,20 +7,28 @@ from pathlib import Path
 
 import typer
 
-EXPORT_HELP = """Export a detector to ONNX: the clip graph and the two streaming graphs.
+EXPORT_HELP = """Export a detector to ONNX: one deployable graph (default), or the raw graphs.
 
 \b
 Examples:
-  mistd export --weights runs/train/exp/weights/best.pt --format onnx
-  mistd export --weights chal.pt --size 256x256 --dynamic --out exports/chal.onnx
-  mistd export --model chal --size 512          # zoo model with random weights
+  mistd export --weights yolox-ir-s                  # runs/export/yolox-ir-s/model.onnx
+  mistd export --weights chal-ir-s --nms --out chal.onnx
+  mistd export --weights mf-residual-ir-s --precision int8 --calibration drone_ir-train
+  mistd export --weights chal.pt --size 256x256 --dynamic --raw --out exports/chal.onnx
 
-Writes <out> (default runs/export/<name>/model.onnx): the clip forward (input `clip`
-[B, T, 3, H, W] -> raw head maps `maps_i`), and beside it model.frame.onnx (per-frame encoder,
-input `frames` [N, 3, H, W]) and model.clip.onnx (clip head on the cached window), which
-`mistd detect --backend onnxruntime` and `mistd.inference.onnx_backend` run. The batch is
-dynamic; the spatial size is fixed to --size (default: the model's input size) unless --dynamic
-(then any multiple of 32 of at least 64 works).
+Writes <out> (default runs/export/<name>/model.onnx), a graph that takes one letterboxed frame
+(float32 0..255, [B, H, W]) and, for multi-frame models, the cached features of the window's
+earlier frames, and returns the frame's top --top-k candidates (boxes xyxy in input pixels,
+scores, labels; with --nms also the NMS selection) and its own features. Class names, clip length,
+frame stride, input size rule and preprocessing are in its metadata. Run it with
+`mistd detect --weights model.onnx` or, without torch, mistd.inference.onnx_runtime.OnnxDetector.
+--precision int8 quantizes it (onnxruntime static QDQ, per-channel weights) calibrated on
+--calibration frames (default: drone_ir train clips and SIRST-V2 train frames when found);
+the calibration set and method go into the metadata.
+--raw writes the raw graphs instead: the clip forward (input `clip` [B, T, 3, H, W] -> raw head
+maps), model.frame.onnx and model.clip.onnx (what `--backend onnxruntime` runs).
+The batch is dynamic; the spatial size is fixed to --size (default: the model's input size)
+unless --dynamic (then any multiple of 32 of at least the model's minimum).
 """
 
 BENCH_HELP = """Parameters, GMACs and per-frame latency: clip, streaming, onnxruntime streaming.
@@ -60,8 +68,8 @@ def load_model(
     size: tuple[int, int] | None,
     num_frames: int | None = None,
 ):
-    """`(nn.Module in eval mode, input_size, name)` from `--model NAME` (random weights) or
-    `--weights W` (exactly one)."""
+    """`(nn.Module in eval mode, input_size, name, class names)` from `--model NAME` (random
+    weights; classes named class0 ..) or `--weights W` (exactly one)."""
     from mistd.errors import InputError
 
     if (model_name is None) == (weights is None):
@@ -72,7 +80,10 @@ def load_model(
         if num_frames is not None:
             raise InputError("--frames applies to --model only (weights fix the clip length)")
         detector = load_detector(weights)
-        return detector.model.eval(), size or detector.input_size, Path(weights).stem
+        names = (detector.config.get("data") or {}).get("class_names")
+        num_classes = int(detector.model.head.num_classes)
+        names = list(names) if names else [f"class{i}" for i in range(num_classes)]
+        return detector.model.eval(), size or detector.input_size, Path(weights).stem, names
     from mistd.models.zoo import build_model
 
     overrides: dict = {}
@@ -81,7 +92,8 @@ def load_model(
     if num_frames is not None:
         overrides["num_frames"] = num_frames
     model, cfg = build_model(model_name, overrides)
-    return model.eval(), tuple(cfg.input_size), model_name
+    names = [f"class{i}" for i in range(int(model.head.num_classes))]
+    return model.eval(), tuple(cfg.input_size), model_name, names
 
 
 def register(app: typer.Typer) -> None:
@@ -94,10 +106,21 @@ def register(app: typer.Typer) -> None:
         format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
         size: str | None = typer.Option(None, "--size", help="Input size H or HxW."),
         dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic H and W (batch always)."),
+        raw: bool = typer.Option(False, "--raw", help="Raw head-map graphs (clip + streaming)."),
         streaming: bool = typer.Option(
-            True, "--streaming/--no-streaming", help="Also write the two streaming graphs."
+            True, "--streaming/--no-streaming", help="--raw: also the two streaming graphs."
         ),
-        out: Path | None = typer.Option(None, "--out", help="Clip graph path (.onnx)."),
+        nms: bool = typer.Option(False, "--nms/--no-nms", help="NMS inside the graph."),
+        nms_iou: float = typer.Option(0.65, "--nms-iou", help="IoU of the in-graph NMS."),
+        top_k: int = typer.Option(1000, "--top-k", help="Candidates the graph returns."),
+        precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
+        calibration: list[str] = typer.Option(
+            None, "--calibration", help="int8: calibration data (repeatable; see help)."
+        ),
+        calibration_frames: int = typer.Option(
+            300, "--calibration-frames", help="int8: frames to calibrate on."
+        ),
+        out: Path | None = typer.Option(None, "--out", help="Graph path (.onnx)."),
         check: bool = typer.Option(
             True, "--check/--no-check", help="Run the export with onnxruntime and compare."
         ),
@@ -105,25 +128,66 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from mistd.errors import InputError
-        from mistd.inference.export import export_clip_onnx, export_streaming_onnx
+        from mistd.inference.export import (
+            export_clip_onnx,
+            export_deploy_onnx,
+            export_streaming_onnx,
+        )
         from mistd.inference.streaming import supports_streaming
         from mistd.io import increment_path
 
         if format != "onnx":
             raise InputError(f"--format: only 'onnx' is supported, got '{format}'")
-        net, input_size, name = load_model(model, weights, parse_size(size))
+        if precision not in ("fp32", "int8"):
+            raise InputError(f"--precision: expected fp32 or int8, got '{precision}'")
+        if top_k < 1:
+            raise InputError(f"--top-k must be >= 1, got {top_k}")
+        if raw and (precision != "fp32" or nms):
+            raise InputError("--raw graphs are fp32 without NMS (drop --precision / --nms)")
+        net, input_size, name, class_names = load_model(model, weights, parse_size(size))
         if out is None:
             out = increment_path(Path("runs/export"), name) / "model.onnx"
         elif out.suffix != ".onnx":
             raise InputError("--out must end with .onnx", out)
+        if not raw:
+            path = export_deploy_onnx(
+                net,
+                out,
+                input_size,
+                class_names=class_names,
+                dynamic=dynamic,
+                top_k=top_k,
+                nms_iou=nms_iou if nms else None,
+            )
+            if check:
+                from mistd.inference.onnx_backend import check_deploy_graph
+
+                error = check_deploy_graph(net, path, input_size, top_k=top_k)
+                typer.echo(
+                    f"onnxruntime vs torch (batch 2, top scores): relative error {error:.2e}"
+                )
+                if error > 1e-4:
+                    raise InputError(
+                        f"exported graph differs from torch (relative error {error:.2e})", path
+                    )
+            if precision == "int8":
+                from mistd.inference.quantize import calibration_frames as read_calibration
+                from mistd.inference.quantize import quantize_int8
+
+                frames, description = read_calibration(calibration or None, calibration_frames)
+                quantize_int8(path, path, frames, description)
+            typer.echo(f"graph: {path} ({precision}{', NMS inside' if nms else ''})")
+            mode = "dynamic H, W" if dynamic else f"fixed {input_size[0]}x{input_size[1]}"
+            typer.echo(
+                f"dynamic batch, {mode}, T={net.num_frames}, classes: {', '.join(class_names)}"
+            )
+            return
         path = export_clip_onnx(net, out, input_size, dynamic=dynamic)
         typer.echo(f"clip graph:    {path}")
-        paths = [path]
         if streaming and supports_streaming(net):
             frame_path, clip_path = export_streaming_onnx(net, out, input_size, dynamic=dynamic)
             typer.echo(f"frame graph:   {frame_path}")
             typer.echo(f"clip head:     {clip_path}")
-            paths += [frame_path, clip_path]
         if check:
             from mistd.inference.bench import relative_error
             from mistd.inference.onnx_backend import OnnxClipModel
@@ -165,7 +229,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--precision: expected fp32 or bf16, got '{precision}'")
         if repeats < 1 or warmup < 0:
             raise InputError("--repeats must be >= 1 and --warmup >= 0")
-        net, input_size, name = load_model(model, weights, parse_size(size), frames)
+        net, input_size, name, _ = load_model(model, weights, parse_size(size), frames)
         result = benchmark(
             net,
             input_size,

@@ -19,6 +19,12 @@ layer at window 4, (32, 32) otherwise) and the ONNX backend checks its inputs ag
 metadata. Each file carries metadata (`mistd.*` keys: graph kind, num_frames, input_size,
 min_input_size, strides, model class) that `mistd.inference.onnx_backend` reads.
 
+`export_deploy_onnx` writes the graph to ship (`mistd export`'s default): one `step` graph that
+takes one letterboxed frame plus the cached features of the window's earlier frames and returns the
+frame's top candidates as boxes (decoded in the graph), with the class names, the input size rule
+and the preprocessing in its metadata; `mistd.inference.onnx_runtime.OnnxDetector` runs it
+without torch.
+
 An export emits no warning of its own (`tests/inference/test_onnx.py` exports every zoo model with
 warnings as errors): a `torch.jit.TracerWarning` means a Python decision on a traced value that
 the graph would keep as a constant, a bug to fix where it arises, never to filter.
@@ -33,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mistd.decoding import decode_outputs
 from mistd.errors import InputError
 from mistd.inference.streaming import streaming_parts, supports_streaming
 from mistd.io import atomic_path
@@ -252,3 +259,192 @@ def export_streaming_onnx(
         _metadata(model, "clip_head", input_size, dynamic),
     )
     return frame_path, clip_path
+
+
+# ------------------------------------------------------------------------------ deployable step
+DEPLOY_FORMAT = "mistd-step-1"
+DEFAULT_TOP_K = 1000  # candidates the graph returns (`mistd.models.ops.postprocess`'s cap)
+
+
+class _NMS(torch.autograd.Function):
+    """Class-aware NMS that exports as ONNX `NonMaxSuppression` (no torchvision needed).
+
+    In the graph: `(boxes [B, K, 4] xyxy, scores [B, C, K], iou) -> selected [S, 3]` (batch,
+    class, candidate) as ONNX defines it (per batch and class, by descending score; candidates
+    with score 0 are ignored).
+    """
+
+    @staticmethod
+    def forward(ctx, boxes, scores, iou_threshold):  # noqa: ARG004
+        # Export only: the tracer records this op and the exported graph runs ONNX
+        # NonMaxSuppression; the eager value is an empty selection (torch inference runs
+        # `mistd.models.ops.batched_nms` instead).
+        return torch.zeros((0, 3), dtype=torch.int64, device=boxes.device)
+
+    @staticmethod
+    def symbolic(g, boxes, scores, iou_threshold):
+        max_out = g.op("Constant", value_t=torch.tensor([1 << 30], dtype=torch.int64))
+        iou = g.op("Constant", value_t=torch.tensor([float(iou_threshold)], dtype=torch.float32))
+        floor = g.op("Constant", value_t=torch.tensor([0.0], dtype=torch.float32))
+        return g.op("NonMaxSuppression", boxes, scores, max_out, iou, floor, center_point_box_i=0)
+
+
+class DeployStep(nn.Module):
+    """One streaming step of a zoo detector, with preprocessing and box decoding inside.
+
+    `forward(frame [B, H, W], *past) -> (boxes [B, K, 4], scores [B, K], labels [B, K], *features)`:
+
+    - `frame`: letterboxed gray pixels 0..255 (float32; the letterbox stays outside the graph:
+      Pillow's antialiased bicubic resize has no ONNX equivalent); the graph repeats it to 3
+      channels and applies /255 and the ImageNet mean/std, as `mistd.data.transforms.normalize`;
+    - `past` (models with T > 1 only): per feature level, the features of the window's T - 1
+      earlier frames `[B, T-1, ...]`, oldest first, as earlier steps returned them;
+    - `boxes` xyxy in input pixels, `scores` = objectness x best class probability, `labels` the
+      best class, for the K = `top_k` highest-scored anchors by descending score (fewer anchors
+      than K are padded with score 0);
+    - `features` (T > 1 only): the new frame's features `[B, ...]`, to pass as `past` later.
+
+    With `nms_iou`, one more output `selected [S, 3]` (batch, class, candidate index) from ONNX
+    `NonMaxSuppression` over the K candidates, class-aware.
+    """
+
+    def __init__(self, model: nn.Module, top_k: int = DEFAULT_TOP_K, nms_iou: float | None = None):
+        super().__init__()
+        from mistd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+        self.encoder, self.head = streaming_parts(model)
+        self.num_frames = int(model.num_frames)
+        self.strides = list(model.strides)
+        self.num_classes = int(model.head.num_classes)
+        self.top_k = int(top_k)
+        self.nms_iou = nms_iou
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
+
+    def forward(self, frame: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = (frame.unsqueeze(1) / 255.0 - self.mean) / self.std
+        features = tuple(self.encoder(x))
+        if self.num_frames == 1:
+            windows = [f.unsqueeze(1) for f in features]
+        else:
+            windows = [
+                torch.cat([p, f.unsqueeze(1)], dim=1) for p, f in zip(past, features, strict=True)
+            ]
+        decoded = decode_outputs(list(self.head(*windows)), self.strides)  # [B, A, 5 + C]
+        class_prob, labels = decoded[..., 5:].max(dim=-1)
+        scores = decoded[..., 4] * class_prob
+        xy, wh = decoded[..., :2], decoded[..., 2:4]
+        boxes = torch.cat([xy - wh / 2, xy + wh / 2], dim=-1)
+        # pad with K zero-score anchors so that top-k never asks for more than there are
+        # (the anchor count follows the input size; a dynamic-size graph cannot take min(K, A))
+        b, k = scores.shape[0], self.top_k
+        scores = torch.cat([scores, scores.new_zeros(b, k)], dim=1)
+        boxes = torch.cat([boxes, boxes.new_zeros(b, k, 4)], dim=1)
+        labels = torch.cat([labels, labels.new_zeros(b, k)], dim=1)
+        scores, top = scores.topk(k, dim=1)
+        boxes = boxes.gather(1, top.unsqueeze(-1).expand(b, k, 4))
+        labels = labels.gather(1, top)
+        outputs: tuple[torch.Tensor, ...] = (boxes, scores, labels)
+        if self.nms_iou is not None:
+            classes = torch.arange(self.num_classes, device=labels.device).view(1, -1, 1)
+            per_class = torch.where(labels.unsqueeze(1) == classes, scores.unsqueeze(1), 0.0)
+            outputs += (_NMS.apply(boxes, per_class, self.nms_iou),)
+        if self.num_frames > 1:
+            outputs += features
+        return outputs
+
+
+def deploy_metadata(
+    model: nn.Module,
+    input_size: tuple[int, int],
+    dynamic: bool,
+    class_names: list[str] | None,
+    top_k: int,
+    nms_iou: float | None,
+) -> dict[str, str]:
+    """The `mistd.*` metadata of a deployable step graph (what `OnnxDetector` needs)."""
+    from mistd.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_VALUE
+
+    num_classes = int(model.head.num_classes)
+    names = list(class_names) if class_names else [f"class{i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise InputError(f"{len(names)} class names for a model of {num_classes} classes")
+    preprocess = {
+        "channels": "gray repeated to 3 (inside the graph)",
+        "bit_depth": "uint8 as is; uint16 x 255/65535 (fixed factor, not per frame), then float",
+        "resize": "letterbox: scale = min(w/W, h/H), size (int(W*scale), int(H*scale)), "
+        "Pillow bicubic (8-bit frames in mode L, 16-bit in mode F clipped to 0..255), pasted at "
+        "((w-nw)//2, (h-nh)//2)",
+        "pad_value": PAD_VALUE,
+        "scale": "1/255 (inside the graph)",
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "normalised_in_graph": True,
+    }
+    meta = _metadata(model, "step", input_size, dynamic)
+    meta.update(
+        {
+            "mistd.format": DEPLOY_FORMAT,
+            "mistd.names": json.dumps(names),
+            "mistd.size_multiple": "32",
+            "mistd.preprocess": json.dumps(preprocess),
+            "mistd.top_k": str(int(top_k)),
+            "mistd.nms_iou": "" if nms_iou is None else str(float(nms_iou)),
+            "mistd.precision": "fp32",
+        }
+    )
+    return meta
+
+
+@torch.no_grad()
+def export_deploy_onnx(
+    model: nn.Module,
+    path: str | Path,
+    input_size: tuple[int, int],
+    *,
+    class_names: list[str] | None = None,
+    dynamic: bool = False,
+    top_k: int = DEFAULT_TOP_K,
+    nms_iou: float | None = None,
+) -> Path:
+    """Export `DeployStep(model)` (see its docstring) to `path`, with the metadata
+    `mistd.inference.onnx_runtime.OnnxDetector` reads: names, num_frames, frame_stride,
+    input_size, min_input_size, size_multiple, strides, preprocess (JSON), top_k, nms_iou.
+
+    Raises InputError for an `input_size` that cannot be exported (`check_export_size`), a model
+    without streaming parts, or class names that do not match the model.
+    """
+    check_export_size(model, input_size)
+    if not supports_streaming(model):
+        raise InputError(f"{type(model).__name__} has no streaming parts to export")
+    model = model.eval()
+    step = DeployStep(model, top_k=top_k, nms_iou=nms_iou).eval()
+    h, w = input_size
+    frame = torch.rand(1, h, w) * 255
+    t = step.num_frames
+    past: tuple[torch.Tensor, ...] = ()
+    feature_names: list[str] = []
+    feature_strides: list[int] = []
+    if t > 1:
+        features = step.encoder((frame.unsqueeze(1) / 255.0 - step.mean) / step.std)
+        past = tuple(f.unsqueeze(1).repeat(1, t - 1, *([1] * (f.dim() - 1))) for f in features)
+        feature_names = [f"feature_{i}" for i in range(len(features))]
+        feature_strides = [h // int(f.shape[-2]) for f in features]
+    past_names = [f"past_{i}" for i in range(len(past))]
+    outputs = ["boxes", "scores", "labels"]
+    if nms_iou is not None:
+        outputs.append("selected")
+    outputs += feature_names
+    axes = {"frame": {0: "batch", **_spatial_axes(dynamic, 1)}}
+    # feature maps are smaller than the frame: their sizes get names of their own
+    level_axes = [{2: f"height_{i}", 3: f"width_{i}"} if dynamic else {} for i in range(len(past))]
+    for name, level in zip(past_names, level_axes, strict=True):
+        axes[name] = {0: "batch", **{k + 1: v for k, v in level.items()}}
+    axes.update({name: {0: "batch"} for name in ("boxes", "scores", "labels")})
+    if nms_iou is not None:
+        axes["selected"] = {0: "selected"}
+    for name, level in zip(feature_names, level_axes, strict=True):
+        axes[name] = {0: "batch", **level}
+    meta = deploy_metadata(model, input_size, dynamic, class_names, top_k, nms_iou)
+    meta["mistd.feature_strides"] = json.dumps(feature_strides)
+    return _export(step, (frame, *past), Path(path), ["frame", *past_names], outputs, axes, meta)

@@ -148,3 +148,93 @@ class OnnxStreamingParts:
             OnnxFrameEncoder(frame_path, providers, threads),
             OnnxClipHead(clip_path, providers, threads),
         )
+
+
+class OnnxFileDetector:
+    """A deployable `.onnx` (`mistd export`) behind the detector interface of `mistd eval`,
+    `detect` and `track`: `push(frame, bit_depth)` / `reset()` stream, `detect(frames [T, H, W],
+    bit_depth)` runs one clip; both return `Detections` in original pixels.
+
+    The work is `mistd.inference.onnx_runtime.OnnxDetector`'s (numpy, no torch); this class
+    only converts its outputs to `Detections` and exposes the class names as a run config does
+    (`config["data"]["class_names"]`).
+    """
+
+    def __init__(self, path: str | Path, **options: Any):
+        from mistd.inference.onnx_runtime import OnnxDetector
+
+        self.onnx = OnnxDetector(path, **options)
+        self.name = Path(path).stem
+        self.num_frames = self.onnx.num_frames
+        self.frame_stride = self.onnx.frame_stride
+        self.input_size = self.onnx.input_size
+        self.track_threshold = self.onnx.track_threshold
+        self.config = {"data": {"class_names": list(self.onnx.names)}}
+
+    @staticmethod
+    def _detections(result) -> Any:
+        from mistd.structures import Detections
+
+        boxes, scores, labels = result
+        return Detections(
+            torch.from_numpy(np.ascontiguousarray(boxes)).reshape(-1, 4),
+            torch.from_numpy(np.ascontiguousarray(scores)),
+            torch.from_numpy(np.ascontiguousarray(labels)).long(),
+        )
+
+    def reset(self) -> None:
+        self.onnx.reset()
+
+    def push(self, frame: np.ndarray, bit_depth: int | None = None):
+        return self._detections(self.onnx.push(frame, bit_depth))
+
+    def detect(self, frames: np.ndarray, bit_depth: int | None = None):
+        return self._detections(self.onnx.predict_clip(frames, bit_depth))
+
+    def __repr__(self) -> str:
+        return f"OnnxFileDetector({self.onnx!r})"
+
+
+@torch.no_grad()
+def check_deploy_graph(
+    model: torch.nn.Module, path: str | Path, input_size: tuple[int, int], top_k: int = 1000
+) -> float:
+    """Worst relative L2 error between a deployable step graph (`export_deploy_onnx`) run by
+    onnxruntime and `DeployStep(model)` in torch, on a batch of 2 random frames and windows:
+    over the top scores, the boxes of the 10 best candidates (unless their scores tie) and the
+    new frame's features."""
+    from mistd.inference.export import DeployStep
+
+    step = DeployStep(model, top_k=top_k).eval()
+    session = _session(path, None, None)
+    generator = torch.Generator().manual_seed(0)
+    frame = torch.rand(2, *input_size, generator=generator) * 255
+    names = [i.name for i in session.get_inputs()]
+    past = []
+    if step.num_frames > 1:
+        earlier = torch.rand(2, 1, *input_size, generator=generator)
+        features = step.encoder((earlier - step.mean) / step.std)
+        past = [
+            f.unsqueeze(1).repeat(1, step.num_frames - 1, *([1] * (f.dim() - 1))) for f in features
+        ]
+    expected = step(frame, *past)
+    feed = {n: x.numpy() for n, x in zip(names, [frame, *past], strict=True)}
+    outputs = dict(
+        zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)
+    )
+
+    def error(a: np.ndarray, b: torch.Tensor) -> float:
+        b = b.float()
+        return float(
+            torch.linalg.vector_norm(torch.from_numpy(a).float() - b) / b.norm().clamp(min=1e-12)
+        )
+
+    worst = error(outputs["scores"], expected[1])
+    # boxes of candidates with tied scores may come in another order: compare the boxes in order
+    # only where the ten best scores are well apart
+    scores = expected[1][:, :11]
+    if bool((scores[:, :-1] - scores[:, 1:] > 1e-4 * scores[:, :1]).all()):
+        worst = max(worst, error(outputs["boxes"][:, :10], expected[0][:, :10]))
+    for i, f in enumerate(expected[len(expected) - len(past) :] if past else []):
+        worst = max(worst, error(outputs[f"feature_{i}"], f))
+    return worst

@@ -1,0 +1,259 @@
+"""int8 deployable graphs: onnxruntime static quantization, calibrated on real frames.
+
+    runs, description = calibration_frames(["data/drone_ir:train", "sirst/images:train.txt"])
+    quantize_int8("model.onnx", "model.int8.onnx", runs, description)
+
+The fp32 step graph of `mistd.inference.export.export_deploy_onnx` is quantized in QDQ format
+(int8 weights per output channel, symmetric; uint8 activations, asymmetric), with activation
+ranges calibrated by streaming the calibration frames through the fp32 graph exactly as
+`OnnxDetector` does (so the cached features of the window are real ones). Only the model's
+layers are quantized: the graph's preprocessing, box decoding, top-k and NMS stay in float32, as
+do the nodes named by `keep_fp32` (substrings of ONNX node names, e.g. `/head/field/` for CHAL's
+neural field; `DEFAULT_KEEP_FP32` lists what measurements kept). The calibration set, the method
+and the nodes kept in float32 go into the file's metadata (`mistd.calibration`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mistd.errors import InputError
+
+CALIBRATION_RUN = 10  # consecutive frames per video sequence (the window sees real motion)
+
+# Node-name substrings kept in float32 by default; see `benchmarks/quantization.py` for the
+# measurements behind them.
+DEFAULT_KEEP_FP32: tuple[str, ...] = ()
+
+Run = list[tuple[np.ndarray, int]]  # consecutive frames of one sequence, with their bit depth
+
+
+def _read_source(spec: str):
+    """`PATH` or `PATH:SELECT` -> (dataset, select): `read_dataset`'s `select` for data sets
+    with sequences; for a folder of single images, SELECT is a .txt of file stems to keep."""
+    from mistd.data.readers import read_dataset
+
+    path, select = spec, None
+    if ":" in spec and not Path(spec).exists():
+        path, select = spec.rsplit(":", 1)
+    if not Path(path).exists():
+        raise InputError("calibration source not found", path)
+    dataset = read_dataset(path)
+    if select is None:
+        return dataset
+    if dataset.format != "images":
+        return read_dataset(path, select=select)
+    candidates = [Path(select), Path(path).parent / select, Path(path).parent / "splits" / select]
+    stems_file = next((c for c in candidates if c.is_file()), None)
+    if stems_file is None:
+        raise InputError(f"calibration: no list of image names '{select}' found", path)
+    stems = {line.strip() for line in stems_file.read_text().splitlines() if line.strip()}
+    for sequence in dataset.sequences:
+        sequence.frames = [r for r in sequence.frames if Path(r.path).stem in stems]
+    return dataset
+
+
+def calibration_frames(
+    sources: Sequence[str] | None, total: int = 300
+) -> tuple[list[Run], dict[str, Any]]:
+    """Calibration runs from data sources (`PATH` or `PATH:SELECT`, see `_read_source`), about
+    `total` frames shared equally between the sources: from video sequences, runs of
+    `CALIBRATION_RUN` consecutive frames (the first frames of sequences spread evenly over the
+    source); from folders of single images, single frames spread evenly.
+
+    Returns the runs and a description for the metadata (sources, frames, runs)."""
+    from mistd.data.readers.frames import load_frame
+
+    if not sources:
+        raise InputError(
+            "int8 needs calibration frames: --calibration PATH[:SELECT] (e.g. a training "
+            "set's train split; repeatable)"
+        )
+    if total < 1:
+        raise InputError(f"calibration frames must be >= 1, got {total}")
+    runs: list[Run] = []
+    used = []
+    share = max(total // len(sources), 1)
+    for spec in sources:
+        dataset = _read_source(spec)
+        single = dataset.format == "images"
+        if single:
+            records = [r for s in dataset.sequences for r in s.frames]
+            picks = np.linspace(0, len(records) - 1, min(share, len(records))).round().astype(int)
+            # each image is its own frame (sizes may differ between images)
+            taken = [
+                [dataclasses.replace(records[i], width=None, height=None)]
+                for i in sorted(set(picks.tolist()))
+            ]
+        else:
+            sequences = [s for s in dataset.sequences if s.frames]
+            count = min(max(share // CALIBRATION_RUN, 1), len(sequences))
+            picks = np.linspace(0, len(sequences) - 1, count).round().astype(int)
+            taken = [sequences[i].frames[:CALIBRATION_RUN] for i in sorted(set(picks.tolist()))]
+        if not taken:
+            raise InputError("calibration source has no frames", spec)
+        for records in taken:
+            runs.append([load_frame(r) for r in records])
+        used.append(
+            {
+                "source": spec,
+                "frames": sum(len(t) for t in taken),
+                "runs": len(taken),
+                "kind": "single images" if single else f"runs of {CALIBRATION_RUN} frames",
+            }
+        )
+    description = {"sources": used, "frames": sum(len(r) for r in runs)}
+    return runs, description
+
+
+class _StreamReader:
+    """onnxruntime `CalibrationDataReader`: the feeds of the fp32 graph while it streams the
+    calibration runs (computed lazily, one frame per `get_next`)."""
+
+    def __init__(self, fp32_path: Path, runs: list[Run]):
+        from mistd.inference.onnx_runtime import OnnxDetector
+
+        self.detector = OnnxDetector(fp32_path)
+        self.runs = runs
+        self._feeds = self._iterate()
+
+    def _iterate(self) -> Iterator[dict[str, np.ndarray]]:
+        for run in self.runs:
+            self.detector.reset()
+            for frame, bit_depth in run:
+                recorded: list[dict[str, np.ndarray]] = []
+                self.detector.record = recorded
+                self.detector.push(frame, bit_depth)
+                self.detector.record = None
+                yield recorded[-1]
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+    def rewind(self) -> None:
+        self._feeds = self._iterate()
+
+
+def quantizable_nodes(model_path: str | Path, keep_fp32: Sequence[str] = ()) -> list[str]:
+    """Names of the nodes to quantize: the model's layers (`/encoder/..`, `/head/..`; not the
+    graph's preprocessing, decoding, top-k or NMS), minus those containing a `keep_fp32`
+    substring."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    return [
+        n.name
+        for n in graph.node
+        if n.name.startswith(("/encoder/", "/head/")) and not any(k in n.name for k in keep_fp32)
+    ]
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    runs: list[Run],
+    description: dict[str, Any],
+    keep_fp32: Sequence[str] = DEFAULT_KEEP_FP32,
+    method: str = "minmax",
+    op_types: Sequence[str] | None = None,
+) -> Path:
+    """Quantize a deployable fp32 step graph to int8 (see module docstring); `out_path` may be
+    `fp32_path` (replaced atomically).
+
+    Args:
+        runs, description: from `calibration_frames`.
+        keep_fp32: node-name substrings left in float32.
+        method: `minmax`, `percentile` (99.999th) or `entropy` activation ranges.
+        op_types: onnxruntime op types to quantize (default: all it can).
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from mistd.inference.onnx_runtime import read_onnx_metadata
+    from mistd.io import atomic_path
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    if method not in methods:
+        raise InputError(f"calibration method: expected one of {', '.join(methods)}, got {method}")
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    meta = read_onnx_metadata(fp32_path)
+    if meta.get("graph") != "step" or meta.get("precision", "fp32") != "fp32":
+        raise InputError(
+            "int8 quantization takes an fp32 deployable graph (mistd export)", fp32_path
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        nodes = quantizable_nodes(prepared, keep_fp32)
+        with atomic_path(out_path) as target:
+            quantize_static(
+                str(prepared),
+                str(target),
+                _StreamReader(fp32_path, runs),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_quantize=nodes,
+                op_types_to_quantize=list(op_types) if op_types else None,
+                calibrate_method=methods[method],
+                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            )
+            fp32_metadata = _metadata_props(fp32_path)
+            _set_metadata(
+                target,
+                {
+                    **fp32_metadata,
+                    "mistd.precision": "int8",
+                    "mistd.calibration": json.dumps(
+                        {
+                            **description,
+                            "method": f"onnxruntime static quantization, QDQ, {method} "
+                            "activation ranges over the calibration frames streamed through "
+                            "the fp32 graph",
+                            "weights": "int8, symmetric, per output channel",
+                            "activations": "uint8, asymmetric, per tensor",
+                            "kept_fp32": "preprocessing, box decoding, top-k, NMS"
+                            + "".join(f"; nodes containing '{k}'" for k in keep_fp32),
+                            "op_types": list(op_types) if op_types else "all onnxruntime can",
+                        }
+                    ),
+                },
+            )
+    return out_path
+
+
+def _metadata_props(path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def _set_metadata(path: Path, values: dict[str, str]) -> None:
+    """Set (or replace) metadata entries of an ONNX file in place, keeping the others."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = {p.key: p.value for p in proto.metadata_props}
+    kept.update(values)
+    del proto.metadata_props[:]
+    for key, value in kept.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
