@@ -38,6 +38,9 @@ def ship(name: str, run_dir: Path) -> Path:
     }
     config = data["config"]
     config["train"]["init_weights"] = ""  # a local path of the machine that trained it
+    for key in ("train", "val", "root"):  # data paths of that machine: keep the data set's name
+        if config["data"].get(key):
+            config["data"][key] = Path(str(config["data"][key])).name
     out = WEIGHTS_DIR / f"{name}.pt"
     save_checkpoint(
         out,

@@ -2,6 +2,7 @@
 
     python benchmarks/real_quick_eval.py runs/real/yolox-s-seed0 runs/real/mf-baseline-seed0-300 \
         --classical tophat temporal [--frames 570] [--json runs/real/quick.json]
+    python benchmarks/real_quick_eval.py --weights yolox-ir-s mf-residual-ir-s   # shipped models
 
 The sample is the one `mistd train` evaluates with `data.val_max_frames=570`: 570 key frames
 spread evenly over the 57 val clips (10 per clip, each with its own causal window), scored with
@@ -49,6 +50,7 @@ def _row(metrics: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path)
+    parser.add_argument("--weights", nargs="*", default=[], help="shipped names or .pt files")
     parser.add_argument("--classical", nargs="*", default=[])
     parser.add_argument("--data", default="../shared/data/real/drone_ir")
     parser.add_argument("--select", default="val")
@@ -60,6 +62,8 @@ def main() -> None:
     detectors = [
         (run.name, lambda run=run: load_detector(run / "weights" / "last.pt")) for run in args.runs
     ]
+    for weights in args.weights:
+        detectors.append((Path(weights).stem, lambda weights=weights: load_detector(weights)))
     for name in args.classical:
         from mistd.classical import CLASSICAL
 
