@@ -21,9 +21,10 @@ Examples:
   mistd demo --source my_video.mp4       # your own video (no ground truth: no metrics)
   mistd demo --synthetic --preset hard --frames 120    # a generated synthetic clip
 
-Writes under runs/demo/<name>: <detector>.mp4 (annotated video of the best detector), CHAL
-anomaly-map panels, pr_curve.png, metrics.json (class-agnostic, the papers' protocol); with
---synthetic also data/ (the generated clip: frames + COCO json + UESTC txt).
+Writes under runs/demo/<name>: <detector>.mp4 (annotated video of the detector with the best F1
+at score 0.5), CHAL anomaly-map panels with colour bars, pr_curve.png (AP50 in the legend),
+metrics.json (class-agnostic, the papers' protocol); with --synthetic also data/ (the generated
+clip: frames + COCO json + UESTC txt).
 """
 
 
