@@ -1,0 +1,153 @@
+"""Accuracy of the reduced-precision paths: mAP50 of torch fp32 / bf16 and onnxruntime fp32 / int8
+on the real data, with the deltas to fp32.
+
+    python benchmarks/quantization.py                          # every shipped model
+    python benchmarks/quantization.py yolox-ir-s runs/x/weights/last.pt --quick
+    python benchmarks/quantization.py chal-ir-s --keep-fp32 /head/field/ --json quant.json
+
+Models are given by name (shipped weights) or checkpoint path, so the script reruns unchanged when
+the shipped weights change. For each one it exports the deployable fp32 graph and an int8 graph
+quantized by `mistd.inference.quantize` (calibrated on `--calibration-frames` frames of the
+training sources: drone_ir train clips and SIRST-V2 train frames; never the scored data), then
+scores every precision on the same data with the official protocol, class-agnostic:
+
+- `drone_ir val sample`: 570 key frames spread evenly over the 57 val clips, each with its own
+  causal window (`evaluate_sampled`, as `benchmarks/real_quick_eval.py`); `--quick`: 114;
+- `anti_uav 4.avi` (501 frames, streamed; `--quick`: the first 200) and `daub data20` (100 frames,
+  streamed).
+
+Exports and int8 graphs are cached under `--cache` (delete it to re-export). Data from ../shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mistd.data.readers import read_dataset
+from mistd.evaluation.runner import data_classes_for, evaluate_sampled, evaluate_with_breakdown
+from mistd.inference.detector import load_detector
+from mistd.inference.export import export_deploy_onnx
+from mistd.inference.onnx_backend import OnnxFileDetector
+from mistd.inference.quantize import calibration_frames, quantize_int8
+from mistd.inference.video_predictor import streaming_detector
+from mistd.io import write_text_atomic
+from mistd.weights import shipped_weights
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
+PRECISIONS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+
+
+def calibration_sources() -> list[str]:
+    """The training sources to calibrate on (train splits only)."""
+    return [f"{REAL / 'drone_ir'}:train", f"{REAL / 'sirst_v2' / 'images'}:train.txt"]
+
+
+def data_sets(quick: bool) -> list[tuple[str, dict]]:
+    """(name, how to read and score it) of each scored data set found under ../shared."""
+    sets = []
+    if (REAL / "drone_ir/clips.csv").exists():
+        sets.append(("drone_ir val", {"path": REAL / "drone_ir", "select": "val", "sample": 570}))
+        if quick:
+            sets[-1][1]["sample"] = 114
+    if (REAL / "anti_uav/4.avi").exists():
+        sets.append(
+            (
+                "anti_uav 4.avi",
+                {"path": REAL / "anti_uav/4.avi", "max_frames": 200 if quick else None},
+            )
+        )
+    index = REAL / "daub_data20" / "coco_val_DAUB_data20.txt"
+    if index.exists():
+        sets.append(("daub data20", {"path": index, "root": REAL / "daub_data20"}))
+    if not sets:
+        sys.exit(f"no data found under {REAL}")
+    return sets
+
+
+def score(detector, how: dict) -> float:
+    """Class-agnostic mAP50 of `detector` on one data set (see module docstring)."""
+    if "sample" in how:
+        # the model's classes, so that the breakdown has its class-agnostic row
+        data = read_dataset(how["path"], select=how["select"], classes=data_classes_for(detector))
+        metrics = evaluate_sampled(detector, data, how["sample"])
+        return metrics.get("breakdown", {}).get("class_agnostic", metrics)["mAP50"]
+    data = read_dataset(how["path"], root=how.get("root"), classes="target")
+    metrics, _ = evaluate_with_breakdown(
+        detector, data, progress=False, max_frames=how.get("max_frames")
+    )
+    return metrics["mAP50"]
+
+
+def make_detector(precision: str, name: str, paths: dict[str, Path]):
+    if precision.startswith("onnx"):
+        return OnnxFileDetector(paths[precision], threads=torch.get_num_threads())
+    detector = load_detector(name)
+    return streaming_detector(detector, precision=precision.split("-")[1])
+
+
+def export(name: str, cache: Path, args) -> dict[str, Path]:
+    """The fp32 and int8 deployable graphs of `name` (cached)."""
+    folder = cache / Path(name).stem
+    fp32, int8 = folder / "fp32.onnx", folder / "int8.onnx"
+    if not fp32.exists():
+        detector = load_detector(name)
+        names = (detector.config.get("data") or {}).get("class_names")
+        export_deploy_onnx(detector.model, fp32, detector.input_size, class_names=names)
+    if not int8.exists():
+        start = time.perf_counter()
+        runs, description = calibration_frames(calibration_sources(), args.calibration_frames)
+        quantize_int8(fp32, int8, runs, description, keep_fp32=args.keep_fp32, method=args.method)
+        print(f"  {name}: int8 calibrated in {time.perf_counter() - start:.0f} s", flush=True)
+    return {"onnx-fp32": fp32, "onnx-int8": int8}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help="shipped names or checkpoints (default: all)")
+    parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--calibration-frames", type=int, default=300)
+    parser.add_argument("--method", default="minmax", help="int8 activation ranges")
+    parser.add_argument("--keep-fp32", nargs="*", default=None, help="node-name substrings")
+    parser.add_argument("--quick", action="store_true", help="smaller samples (minutes)")
+    parser.add_argument("--cache", type=Path, default=Path("runs/bench/quantization"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if args.keep_fp32 is None:
+        from mistd.inference.quantize import DEFAULT_KEEP_FP32
+
+        args.keep_fp32 = list(DEFAULT_KEEP_FP32)
+    torch.set_num_threads(args.threads)
+    models = args.models or shipped_weights()
+    sets = data_sets(args.quick)
+    results: dict = {}
+    print(f"{'model':18s} {'precision':11s} " + " ".join(f"{n:>16s}" for n, _ in sets))
+    for name in models:
+        paths = export(name, args.cache, args)
+        rows = results.setdefault(name, {})
+        for precision in args.precisions:
+            detector = make_detector(precision, name, paths)
+            rows[precision] = {n: score(detector, how) for n, how in sets}
+            base = rows.get("onnx-fp32" if precision.startswith("onnx") else "torch-fp32")
+            cells = []
+            for n, _ in sets:
+                value = 100 * rows[precision][n]
+                delta = (
+                    ""
+                    if base is None or base is rows[precision]
+                    else (f" ({value - 100 * base[n]:+.1f})")
+                )
+                cells.append(f"{value:5.1f}{delta:>8s}".rjust(16))
+            print(f"{Path(name).stem:18s} {precision:11s} " + " ".join(cells), flush=True)
+            if args.json:
+                write_text_atomic(args.json, json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

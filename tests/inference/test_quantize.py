@@ -1,0 +1,68 @@
+"""int8 deployable graphs: a shipped model quantized on real training frames keeps its detections
+on held-out real frames within a stated tolerance, and says how it was calibrated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mistd.errors import InputError
+from mistd.inference.detector import load_detector
+from mistd.inference.export import export_deploy_onnx
+from mistd.inference.onnx_runtime import OnnxDetector
+from mistd.inference.quantize import calibration_frames, quantize_int8
+
+pytest.importorskip("onnxruntime")
+
+# Tolerance of int8 against fp32 on the same frames: the best detection's score within 0.05
+# (absolute) and its box within 1.5 px (at 320x256); `benchmarks/quantization.py` measures
+# what this costs in mAP50.
+SCORE_TOLERANCE = 0.05
+BOX_TOLERANCE = 1.5
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = np.maximum(a[:2], b[:2])
+    x2, y2 = np.minimum(a[2:], b[2:])
+    inter = max(x2 - x1, 0) * max(y2 - y1, 0)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return float(inter / (area - inter))
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_fp32_detections(tmp_path, shared_dir):
+    data = shared_dir / "data" / "real" / "drone_ir"
+    detector = load_detector("mf-baseline-ir-s")
+    fp32 = export_deploy_onnx(
+        detector.model,
+        tmp_path / "fp32.onnx",
+        detector.input_size,
+        class_names=detector.config["data"]["class_names"],
+    )
+    # 60 frames: 6 runs of 10 consecutive frames from train clips spread over the split (20
+    # frames from 2 clips gave ranges that moved a drone's score by 0.24)
+    runs, description = calibration_frames([f"{data}:train"], total=60)
+    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", runs, description)
+    a, b = OnnxDetector(fp32, threads=1), OnnxDetector(int8, threads=1)
+    assert b.precision == "int8"
+    calibration = b.metadata["calibration"]
+    assert calibration["frames"] == 60 and calibration["sources"][0]["runs"] == 6
+    assert "QDQ" in calibration["method"] and "per output channel" in calibration["weights"]
+    # a val clip (never calibrated on): the clip's drone in every frame
+    from mistd.data.video import iter_video_frames
+
+    video = data / "videos" / "IR_DRONE_013.mp4"
+    frames = [f for _, f in zip(range(8), iter_video_frames(video), strict=False)]
+    for (boxes_a, scores_a, labels_a), (boxes_b, scores_b, labels_b) in zip(
+        a.predict_frames(frames), b.predict_frames(frames), strict=True
+    ):
+        assert scores_a[0] > 0.3  # the frame has a confident fp32 detection to compare
+        assert abs(scores_b[0] - scores_a[0]) < SCORE_TOLERANCE
+        assert labels_b[0] == labels_a[0]
+        assert np.abs(boxes_b[0] - boxes_a[0]).max() < BOX_TOLERANCE
+        assert iou(boxes_a[0], boxes_b[0]) > 0.8
+
+
+def test_calibration_needs_a_source():
+    with pytest.raises(InputError, match="int8 needs calibration frames"):
+        calibration_frames(None)
