@@ -118,9 +118,34 @@ def main() -> None:
     except OSError as exc:
         _fail(exc, f"error: {os_error_message(exc)}", 1)
     except MemoryError as exc:
-        _fail(exc, "error: out of memory (use smaller frames, a smaller batch or fewer frames)", 1)
+        _fail(exc, OUT_OF_MEMORY, 1)
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            remove_empty_run_dirs()
+            raise
+        _fail(exc, OUT_OF_MEMORY, 1)
     except KeyboardInterrupt as exc:
         _fail(exc, "interrupted", 130)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            remove_empty_run_dirs()
+        raise
+    except BaseException:
+        remove_empty_run_dirs()  # a bug's traceback still leaves no empty run folder
+        raise
+
+
+OUT_OF_MEMORY = "error: out of memory (use smaller frames, a smaller batch or fewer frames)"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is torch's (CPU or CUDA) failure to allocate memory."""
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def _fail(exc: BaseException, message: str, status: int) -> None:

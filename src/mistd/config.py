@@ -6,13 +6,17 @@ takes dotted `key=value` overrides.
     cfg = apply_overrides(cfg, parse_dotted(["train.epochs=3", "model.width=0.25"]))
 
 Unknown keys are rejected with a "did you mean" suggestion; values are parsed with safe YAML and
-checked against the field's type. Nothing is ever `eval`-ed.
+checked against the field's type, and against the field's valid range where its dataclass lists
+one in a `VALID_RANGES` class attribute (`{"ema_decay": "[0, 1)", "epochs": ">= 1"}`, see
+`mistd.errors.in_range`). Nothing is ever `eval`-ed; YAML text is bounded in size and in alias
+expansion (an "alias bomb" of a few lines cannot expand into gigabytes).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -21,12 +25,46 @@ from typing import Any
 
 import yaml
 
-from mistd.errors import InputError
+from mistd.errors import InputError, check_range, short
+
+# Largest YAML text read, and most nodes it may reach through aliases (`*name`): an "alias bomb"
+# of ten lines, each list repeating the previous one nine times, would expand to 9^9 values.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_ALIAS_NODES = 10_000
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML with two fixes: `1e-4` is a number (YAML 1.2; PyYAML's 1.1 rules want `1.0e-4`)
-    and a key given twice in one mapping is an error (PyYAML silently keeps the last)."""
+    """Safe YAML with three fixes: `1e-4` is a number (YAML 1.2; PyYAML's 1.1 rules want
+    `1.0e-4`), a key given twice in one mapping is an error (PyYAML silently keeps the last), and
+    aliases may reach at most `MAX_YAML_ALIAS_NODES` nodes in all."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                self._alias_nodes = getattr(self, "_alias_nodes", 0) + self._size(node)
+                if self._alias_nodes > MAX_YAML_ALIAS_NODES:
+                    raise yaml.composer.ComposerError(
+                        None,
+                        None,
+                        f"aliases (*name) expand to more than {MAX_YAML_ALIAS_NODES} values: "
+                        "refused (an alias bomb?)",
+                        event.start_mark,
+                    )
+        return super().compose_node(parent, index)
+
+    def _size(self, node: yaml.Node) -> int:
+        """Values in `node` once every alias in it is expanded (memoised per node)."""
+        sizes = self.__dict__.setdefault("_sizes", {})
+        if id(node) not in sizes:
+            if isinstance(node, yaml.SequenceNode):
+                sizes[id(node)] = 1 + sum(self._size(child) for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                sizes[id(node)] = 1 + sum(self._size(k) + self._size(v) for k, v in node.value)
+            else:
+                sizes[id(node)] = 1
+        return sizes[id(node)]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[str] = set()
@@ -52,15 +90,20 @@ _Loader.add_implicit_resolver(
 
 
 def safe_yaml(text: str) -> Any:
-    """`yaml.safe_load` with YAML 1.2 exponent numbers (`1e-4`) and duplicate keys refused."""
+    """`yaml.safe_load` with YAML 1.2 exponent numbers (`1e-4`), duplicate keys refused and
+    alias expansion bounded; text longer than `MAX_YAML_BYTES` is refused."""
+    if len(text) > MAX_YAML_BYTES:
+        raise yaml.YAMLError(f"YAML text of {len(text)} characters (at most {MAX_YAML_BYTES})")
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (_Loader is a SafeLoader)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML override file (safe loader); an empty file is `{}`."""
+    from mistd.io import read_text
+
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path, "config file", limit=MAX_YAML_BYTES)
     except OSError as exc:
         raise InputError(f"cannot read config file ({exc.strerror})", path) from None
     try:
@@ -68,7 +111,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
-        raise InputError(f"invalid YAML ({getattr(exc, 'problem', exc)})", path, line) from None
+        problem = getattr(exc, "problem", None) or exc
+        raise InputError(f"invalid YAML ({problem})", path, line) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -82,7 +126,7 @@ def parse_dotted(items: list[str]) -> dict[str, Any]:
     for item in items:
         if "=" not in item:
             raise InputError(
-                f"override '{item}' is not of the form key=value (e.g. train.epochs=10)"
+                f"override {short(item)} is not of the form key=value (e.g. train.epochs=10)"
             )
         key, raw = item.split("=", 1)
         key = key.strip()
@@ -126,18 +170,18 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except InputError as exc:
                 errors.append(str(exc))
-        raise InputError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise InputError(errors[0] if errors else f"{where}: invalid value {short(value)}")
     if origin is typing.Literal:
         if isinstance(value, bool) and value not in args:
             # YAML reads a bare off/no/false (on/yes/true) as a bool: `train.amp=off` means "off"
             spellings = ("on", "yes", "true") if value else ("off", "no", "false")
             value = next((a for a in args if isinstance(a, str) and a in spellings), value)
         if value not in args:
-            raise InputError(f"{where}: expected one of {list(args)}, got {value!r}")
+            raise InputError(f"{where}: expected one of {list(args)}, got {short(value)}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
-            raise InputError(f"{where}: expected a list, got {value!r}")
+            raise InputError(f"{where}: expected a list, got {short(value)}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise InputError(f"{where}: expected {len(args)} values, got {len(value)}")
@@ -147,29 +191,31 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise InputError(f"{where}: expected a mapping, got {value!r}")
+            raise InputError(f"{where}: expected a mapping, got {short(value)}")
         return dict(value)
     if annotation is bool:
         if isinstance(value, bool):
             return value
-        raise InputError(f"{where}: expected true/false, got {value!r}")
+        raise InputError(f"{where}: expected true/false, got {short(value)}")
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise InputError(f"{where}: expected an integer, got {value!r}")
+        raise InputError(f"{where}: expected an integer, got {short(value)}")
     if annotation is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise InputError(f"{where}: expected a finite number, got {short(value)}")
             return float(value)
-        raise InputError(f"{where}: expected a number, got {value!r}")
+        raise InputError(f"{where}: expected a number, got {short(value)}")
     if annotation is str:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-        raise InputError(f"{where}: expected a string, got {value!r}")
+        raise InputError(f"{where}: expected a string, got {short(value)}")
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
         if not isinstance(value, dict):
-            raise InputError(f"{where}: expected a mapping, got {value!r}")
+            raise InputError(f"{where}: expected a mapping, got {short(value)}")
         return apply_overrides(annotation(), value, prefix=where + ".")
     return value
 
@@ -189,11 +235,38 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], prefix: str = "") -> An
         if key not in fields:
             raise InputError(f"unknown config key '{where}'" + _suggest(key, sorted(fields)))
         current = getattr(cfg, key)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise InputError(
+                    f"{where}: expected a mapping of keys (e.g. {where}.<key>=...), got "
+                    f"{short(value)}"
+                )
             changes[key] = apply_overrides(current, value, prefix=where + ".")
         else:
             changes[key] = _coerce(value, hints[key], where)
+            check_field_range(cfg, key, changes[key], where)
     return dataclasses.replace(cfg, **changes)
+
+
+def check_field_range(cfg: Any, key: str, value: Any, where: str | None = None) -> None:
+    """Raise `InputError` if `value` lies outside the range `type(cfg).VALID_RANGES` gives `key`
+    (no range listed: any value of the right type)."""
+    interval = getattr(type(cfg), "VALID_RANGES", {}).get(key)
+    if interval is None or value is None:
+        return
+    values = value if isinstance(value, list | tuple) else [value]
+    for item in values:
+        check_range(where or key, item, interval)
+
+
+def check_ranges(cfg: Any, prefix: str = "") -> None:
+    """Check every field of dataclass `cfg` (and nested dataclasses) against `VALID_RANGES`."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, prefix=f"{prefix}{f.name}.")
+        else:
+            check_field_range(cfg, f.name, value, f"{prefix}{f.name}")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

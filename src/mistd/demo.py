@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mistd.errors import InputError
+from mistd.errors import InputError, check_options
 from mistd.structures import Detections, FrameDataset
 
 DEMO_CLIP_FRAMES = 200
@@ -136,6 +136,7 @@ def run_demo(
 
     if frames < 5:
         raise InputError(f"--frames must be at least 5, got {frames}")
+    check_options(("--max-frames", max_frames, ">= 1"), ("--seed", seed, "[0, 4294967295]"))
     start = time.perf_counter()
     fps = 25.0
     run_dir = increment_path(out, name)

@@ -1,7 +1,14 @@
 """Atomic file output and run-directory helpers.
 
 Every output file is written to a temporary sibling and renamed into place, so a crash or an error
-never leaves a half-written file and never destroys an earlier good one.
+never leaves a half-written file and never destroys an earlier good one. A temporary's name holds
+this host's name and the writing process's id (`.NAME.mistd-HOST-PID.XXXX.tmp`): one left by a
+process killed mid-write (SIGKILL, power loss) is removed by the next write of the same NAME, once
+that process is gone (`remove_stale_temporaries`).
+
+`check_overwrite` refuses to replace an existing output without `--overwrite`; `check_disjoint`
+refuses an output folder that is, holds or lies inside an input; `lock_folder` keeps two processes
+from writing one run folder at once.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import errno
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +34,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.stem)
     try:
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+            prefix=temporary_prefix(path.stem), suffix=f".tmp{path.suffix}", dir=path.parent
         )
     except OSError as exc:  # name the file the user asked for, not the temporary one
         raise OSError(exc.errno, exc.strerror, str(path)) from exc
@@ -47,6 +56,111 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def temporary_prefix(name: str) -> str:
+    """Prefix of this process's temporary files for output `name` (see the module docstring)."""
+    return f".{name}.mistd-{_host()}-{os.getpid()}."
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path, name: str) -> list[Path]:
+    """Delete the temporaries of output `name` in `folder` left by processes of this host that no
+    longer run (killed mid-write); returns what was removed."""
+    folder = Path(folder)
+    stem = f".{name}.mistd-{_host()}-"
+    removed = []
+    try:
+        entries = [p for p in folder.iterdir() if p.name.startswith(stem)]
+    except OSError:
+        return removed
+    for entry in entries:
+        pid_text = entry.name[len(stem) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def check_overwrite(path: str | Path, overwrite: bool, option: str = "--out") -> Path:
+    """`path` if it may be written: it does not exist, or `overwrite` is set (and it is a file).
+    Else `InputError` saying to pass `--overwrite`."""
+    from mistd.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} is a folder, expected a file name", path)
+    if path.exists() and not overwrite:
+        raise InputError(
+            f"{option} exists; pass --overwrite to replace it, or choose another name", path
+        )
+    return path
+
+
+def check_disjoint(out: str | Path, inputs: list[str | Path], option: str = "--out") -> None:
+    """`InputError` if folder `out` is one of `inputs`, holds one of them or lies inside one
+    (writing it, or replacing it with --overwrite, would destroy the input)."""
+    from mistd.errors import InputError
+
+    target = Path(os.path.abspath(out))
+    real_target = Path(os.path.realpath(out))
+    for item in inputs:
+        for source in {Path(os.path.abspath(item)), Path(os.path.realpath(item))}:
+            for candidate in (target, real_target):
+                if candidate == source or candidate in source.parents:
+                    raise InputError(
+                        f"{option} is or holds the input {item}: choose a folder outside the "
+                        "input data",
+                        out,
+                    )
+                if source in candidate.parents and source.is_dir():
+                    raise InputError(
+                        f"{option} lies inside the input folder {item}: choose a folder outside it",
+                        out,
+                    )
+
+
+@contextlib.contextmanager
+def lock_folder(folder: str | Path, what: str = "run folder") -> Iterator[Path]:
+    """Hold an exclusive lock on `folder` (a `.lock` file in it) for the `with` block; another
+    process holding it already -> `InputError`. The lock ends with the process (flock)."""
+    import fcntl
+
+    from mistd.errors import InputError
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held for the block)
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"this {what} is in use by another mistd process (wait for it to end, or use "
+                "another folder)",
+                folder,
+            ) from None
+        yield folder
+    finally:
+        handle.close()
 
 
 def _umask() -> int:
@@ -116,7 +230,10 @@ def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise InputError("--out is not empty (pass --overwrite to replace it)", path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temporaries(path.parent, path.name)
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(path.name), suffix=".tmp", dir=path.parent))
+    # mkdtemp makes 0700 folders: give the result the permissions a plain mkdir would.
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if not overwrite:
@@ -143,3 +260,47 @@ def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Byte-order marks of the encodings a text file a user hands us may be in, longest first.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def read_text(path: str | Path, what: str = "file", limit: int | None = None) -> str:
+    """The text of a UTF-8 file (a leading BOM dropped), or `InputError` naming the file and the
+    encoding found (UTF-16/32 by its byte-order mark, else the first byte that is not UTF-8).
+
+    `limit` bounds the size in bytes (an error beyond it), for files parsed whole (YAML).
+    """
+    from mistd.errors import InputError
+
+    path = Path(path)
+    try:
+        if limit is not None and path.stat().st_size > limit:
+            raise InputError(
+                f"{what} is {path.stat().st_size} bytes, more than the {limit} accepted", path
+            )
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{what} is a folder, expected a file", path) from None
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise InputError(
+                f"{what} is {name} text (byte-order mark found): save it as UTF-8", path
+            )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}; "
+            "Latin-1 or another 8-bit encoding?): save it as UTF-8",
+            path,
+            line,
+        ) from None
+    return text.removeprefix("\ufeff")

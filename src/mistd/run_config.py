@@ -18,7 +18,7 @@ suggestion. The defaults reproduce the official CHAL recipe (UESTC-nnLab/CHAL `t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from mistd.config import apply_overrides, from_dict, to_dict
 from mistd.errors import InputError
@@ -61,6 +61,12 @@ class DataConfig:
     classes: str = ""
     class_names: list[str] = field(default_factory=list)
     cache: bool = True
+
+    VALID_RANGES: ClassVar[dict[str, str]] = {
+        "workers": "[0, 256]",
+        "val_fraction": "(0, 1)",
+        "val_max_frames": ">= 0",
+    }
 
 
 @dataclass
@@ -145,6 +151,32 @@ class TrainConfig:
     score_threshold: float = 0.001
     nms_iou: float = 0.65
 
+    VALID_RANGES: ClassVar[dict[str, str]] = {
+        "epochs": ">= 1",
+        "epoch_fraction": "(0, 1]",
+        "batch_size": ">= 1",
+        "lr": "> 0",
+        "min_lr_ratio": "[0, 1]",
+        "momentum": "[0, 1)",
+        "weight_decay": ">= 0",
+        "norm_bias_weight_decay": ">= 0",
+        "warmup_epochs": ">= 0",
+        "warmup_lr_ratio": "[0, 1]",
+        "flat_epochs": ">= 0",
+        "ema_decay": "[0, 1)",
+        "ema_tau": "> 0",
+        "grad_clip": ">= 0",
+        "seed": "[0, 4294967295]",
+        "eval_interval": ">= 0",
+        "checkpoint_interval": ">= 0",
+        "max_iters": ">= 0",
+        "max_steps": ">= 0",
+        "max_nan_steps": ">= 1",
+        "log_interval": ">= 1",
+        "score_threshold": "[0, 1]",
+        "nms_iou": "(0, 1]",
+    }
+
 
 @dataclass
 class RunConfig:
@@ -204,6 +236,12 @@ def run_config_to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _validate(cfg: RunConfig) -> None:
+    from mistd.config import check_ranges
+    from mistd.data.transforms import check_input_size
+
+    check_ranges(cfg)
+    if hasattr(cfg.model, "input_size"):
+        check_input_size(cfg.model.input_size, "model.input_size")
     t = cfg.train
     checks = [
         (t.epochs >= 1, "train.epochs must be >= 1"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -58,6 +59,8 @@ class MPCMConfig:
     """Config keys of the MPCM detector (`MPCMDetector`)."""
 
     scales: tuple[int, ...] = (3, 5, 7, 9, 13)
+
+    VALID_RANGES: ClassVar[dict[str, str]] = {"scales": "[1, 255]"}
     rule: BoxRule = field(default_factory=lambda: BoxRule(z_scale=25.0))
     overlay: OverlayConfig = field(default_factory=lambda: OverlayConfig(scene_motion=0.05))
 

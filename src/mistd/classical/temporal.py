@@ -17,6 +17,7 @@ Boxes come from segmenting each candidate in the key frame (see `base.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -59,6 +60,12 @@ class TemporalConfig:
     smooth_sigma: float = 0.8
     rule: BoxRule = field(default_factory=lambda: BoxRule(z_scale=20.0))
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
+
+    VALID_RANGES: ClassVar[dict[str, str]] = {
+        "num_frames": "[2, 64]",
+        "kernel_sizes": "[1, 255]",
+        "smooth_sigma": "[0, 20]",
+    }
 
 
 class TemporalDetector:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,6 +37,8 @@ class TopHatConfig:
     smooth_sigma: float = 0.8
     rule: BoxRule = field(default_factory=lambda: BoxRule(z_scale=15.0))
     overlay: OverlayConfig = field(default_factory=lambda: OverlayConfig(scene_motion=0.05))
+
+    VALID_RANGES: ClassVar[dict[str, str]] = {"kernel_sizes": "[1, 255]", "smooth_sigma": "[0, 20]"}
 
 
 class TopHatDetector:

@@ -83,7 +83,9 @@ def convert(
     from mistd.data.convert import convert_dataset
     from mistd.data.info import print_summary, summarize
     from mistd.data.readers import read_dataset
+    from mistd.io import check_disjoint
 
+    check_disjoint(out, [source])
     dataset = read_dataset(source, format=format, root=root, select=select, classes=classes)
     written = convert_dataset(dataset, out, overwrite=overwrite, max_frames=max_frames)
     print_summary(summarize(read_dataset(written)))

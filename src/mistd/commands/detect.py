@@ -91,12 +91,14 @@ def register(app: typer.Typer) -> None:
         )
         from mistd.data.readers import read_dataset
         from mistd.data.video import VideoWriter, video_info
+        from mistd.errors import check_range
         from mistd.evaluation.coco import MIN_SCORE
         from mistd.evaluation.runner import detect_sequences, detector_class_names
         from mistd.io import increment_path, write_json_atomic, write_text_atomic
         from mistd.viz.overlay import overlay
 
         check_options(score_threshold, max_frames)
+        check_range("--fps", fps, "(0, 1000]") if fps is not None else None
         detector, default_name = resolve_detector(model, weights, device, settings)
         if weights is not None:
             from mistd.inference.video_predictor import streaming_detector

@@ -57,9 +57,9 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise InputError(f"--size: expected H or HxW (e.g. 512 or 384x640), got '{text}'")
     h = int(match.group(1))
     w = int(match.group(2) or h)
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise InputError(f"--size: H and W must be positive multiples of 32, got {h}x{w}")
-    return h, w
+    from mistd.data.transforms import check_input_size
+
+    return check_input_size((h, w), "--size")
 
 
 def load_model(
@@ -124,6 +124,9 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(
             True, "--check/--no-check", help="Run the export with onnxruntime and compare."
         ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace existing files at --out (--raw: its .frame/.clip)."
+        ),
     ) -> None:
         import torch
 
@@ -132,9 +135,10 @@ def register(app: typer.Typer) -> None:
             export_clip_onnx,
             export_deploy_onnx,
             export_streaming_onnx,
+            streaming_onnx_paths,
         )
         from mistd.inference.streaming import supports_streaming
-        from mistd.io import increment_path
+        from mistd.io import check_overwrite, increment_path
 
         if format != "onnx":
             raise InputError(f"--format: only 'onnx' is supported, got '{format}'")
@@ -144,11 +148,14 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--top-k must be >= 1, got {top_k}")
         if raw and (precision != "fp32" or nms):
             raise InputError("--raw graphs are fp32 without NMS (drop --precision / --nms)")
+        if out is not None:
+            if out.suffix != ".onnx":
+                raise InputError("--out must end with .onnx", out)
+            for written in (out, *(streaming_onnx_paths(out) if raw else ())):
+                check_overwrite(written, overwrite)
         net, input_size, name, class_names = load_model(model, weights, parse_size(size))
         if out is None:
             out = increment_path(Path("runs/export"), name) / "model.onnx"
-        elif out.suffix != ".onnx":
-            raise InputError("--out must end with .onnx", out)
         if not raw:
             path = export_deploy_onnx(
                 net,

@@ -30,17 +30,19 @@ def convert_official_command(
         None, "--verify", help="reference tensors of the official model to compare against"
     ),
     tolerance: float = typer.Option(1e-4, help="largest relative L2 error accepted by --verify"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out file"),
 ) -> None:
     import torch
 
     from mistd import __version__
     from mistd.checkpoint import load_checkpoint
     from mistd.errors import InputError
-    from mistd.io import atomic_path
+    from mistd.io import atomic_path, check_overwrite
     from mistd.models.official import verify_against_reference
     from mistd.run_config import run_config_to_dict
     from mistd.weights import read_weights
 
+    check_overwrite(out, overwrite)
     weights = read_weights(checkpoint)
     if weights.kind != "official":
         raise InputError("not an official CHAL state dict (no 'mulit1.1.weight' key)", checkpoint)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.errors import InputError
+from mistd.errors import InputError, check_options
 
 TRACK_HELP = """Detect and track small targets in a video, an image folder or a data set.
 
@@ -197,6 +197,13 @@ def register(app: typer.Typer) -> None:
         from mistd.tracking.trackfile import write_mot, write_track_csv, write_tracks_json
         from mistd.viz.overlay import overlay
 
+        check_options(
+            ("--fps", fps, "(0, 1000]"),
+            ("--sequences", sequences, ">= 1"),
+            ("--max-frames", max_frames, ">= 1"),
+            ("--unconfirmed-weight", unconfirmed_weight, "[0, 1]"),
+            ("--score-threshold", score_threshold, "[0, 1]"),
+        )
         detector, default_name = resolve_detector(model, weights, device)
         config = tracker_config(list(overrides or []), detector)
         dataset = read_dataset(source, root=root, select=select)

@@ -16,7 +16,7 @@ import cv2
 from mistd.data.readers.frames import load_frame
 from mistd.data.writers import write_coco_json, write_uestc_txt
 from mistd.errors import InputError
-from mistd.io import atomic_folder
+from mistd.io import atomic_folder, check_disjoint
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 
@@ -105,6 +105,10 @@ def convert_dataset(
     out = Path(out)
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {max_frames}")
+    inputs = {Path(dataset.source)} | {
+        Path(r.path or r.video).parent for r in dataset.frames() if (r.path or r.video)
+    }
+    check_disjoint(out, sorted(inputs))
     with atomic_folder(out, overwrite) as tmp:
         written = _write_frames(dataset, tmp, max_frames, progress)
         # Index paths are relative to the folder, so they stay valid after the rename.

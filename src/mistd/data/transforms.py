@@ -21,14 +21,60 @@ padding is odd.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from mistd.errors import InputError, short
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PAD_VALUE = 128.0
+
+
+# The coarsest feature stride of the models: input sides must be multiples of it.
+MAX_STRIDE = 32
+# Largest input side accepted (a 8192x8192 clip of 5 frames is already ~4 GB of features).
+MAX_INPUT_SIDE = 8192
+
+
+def check_input_size(size: Any, name: str = "input_size") -> tuple[int, int]:
+    """`(h, w)` if `size` (an int or a pair) is a valid model input size: each side a multiple of
+    `MAX_STRIDE` from 32 to `MAX_INPUT_SIDE`; else `InputError` naming `name`."""
+    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    try:
+        h, w = (int(v) for v in pair)
+        ok = all(int(v) == v for v in pair)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not all(MAX_STRIDE <= v <= MAX_INPUT_SIDE and v % MAX_STRIDE == 0 for v in (h, w)):
+        raise InputError(
+            f"{name} must be (height, width), each a multiple of {MAX_STRIDE} from {MAX_STRIDE} "
+            f"to {MAX_INPUT_SIDE}, got {short(size)}"
+        )
+    return h, w
+
+
+def check_frames(frames: np.ndarray, name: str = "frame") -> None:
+    """`InputError` for frames no model input can come from: empty, not finite (NaN/inf), or
+    integers outside the 16-bit range [0, 65535] (uint8/uint16 frames always pass)."""
+    if frames.size == 0 or frames.ndim < 2 or 0 in frames.shape:
+        raise InputError(f"{name} is empty (shape {tuple(frames.shape)}), expected [H, W] pixels")
+    if frames.dtype in (np.uint8, np.uint16):
+        return
+    if frames.dtype.kind == "f":
+        if not np.isfinite(frames).all():
+            raise InputError(f"{name} holds NaN or infinite pixels")
+    elif frames.dtype.kind not in "iub":
+        raise InputError(f"{name} has pixel type {frames.dtype}, expected uint8 or uint16")
+    low, high = float(frames.min()), float(frames.max())
+    if low < 0 or high > 65535:
+        raise InputError(
+            f"{name} has pixel values from {low:g} to {high:g}, outside 0..65535 "
+            "(expected uint8 or uint16 frames)"
+        )
 
 
 def _size_hw(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -182,6 +228,7 @@ def to_model_input(
     frames = np.asarray(frames)
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    check_frames(frames)
     if bit_depth == 16 and frames.dtype != np.uint16:
         frames = frames.astype(np.uint16)
     elif bit_depth == 8 and frames.dtype != np.uint8:

@@ -18,7 +18,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from mistd.errors import InputError
+from mistd.errors import InputError, check_range
 from mistd.io import atomic_path
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
@@ -237,10 +237,11 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
         self.path = Path(path)
+        check_range("fps", fps, "(0, 1000]", path=self.path)
         self.fps = float(fps)
         self.width, self.height = int(size[0]), int(size[1])
-        if self.width <= 0 or self.height <= 0 or self.fps <= 0:
-            raise InputError(f"bad video size {size} or fps {fps}", path=self.path)
+        if self.width <= 0 or self.height <= 0:
+            raise InputError(f"bad video size {size}", path=self.path)
         self._stack: contextlib.ExitStack | None = None
         self._container = None
         self._stream = None
@@ -272,8 +273,10 @@ class VideoWriter:
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
             self._cv_writer = cv2.VideoWriter(str(tmp), fourcc, self.fps, (even_w, even_h))
             if not self._cv_writer.isOpened():
-                self._stack.close()
-                raise InputError("cannot open a video encoder for this file", path=self.path)
+                error = InputError("cannot open a video encoder for this file", path=self.path)
+                # Passing the error in makes atomic_path delete the temporary file.
+                self._stack.__exit__(InputError, error, None)
+                raise error
         return self
 
     def write(self, image: np.ndarray) -> None:

@@ -47,7 +47,7 @@ from mistd.engine.ema import ModelEMA, unwrap
 from mistd.engine.schedule import schedule_from_config, set_lr
 from mistd.errors import InputError
 from mistd.inference.detector import ClipDetector
-from mistd.io import write_text_atomic
+from mistd.io import lock_folder, write_text_atomic
 from mistd.run_config import RunConfig, run_config_from_dict, run_config_to_dict
 from mistd.structures import FrameDataset, Sequence
 
@@ -495,7 +495,16 @@ class Trainer:
             )
 
     def train(self) -> dict[str, Any]:
-        """Run (or continue) training; returns a summary dict (also printed by the CLI)."""
+        """Run (or continue) training; returns a summary dict (also printed by the CLI).
+
+        The run directory is locked meanwhile: a second process training into it (two
+        `--resume` of one run) fails with an `InputError` instead of overwriting its files."""
+        with contextlib.ExitStack() as stack:
+            if self.info.is_main and self.run_dir is not None:
+                stack.enter_context(lock_folder(self.run_dir))
+            return self._train()
+
+    def _train(self) -> dict[str, Any]:
         t = self.cfg.train
         self._prepare_run_dir()
         self.fire("on_train_start")

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mistd.errors import check_options
 from mistd.inference.streaming import streaming_parts
 from mistd.inference.video_predictor import VideoPredictor, set_channels_last
 from mistd.models.complexity import count_macs, count_parameters
@@ -165,6 +166,11 @@ def benchmark(
 
     `extra_runners`: name -> function of the clip `[1, T, 3, H, W]` (e.g. another implementation's
     clip forward), timed in the same interleaved rounds as `<name>_ms`."""
+    check_options(
+        ("--threads", threads, "[1, 1024]"),
+        ("--repeats", repeats, ">= 1"),
+        ("--warmup", warmup, ">= 0"),
+    )
     if threads is not None:
         torch.set_num_threads(threads)
     model = model.eval()

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mistd.config import check_input_size
 from mistd.decoding import decode_outputs
 from mistd.errors import InputError
 from mistd.inference.streaming import streaming_parts, supports_streaming
@@ -119,12 +120,18 @@ def _ignore_torchscript_deprecations() -> None:
         warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
 
 
+def streaming_onnx_paths(path: str | Path) -> tuple[Path, Path]:
+    """The frame-encoder and clip-head graphs written beside clip graph `path`
+    (`model.onnx` -> `model.frame.onnx`, `model.clip.onnx`)."""
+    path = Path(path)
+    stem = path.name[:-5] if path.name.endswith(".onnx") else path.name
+    return path.with_name(f"{stem}.frame.onnx"), path.with_name(f"{stem}.clip.onnx")
+
+
 def check_export_size(model: nn.Module, input_size: tuple[int, int]) -> None:
     """Raise InputError unless `input_size` (H, W) can be exported: positive multiples of 32, at
     least `model.min_export_size()` (see module docstring)."""
-    h, w = input_size
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise InputError(f"export size must be positive multiples of 32, got {h}x{w}")
+    h, w = check_input_size(input_size, "export size")
     min_h, min_w = _min_export_size(model)
     if h < min_h or w < min_w:
         raise InputError(
@@ -223,10 +230,7 @@ def export_streaming_onnx(
     """
     check_export_size(model, input_size)
     model = model.eval()
-    path = Path(path)
-    stem = path.name[:-5] if path.name.endswith(".onnx") else path.name
-    frame_path = path.with_name(f"{stem}.frame.onnx")
-    clip_path = path.with_name(f"{stem}.clip.onnx")
+    frame_path, clip_path = streaming_onnx_paths(path)
     encoder, head = streaming_parts(model, fast_snf=fast_snf)
     h, w = input_size
     t = model.num_frames

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from mistd.data.clips import causal_window, frame_stride_of, window_span
-from mistd.data.transforms import LetterboxInfo, to_model_input
+from mistd.data.transforms import LetterboxInfo, check_input_size, to_model_input
 from mistd.decoding import decode_outputs
 from mistd.inference.detector import key_frame_window
 from mistd.inference.streaming import streaming_parts
@@ -108,7 +108,7 @@ class VideoPredictor:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.input_size = check_input_size(input_size)
         self.num_frames = int(num_frames if num_frames is not None else model.num_frames)
         self.frame_stride = (
             int(frame_stride) if frame_stride is not None else frame_stride_of(model)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from mistd.config import apply_overrides
+from mistd.data.transforms import check_input_size
 from mistd.errors import InputError
 from mistd.losses.criterion import YOLOXCriterion
 from mistd.losses.iou import BoxLossKind
@@ -121,17 +122,27 @@ def check_common(cfg: Any, name: str) -> None:
         raise InputError(f"model '{name}': num_frames must be >= 1, got {cfg.num_frames}")
     if getattr(cfg, "frame_stride", 1) < 1:
         raise InputError(f"model '{name}': frame_stride must be >= 1, got {cfg.frame_stride}")
-    h, w = cfg.input_size
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise InputError(
-            f"model '{name}': input_size must be positive multiples of 32, got {cfg.input_size}"
-        )
+    check_input_size(cfg.input_size, f"model '{name}': input_size")
     for key in ("depth", "width"):
         if getattr(cfg, key, 1.0) <= 0:
             raise InputError(f"model '{name}': {key} must be > 0, got {getattr(cfg, key)}")
 
 
 # --------------------------------------------------------------------------- yolox (single frame)
+# Valid ranges of the keys every model config shares (`mistd.config`; `input_size` is checked by
+# `check_input_size`).
+MODEL_RANGES = {
+    "num_classes": "[1, 10000]",
+    "num_frames": "[1, 64]",
+    "frame_stride": "[1, 1000]",
+    "depth": "(0, 4]",
+    "width": "(0, 4]",
+    "prior_prob": "(0, 1)",
+    "drop_path_rate": "[0, 1)",
+    "gate_dropout": "[0, 1)",
+}
+
+
 @dataclass
 class YOLOXConfig:
     """Single-frame YOLOX on the key frame (YOLOX-S: depth 0.33, width 0.50)."""
@@ -148,6 +159,8 @@ class YOLOXConfig:
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
     loss: LossConfig = field(default_factory=LossConfig)
+
+    VALID_RANGES: ClassVar[dict[str, str]] = MODEL_RANGES
 
     @classmethod
     def tiny_overrides(cls) -> dict[str, Any]:
@@ -205,6 +218,8 @@ class MultiFrameBaselineConfig:
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
     loss: LossConfig = field(default_factory=LossConfig)
+
+    VALID_RANGES: ClassVar[dict[str, str]] = MODEL_RANGES
 
     @classmethod
     def tiny_overrides(cls) -> dict[str, Any]:
@@ -315,6 +330,8 @@ class CHALConfig:
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
     loss: LossConfig = field(default_factory=LossConfig)
+
+    VALID_RANGES: ClassVar[dict[str, str]] = MODEL_RANGES
 
     @classmethod
     def tiny_overrides(cls) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mistd.errors import check_range
 from mistd.structures import Detections
 from mistd.tracking.tracker import Track, Tracker, TrackerConfig
 
@@ -52,8 +53,7 @@ class TrackConfirmedDetector:
         unconfirmed_weight: float = 0.1,
         boost: bool = False,
     ):
-        if not 0.0 <= unconfirmed_weight <= 1.0:
-            raise ValueError(f"unconfirmed_weight must be in [0, 1], got {unconfirmed_weight}")
+        check_range("--unconfirmed-weight", unconfirmed_weight, "[0, 1]")
         self.detector = detector
         self.tracker = Tracker(config)
         self.unconfirmed_weight = float(unconfirmed_weight)

@@ -28,10 +28,12 @@ an exponential moving average of its detections' scores (a miss counts as 0).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from mistd.config import check_ranges
 from mistd.structures import Detections
 
 TENTATIVE, CONFIRMED = 0, 1
@@ -82,7 +84,25 @@ class TrackerConfig:
     size_momentum: float = 0.7
     trail_length: int = 30
 
+    VALID_RANGES: ClassVar[dict[str, str]] = {
+        "high_threshold": "[0, 1]",
+        "low_threshold": "[0, 1]",
+        "birth_threshold": "[0, 1]",
+        "min_hits": ">= 1",
+        "max_misses": ">= 0",
+        "tentative_max_misses": ">= 0",
+        "min_gate_px": ">= 0",
+        "nwd_constant": "> 0",
+        "acceleration_std": "> 0",
+        "measurement_std": "> 0",
+        "initial_velocity_std": "> 0",
+        "score_momentum": "[0, 1]",
+        "size_momentum": "[0, 1]",
+        "trail_length": ">= 0",
+    }
+
     def __post_init__(self) -> None:
+        check_ranges(self, prefix="tracker.")
         if self.gate_probability not in _CHI2_2DOF:
             raise ValueError(
                 f"gate_probability must be one of {sorted(_CHI2_2DOF)}, got {self.gate_probability}"

@@ -14,7 +14,7 @@ from mistd.data import synth
 from mistd.data.synth.background import load_backgrounds
 from mistd.data.synth.config import SynthConfig, validate_config
 from mistd.data.synth.generate import FrameTruth, generate_sequence, sequence_rngs
-from mistd.errors import InputError
+from mistd.errors import InputError, check_options
 from mistd.io import atomic_folder
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
@@ -69,8 +69,7 @@ def write_synthetic_dataset(
 
     if backgrounds is None:
         validate_config(cfg)
-    if sequences < 1:
-        raise InputError(f"--sequences must be at least 1, got {sequences}")
+    check_options(("--sequences", sequences, "[1, 100000]"), ("--seed", seed, "[0, 4294967295]"))
     out_dir = Path(out_dir)
     with atomic_folder(out_dir, overwrite) as tmp_dir:
         background_frames = None
