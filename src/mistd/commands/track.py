@@ -343,6 +343,11 @@ def register(app: typer.Typer) -> None:
             gt_rows = read_track_files(gt)
             num_frames = {s: int(r[:, 0].max()) if len(r) else 0 for s, r in gt_rows.items()}
             track_rows = read_track_files(tracks, num_frames)
+            if tracks.is_file() and len(gt_rows) > 1 and set(track_rows) <= set(gt_rows):
+                # one track file: its sequence alone, not the others as if nothing was tracked
+                typer.echo(f"scoring sequence {next(iter(track_rows))} only (one track file)")
+                gt_rows = {s: r for s, r in gt_rows.items() if s in track_rows}
+                num_frames = {s: num_frames[s] for s in gt_rows}
         else:
             from mistd.data.readers import read_dataset
 

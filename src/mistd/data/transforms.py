@@ -51,8 +51,8 @@ def check_input_size(size: Any, name: str = "input_size") -> tuple[int, int]:
         ok = False
     if not ok or not all(MAX_STRIDE <= v <= MAX_INPUT_SIDE and v % MAX_STRIDE == 0 for v in (h, w)):
         raise InputError(
-            f"{name} must be (height, width), each a multiple of {MAX_STRIDE} from {MAX_STRIDE} "
-            f"to {MAX_INPUT_SIDE}, got {short(size)}"
+            f"{name} must be (height, width), positive multiples of {MAX_STRIDE} up to "
+            f"{MAX_INPUT_SIDE}, got {short(size)}"
         )
     return h, w
 

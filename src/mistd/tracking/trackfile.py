@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mistd.errors import InputError
+from mistd.errors import InputError, short
+from mistd.io import read_text
 from mistd.io import write_json_atomic, write_text_atomic
 
 COLUMNS = ("frame", "id", "x", "y", "w", "h", "score")
@@ -41,6 +42,19 @@ def empty_rows() -> np.ndarray:
     return np.zeros((0, 7), np.float64)
 
 
+# Track ids are kept as float64 values: above 2^53 two ids could read as one.
+MAX_TRACK_ID = 2**53
+
+
+def _echo(line: str) -> str:
+    """A line quoted for a message, cut to a readable length, invisible characters named."""
+    text = short(line)
+    for char, name in (("\ufeff", "a byte-order mark U+FEFF"), ("\u200b", "a zero-width space")):
+        if char in line:
+            text += f" (it holds {name}: remove it)"
+    return text
+
+
 def read_mot(path: str | Path, num_frames: int | None = None) -> np.ndarray:
     """Read and check one MOT-challenge txt file -> `[N, 7]` rows (frame, id, x, y, w, h, score).
 
@@ -53,9 +67,9 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the track file ({exc})", path=path) from None
+        text = read_text(path, "track file")  # UTF-8; a leading byte-order mark is dropped
+    except OSError as exc:
+        raise InputError(f"cannot read the track file ({exc.strerror or exc})", path=path) from None
     rows: list[list[float]] = []
     seen: dict[tuple[int, int], int] = {}
     for line_no, raw in enumerate(text.splitlines(), start=1):
@@ -67,13 +81,14 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> np.ndarray:
             values = [float(v) for v in fields]
         except ValueError:
             raise InputError(
-                f"expected numbers 'frame,id,x,y,w,h[,score,...]', got '{line}'",
+                f"expected numbers 'frame,id,x,y,w,h[,score,...]', got {_echo(line)}",
                 path=path,
                 line=line_no,
             ) from None
         if len(values) < 6 or not np.all(np.isfinite(values[:7])):
             raise InputError(
-                f"expected at least 6 finite numbers 'frame,id,x,y,w,h[,score,...]', got '{line}'",
+                f"expected at least 6 finite numbers 'frame,id,x,y,w,h[,score,...]', got "
+                f"{_echo(line)}",
                 path=path,
                 line=line_no,
             )
@@ -92,8 +107,15 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> np.ndarray:
                 path=path,
                 line=line_no,
             )
-        if track_id != int(track_id):
-            raise InputError(f"track id must be a whole number, got {fields[1]}", path, line_no)
+        if track_id != int(track_id) or not 0 <= track_id < MAX_TRACK_ID or (
+            fields[1].lstrip("+-").isdigit() and int(fields[1]) >= MAX_TRACK_ID
+        ):
+            raise InputError(
+                f"track id must be a whole number from 0 to {MAX_TRACK_ID - 1}, got "
+                f"{short(fields[1])}",
+                path,
+                line_no,
+            )
         if w < 0 or h < 0:
             raise InputError(
                 f"negative box size (w={fields[4]}, h={fields[5]}); expected x,y,w,h with w,h >= 0",

@@ -16,18 +16,26 @@ target. Per-clip columns of `clips.csv` other than `clip` (e.g. `distance_bin`, 
 
 `select` picks sequences: a value of the `split` column (`train`, `val`), a comma-separated list of
 clip names, or a text file with one clip name per line.
+
+Ambiguous folders are refused, naming both files: two videos of one name (`X.mp4`, `X.avi`), two
+label files for one video (`videos/X.csv` and `labels/X_LABELS.csv`), a clip listed twice in
+`clips.csv`, a label CSV with a column twice. A label CSV without a video and a label row given
+twice are warned about (the duplicate row is dropped). Every CSV must be UTF-8.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from mistd.data.video import VIDEO_SUFFIXES, video_info
-from mistd.errors import InputError
+from mistd.errors import InputError, short
+from mistd.io import read_text
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 LABEL_COLUMNS = ("frame", "label", "x", "y", "width", "height")
@@ -43,13 +51,36 @@ def _label_candidates(video: Path) -> list[Path]:
 
 
 def label_file_for(video: Path) -> Path | None:
-    """The label CSV of `video`, or None."""
-    return next((p for p in _label_candidates(video) if p.is_file()), None)
+    """The label CSV of `video`, or None; `InputError` naming both when two files could be it."""
+    found = [p for p in _label_candidates(video) if p.is_file()]
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if len(unique) > 1:
+        raise InputError(
+            f"two label files for this video: {found[0]} and {found[1]} (keep one)", video
+        )
+    return found[0] if found else None
 
 
 def _videos_in(folder: Path) -> list[Path]:
     where = folder / "videos" if (folder / "videos").is_dir() else folder
-    return sorted(p for p in where.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    videos = sorted(
+        p for p in where.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+    )
+    seen: dict[str, Path] = {}
+    for video in videos:
+        if video.stem in seen:
+            raise InputError(
+                f"two videos named '{video.stem}': {seen[video.stem].name} and {video.name} "
+                "(one clip, one video: rename or remove one)",
+                where,
+            )
+        seen[video.stem] = video
+    return videos
+
+
+def _csv_reader(path: Path) -> csv.DictReader:
+    """A DictReader over a UTF-8 CSV (`InputError` naming the file for another encoding)."""
+    return csv.DictReader(io.StringIO(read_text(path, "CSV file"), newline=""))
 
 
 def looks_like_video_csv(folder: Path) -> bool:
@@ -62,17 +93,35 @@ def looks_like_video_csv(folder: Path) -> bool:
 
 def _read_clip_list(path: Path) -> dict[str, dict[str, str]]:
     """`clips.csv` rows by clip name: {column: value} without the `clip` column."""
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "clip" not in reader.fieldnames:
-            raise InputError("expected a header with a 'clip' column", path=path, line=1)
-        rows: dict[str, dict[str, str]] = {}
-        for line, row in enumerate(reader, start=2):
-            name = (row.get("clip") or "").strip()
-            if not name:
-                raise InputError("empty 'clip' field", path=path, line=line)
-            rows[name] = {k: (v or "").strip() for k, v in row.items() if k and k != "clip"}
+    reader = _csv_reader(path)
+    if reader.fieldnames is None or "clip" not in reader.fieldnames:
+        raise InputError("expected a header with a 'clip' column", path=path, line=1)
+    _check_header(reader.fieldnames, path)
+    rows: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+    for line, row in enumerate(reader, start=2):
+        name = (row.get("clip") or "").strip()
+        if not name:
+            raise InputError("empty 'clip' field", path=path, line=line)
+        if name in rows:
+            raise InputError(
+                f"clip {short(name)} is listed twice (lines {lines[name]} and {line}): keep one "
+                "row per clip",
+                path=path,
+                line=line,
+            )
+        lines[name] = line
+        rows[name] = {k: (v or "").strip() for k, v in row.items() if k and k != "clip"}
     return rows
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    names = [h.strip().lower() for h in header]
+    twice = sorted({h for h in names if h and names.count(h) > 1})
+    if twice:
+        raise InputError(
+            f"column {short(twice[0])} appears twice in the header: keep one", path=path, line=1
+        )
 
 
 def _number(text: str, field: str, path: Path, line: int) -> float:
@@ -95,70 +144,97 @@ def read_label_csv(
     past the end of the video, an empty label, or a box outside the frame (beyond `BORDER_SLACK`).
     """
     out: dict[int, list[tuple[str, list[float], int]]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        missing = [c for c in LABEL_COLUMNS if c not in header]
-        if missing:
+    seen: dict[tuple, int] = {}
+    reader = _csv_reader(path)
+    _check_header(list(reader.fieldnames or []), path)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in LABEL_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            f"missing column(s) {', '.join(missing)} (expected header {','.join(LABEL_COLUMNS)})",
+            path=path,
+            line=1,
+        )
+    reader.fieldnames = header
+    for line, row in enumerate(reader, start=2):
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        frame_value = _number(row["frame"], "frame", path, line)
+        if frame_value != int(frame_value) or frame_value < 0:
             raise InputError(
-                f"missing column(s) {', '.join(missing)} (expected header "
-                f"{','.join(LABEL_COLUMNS)})",
+                f"field 'frame' must be a non-negative integer, got {row['frame']!r}",
                 path=path,
-                line=1,
+                line=line,
             )
-        reader.fieldnames = header
-        for line, row in enumerate(reader, start=2):
-            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                continue
-            frame_value = _number(row["frame"], "frame", path, line)
-            if frame_value != int(frame_value) or frame_value < 0:
-                raise InputError(
-                    f"field 'frame' must be a non-negative integer, got {row['frame']!r}",
-                    path=path,
-                    line=line,
-                )
-            frame = int(frame_value)
-            if frame >= num_frames:
-                raise InputError(
-                    f"frame {frame} is past the end of the video ({num_frames} frames, 0-based)",
-                    path=path,
-                    line=line,
-                )
-            label = (row["label"] or "").strip().lower()
-            if not label:
-                raise InputError("empty 'label' field", path=path, line=line)
-            x, y, w, h = (_number(row[k], k, path, line) for k in ("x", "y", "width", "height"))
-            if w <= 0 or h <= 0:
-                raise InputError(
-                    f"box width/height must be positive, got {w:g}x{h:g}", path=path, line=line
-                )
-            s = BORDER_SLACK
-            if x < -s or y < -s or x + w > width + s or y + h > height + s:
-                raise InputError(
-                    f"box x={x:g} y={y:g} w={w:g} h={h:g} lies outside the {width}x{height} frame",
-                    path=path,
-                    line=line,
-                )
-            box = [max(x, 0.0), max(y, 0.0), min(x + w, float(width)), min(y + h, float(height))]
-            out.setdefault(frame, []).append((label, box, line))
+        frame = int(frame_value)
+        if frame >= num_frames:
+            raise InputError(
+                f"frame {frame} is past the end of the video ({num_frames} frames, 0-based)",
+                path=path,
+                line=line,
+            )
+        label = (row["label"] or "").strip().lower()
+        if not label:
+            raise InputError("empty 'label' field", path=path, line=line)
+        x, y, w, h = (_number(row[k], k, path, line) for k in ("x", "y", "width", "height"))
+        if w <= 0 or h <= 0:
+            raise InputError(
+                f"box width/height must be positive, got {w:g}x{h:g}", path=path, line=line
+            )
+        s = BORDER_SLACK
+        if x < -s or y < -s or x + w > width + s or y + h > height + s:
+            raise InputError(
+                f"box x={x:g} y={y:g} w={w:g} h={h:g} lies outside the {width}x{height} frame",
+                path=path,
+                line=line,
+            )
+        box = [max(x, 0.0), max(y, 0.0), min(x + w, float(width)), min(y + h, float(height))]
+        key = (frame, label, *box)
+        if key in seen:
+            warnings.warn(
+                f"{path}:{line}: the same box as line {seen[key]} (frame {frame}, {label}); "
+                "the repeat is dropped",
+                stacklevel=2,
+            )
+            continue
+        seen[key] = line
+        out.setdefault(frame, []).append((label, box, line))
     return out
 
 
 def _class_names(label_files: list[Path]) -> list[str]:
     names: set[str] = set()
     for path in label_files:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [h.strip().lower() for h in next(reader, [])]
-            if "label" not in header:
-                continue
-            column = header.index("label")
-            names.update(
-                row[column].strip().lower()
-                for row in reader
-                if len(row) > column and row[column].strip()
-            )
+        reader = csv.reader(io.StringIO(read_text(path, "CSV file"), newline=""))
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "label" not in header:
+            continue
+        column = header.index("label")
+        names.update(
+            row[column].strip().lower()
+            for row in reader
+            if len(row) > column and row[column].strip()
+        )
     return sorted(names) or ["target"]
+
+
+def _warn_orphan_labels(folder: Path, used: list[Path]) -> None:
+    """Warn about label CSVs in the folder that belong to no video (a missing or renamed one)."""
+    used_set = {p.resolve() for p in used}
+    places = [folder / "labels", folder / "videos", folder]
+    orphans = sorted(
+        p
+        for place in places
+        if place.is_dir()
+        for p in place.glob("*.csv")
+        if p.name != CLIP_LIST and p.resolve() not in used_set
+    )
+    if orphans:
+        more = f" and {len(orphans) - 1} more" if len(orphans) > 1 else ""
+        warnings.warn(
+            f"{orphans[0]}{more}: label file(s) without a video, not read (a missing video?)",
+            stacklevel=3,
+        )
 
 
 def parse_name_list(select: str) -> tuple[list[str], Path | None, dict[str, int]]:
@@ -167,7 +243,7 @@ def parse_name_list(select: str) -> tuple[list[str], Path | None, dict[str, int]
     line in it."""
     listed = Path(select)
     if listed.suffix.lower() in (".txt", ".csv") and listed.is_file():
-        lines = listed.read_text(encoding="utf-8-sig").splitlines()
+        lines = read_text(listed, "list of names").splitlines()
         source: Path | None = listed
     else:
         lines, source = select.split(","), None
@@ -243,6 +319,7 @@ def read_video_csv(
             raise InputError(f"no label CSV for this video (expected {expected})", by_name[name])
         label_files[name] = found
     all_label_files = [p for v in videos if (p := label_file_for(v)) is not None]
+    _warn_orphan_labels(folder, all_label_files)
     classes = list(class_names) if class_names else _class_names(all_label_files)
     class_ids = {c: i for i, c in enumerate(classes)}
     sequences = []
