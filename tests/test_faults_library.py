@@ -209,7 +209,7 @@ def test_text_in_another_encoding_is_one_line_naming_it(tmp_path, data, found):
         ("train.ema_decay=2", r"train.ema_decay must be in \[0, 1\)"),
         ("train.lr=.nan", "train.lr: expected a finite number"),
         ("train.seed=-1", "train.seed must be in"),
-        ("model.input_size=[63,64]", "input_size must be .*multiple of 32"),
+        ("model.input_size=[63,64]", "input_size must be .*multiples of 32"),
     ],
 )
 def test_config_values_out_of_range_name_the_key_and_the_range(override, message):
@@ -266,7 +266,7 @@ def test_frames_no_model_can_take_are_refused():
         with pytest.raises(InputError, match=message):
             to_model_input(frame[None], 16, (64, 64))
     for size in ((63, 64), (0, 64), (100000, 64), "a"):
-        with pytest.raises(InputError, match="multiple of 32"):
+        with pytest.raises(InputError, match="multiples of 32"):
             check_input_size(size)
     assert check_input_size(64) == (64, 64)
 
@@ -300,3 +300,200 @@ def test_echoed_values_are_cut_to_a_readable_length():
     assert len(str(info.value)) < 300
     error = InputError("a\nb " + "y" * 5000, path="f.txt")
     assert "\n" not in str(error) and len(str(error)) <= 600
+
+
+# ------------------------------------------------------------------ data sets: ambiguous or bad
+
+
+def _clip(path: Path, frames: int = 3) -> None:
+    from mistd.data.video import VideoWriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with VideoWriter(path, 10, (32, 24)) as writer:
+        for _ in range(frames):
+            writer.write(np.zeros((24, 32), np.uint8))
+
+
+LABELS = "frame,label,x,y,width,height\n0,DRONE,2,2,4,4\n"
+
+
+@pytest.fixture
+def clips(tmp_path) -> Path:
+    """A video-csv folder: two clips with labels and a clips.csv."""
+    folder = tmp_path / "clips"
+    for name in ("A", "B"):
+        _clip(folder / "videos" / f"{name}.mp4")
+        (folder / "labels").mkdir(parents=True, exist_ok=True)
+        (folder / "labels" / f"{name}_LABELS.csv").write_text(LABELS)
+    (folder / "clips.csv").write_text("clip,split\nA,train\nB,val\n")
+    return folder
+
+
+def test_ambiguous_data_sets_are_refused_naming_both_files(clips):
+    from mistd.data.readers import read_dataset
+
+    assert read_dataset(clips).num_frames == 6
+    (clips / "videos" / "A.csv").write_text(LABELS)  # a stray second label file
+    with pytest.raises(InputError, match=r"two label files .*A\.csv and .*A_LABELS\.csv"):
+        read_dataset(clips)
+    (clips / "videos" / "A.csv").unlink()
+    (clips / "clips.csv").write_text("clip,split\nA,train\nB,val\nA,val\n")
+    with pytest.raises(InputError, match=r"clips\.csv:4: clip 'A' is listed twice \(lines 2 and 4"):
+        read_dataset(clips, select="train")
+    (clips / "clips.csv").write_text("clip,split\nA,train\nB,val\n")
+    _clip(clips / "videos" / "A.avi")
+    with pytest.raises(InputError, match=r"two videos named 'A': A\.avi and A\.mp4"):
+        read_dataset(clips)
+    (clips / "videos" / "A.avi").unlink()
+    (clips / "labels" / "A_LABELS.csv").write_text(
+        "frame,label,x,y,width,height,x\n0,a,1,1,2,2,5\n"
+    )
+    with pytest.raises(InputError, match=r"A_LABELS\.csv:1: column 'x' appears twice"):
+        read_dataset(clips)
+
+
+def test_suspicious_data_is_warned_about_naming_the_file(clips):
+    from mistd.data.readers import read_dataset
+
+    (clips / "labels" / "C_LABELS.csv").write_text(LABELS)  # no video C
+    (clips / "labels" / "A_LABELS.csv").write_text(LABELS + "0,DRONE,2,2,4,4\n")
+    with pytest.warns(UserWarning) as caught:
+        dataset = read_dataset(clips)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "C_LABELS.csv: label file(s) without a video" in messages
+    assert "A_LABELS.csv:3: the same box as line 2" in messages
+    assert dataset.sequences[0].frames[0].num_targets == 1
+
+
+@pytest.mark.parametrize("target", ["labels/B_LABELS.csv", "clips.csv", "names.txt"])
+def test_data_set_files_in_another_encoding_are_one_line(clips, target):
+    from mistd.data.readers import read_dataset
+
+    path = clips / target
+    text = path.read_text() if path.exists() else "A\n"
+    path.write_bytes(text.encode("utf-16"))
+    # B is not selected: its label file is still read for the class list, and named.
+    with pytest.raises(InputError, match=f"{path.name}: .*UTF-16 text .*save it as UTF-8"):
+        read_dataset(clips, select=str(clips / "names.txt") if target == "names.txt" else "A")
+
+
+def test_one_ground_truth_check_for_readers_and_eval_dets(tmp_path):
+    import json
+
+    from mistd.data.readers import read_dataset
+    from mistd.evaluation.coco import evaluate_coco_files
+
+    image = {"id": 1, "file_name": "a/0.png", "width": 32, "height": 32}
+    dets = tmp_path / "dets.json"
+    dets.write_text(
+        json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 1}])
+    )
+    cases = {
+        "negative.json": (
+            {"images": [image], "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, -4, 4]}]},
+            "width or height that is not positive",
+        ),
+        "no_annotations.json": ({"images": [image]}, r"no 'annotations' list: add .*\[\]"),
+    }  # fmt: skip
+    for name, (data, message) in cases.items():
+        gt = tmp_path / name
+        gt.write_text(json.dumps(data))
+        for read in (lambda gt=gt: read_dataset(gt), lambda gt=gt: evaluate_coco_files(gt, dets)):
+            with pytest.raises(InputError, match=f"{name}: .*{message}"):
+                read()
+
+
+def test_frames_of_different_sizes_are_different_sequences(tmp_path):
+    import json
+
+    import cv2
+
+    from mistd.data.readers import read_dataset
+
+    images = []
+    for i, (h, w) in enumerate([(64, 64), (48, 80), (64, 64)]):
+        cv2.imwrite(str(tmp_path / f"Misc_{i}.png"), np.zeros((h, w), np.uint8))
+        images.append({"id": i + 1, "file_name": f"Misc_{i}.png", "width": w, "height": h})
+    (tmp_path / "gt.json").write_text(json.dumps({"images": images, "annotations": []}))
+    dataset = read_dataset(tmp_path / "gt.json")
+    sizes = {s.name: {(r.width, r.height) for r in s.frames} for s in dataset.sequences}
+    assert all(len(v) == 1 for v in sizes.values()) and len(sizes) == 2, sizes
+
+
+def test_class_list_orders_any_format(tmp_path):
+    import json
+
+    from mistd.data.readers import read_dataset
+
+    gt = {
+        "images": [{"id": 1, "file_name": "s/0.png", "width": 32, "height": 32}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4]}],
+        "categories": [{"id": 1, "name": "drone"}],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    dataset = read_dataset(tmp_path / "gt.json", classes="bird,drone")
+    assert dataset.class_names == ["bird", "drone"]
+    assert dataset.sequences[0].frames[0].labels.tolist() == [1]
+    with pytest.raises(InputError, match="lacks the data's class 'drone'"):
+        read_dataset(tmp_path / "gt.json", classes="a,b")
+
+
+# ------------------------------------------------------------------ paths leaving the data root
+
+
+def test_index_paths_that_leave_the_data_folder_are_refused(tmp_path):
+    import json
+
+    import cv2
+
+    from mistd.data.readers import read_dataset
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cv2.imwrite(str(outside / "0.png"), np.full((8, 8), 7, np.uint8))
+    data = tmp_path / "data"
+    data.mkdir()
+    indexes = {
+        "up.json": {"images": [{"id": 1, "file_name": "../outside/0.png"}], "annotations": []},
+        "abs.json": {"images": [{"id": 1, "file_name": str(outside / "0.png")}],
+                     "annotations": []},
+    }  # fmt: skip
+    for name, content in indexes.items():
+        (data / name).write_text(json.dumps(content))
+    (data / "up.txt").write_text("../outside/0.png 1,1,4,4,0\n")
+    for name in ("up.json", "abs.json", "up.txt"):
+        with pytest.raises(InputError, match=f"{name}: entry 1 .*0.png' lies outside the data "):
+            read_dataset(data / name)
+    # The user's own --root allows files under it.
+    assert read_dataset(data / "abs.json", root=tmp_path).num_frames == 1
+
+
+# ------------------------------------------------------------------ messages for wrong files
+
+
+def test_wrong_model_files_say_what_they_are(tmp_path):
+    from mistd.engine.checkpoint import load_checkpoint
+    from mistd.inference.onnx_backend import OnnxClipModel
+
+    fake = tmp_path / "model.onnx"
+    fake.write_text("not a graph")
+    with pytest.raises(InputError, match="an ONNX graph, not a PyTorch checkpoint"):
+        load_checkpoint(fake)
+    with pytest.raises(InputError, match="model.onnx: not an ONNX graph"):
+        OnnxClipModel(fake)
+
+
+def test_track_files_with_huge_ids_or_a_bom_are_one_line(tmp_path):
+    from mistd.tracking.trackfile import read_mot
+
+    path = tmp_path / "seq.txt"
+    for ident in ("1e20", "9007199254740993"):
+        path.write_text(f"1,{ident},1,1,4,4,1\n")
+        with pytest.raises(InputError, match="track id must be a whole number from 0 to"):
+            read_mot(path)
+    path.write_bytes("\ufeff1,1,1,1,4,4,1\n".encode())
+    assert read_mot(path).shape == (1, 7)
+    path.write_text("1,1,\u200b1,1,4,4\n")
+    with pytest.raises(InputError, match="zero-width space"):
+        read_mot(path)

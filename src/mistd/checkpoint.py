@@ -53,6 +53,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise InputError("checkpoint not found", path)
+    if path.suffix.lower() == ".onnx":
+        raise InputError(
+            "an ONNX graph, not a PyTorch checkpoint: give the .pt it was exported from (or a "
+            "shipped name); graphs run through the Python API (mistd.inference.OnnxClipModel) "
+            "or --backend onnxruntime",
+            path,
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -294,3 +294,26 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 def dump_yaml(cfg: Any) -> str:
     """The resolved config as YAML text."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+# The coarsest feature stride of the models: input sides must be multiples of it.
+MAX_STRIDE = 32
+# Largest input side accepted (a 8192x8192 clip of 5 frames is already ~4 GB of features).
+MAX_INPUT_SIDE = 8192
+
+
+def check_input_size(size: Any, name: str = "input_size") -> tuple[int, int]:
+    """`(h, w)` if `size` (an int or a pair) is a valid model input size: each side a multiple of
+    `MAX_STRIDE` from 32 to `MAX_INPUT_SIDE`; else `InputError` naming `name`."""
+    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    try:
+        h, w = (int(v) for v in pair)
+        ok = all(int(v) == v for v in pair)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not all(MAX_STRIDE <= v <= MAX_INPUT_SIDE and v % MAX_STRIDE == 0 for v in (h, w)):
+        raise InputError(
+            f"{name} must be (height, width), positive multiples of {MAX_STRIDE} up to "
+            f"{MAX_INPUT_SIDE}, got {short(size)}"
+        )
+    return h, w

@@ -236,8 +236,7 @@ def run_config_to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _validate(cfg: RunConfig) -> None:
-    from mistd.config import check_ranges
-    from mistd.data.transforms import check_input_size
+    from mistd.config import check_input_size, check_ranges
 
     check_ranges(cfg)
     if hasattr(cfg.model, "input_size"):

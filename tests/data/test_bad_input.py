@@ -99,7 +99,7 @@ def test_coco_errors(tmp_path):
         )
     )
     _raises(coco, ["unknown image_id 3"])
-    coco.write_text(json.dumps({"images": [{"id": 1}]}))
+    coco.write_text(json.dumps({"images": [{"id": 1}], "annotations": []}))
     _raises(coco, ["images[0]", "file_name"])
 
 

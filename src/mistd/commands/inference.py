@@ -57,7 +57,7 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise InputError(f"--size: expected H or HxW (e.g. 512 or 384x640), got '{text}'")
     h = int(match.group(1))
     w = int(match.group(2) or h)
-    from mistd.data.transforms import check_input_size
+    from mistd.config import check_input_size
 
     return check_input_size((h, w), "--size")
 

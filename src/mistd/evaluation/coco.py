@@ -89,16 +89,10 @@ def validate_ground_truth(gt: Any, name: str = "ground truth") -> dict:
     Missing `area` is filled with w*h, missing `iscrowd` with 0, missing `categories` from the
     annotations' category ids, missing `id`s of annotations with 1..N. Raises `InputError`.
     """
-    if not isinstance(gt, dict):
-        raise InputError(
-            "expected a COCO ground-truth object with 'images' and 'annotations'", name
-        )
-    images = gt.get("images")
-    if not isinstance(images, list):
-        raise InputError("field 'images' is missing or not a list", name)
-    anns = gt.get("annotations", [])
-    if not isinstance(anns, list):
-        raise InputError("field 'annotations' is not a list", name)
+    from mistd.data.readers.coco import check_ground_truth
+
+    check_ground_truth(gt, name)  # the same check as `mistd data info` and every reader's
+    images, anns = gt["images"], gt["annotations"]
     out_images, ids = [], set()
     for i, image in enumerate(images):
         if not isinstance(image, dict) or not isinstance(image.get("id"), int):
@@ -361,11 +355,13 @@ def evaluate_coco_with_curve(
 
 
 def _load_json(path: Path) -> Any:
+    from mistd.io import read_text
+
     if not path.is_file():
         raise InputError("file not found", path)
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(read_text(path, "JSON file"))
+    except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc})", path) from None
 
 

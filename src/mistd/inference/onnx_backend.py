@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mistd.errors import InputError
+from mistd.errors import InputError, short
 
 
 def _session(path: str | Path, providers: list[str] | None, threads: int | None):
@@ -31,16 +31,29 @@ def _session(path: str | Path, providers: list[str] | None, threads: int | None)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads is not None:
         options.intra_op_num_threads = int(threads)
-    return ort.InferenceSession(
-        str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
-    )
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise InputError(
+            f"not an ONNX graph onnxruntime can load ({short(first, 160)}): export one with "
+            "`mistd export`",
+            path,
+        ) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The `mistd.*` metadata of an exported graph (parsed: ints, lists, bools)."""
     import onnx
 
-    proto = onnx.load(str(path), load_external_data=False)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise InputError(
+            f"not an ONNX graph ({type(exc).__name__}): export one with `mistd export`", path
+        ) from None
     raw = {p.key: p.value for p in proto.metadata_props if p.key.startswith("mistd.")}
     out: dict[str, Any] = {}
     for key, value in raw.items():

@@ -23,8 +23,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from mistd.config import apply_overrides
-from mistd.data.transforms import check_input_size
+from mistd.config import apply_overrides, check_input_size
 from mistd.errors import InputError
 from mistd.losses.criterion import YOLOXCriterion
 from mistd.losses.iou import BoxLossKind

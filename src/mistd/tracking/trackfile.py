@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mistd.errors import InputError, short
-from mistd.io import read_text
-from mistd.io import write_json_atomic, write_text_atomic
+from mistd.io import read_text, write_json_atomic, write_text_atomic
 
 COLUMNS = ("frame", "id", "x", "y", "w", "h", "score")
 CSV_HEADER = (
@@ -107,8 +106,10 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> np.ndarray:
                 path=path,
                 line=line_no,
             )
-        if track_id != int(track_id) or not 0 <= track_id < MAX_TRACK_ID or (
-            fields[1].lstrip("+-").isdigit() and int(fields[1]) >= MAX_TRACK_ID
+        if (
+            track_id != int(track_id)
+            or not 0 <= track_id < MAX_TRACK_ID
+            or (fields[1].lstrip("+-").isdigit() and int(fields[1]) >= MAX_TRACK_ID)
         ):
             raise InputError(
                 f"track id must be a whole number from 0 to {MAX_TRACK_ID - 1}, got "

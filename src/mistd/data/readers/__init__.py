@@ -54,7 +54,7 @@ from mistd.data.readers.video_csv import (
     unknown_names_error,
 )
 from mistd.data.video import VIDEO_SUFFIXES
-from mistd.errors import InputError
+from mistd.errors import InputError, short
 from mistd.structures import FrameDataset
 
 FORMATS = ("uestc", "coco", "masks", "anti-uav", "video", "images", "mirsdt", "video-csv")
@@ -171,7 +171,8 @@ def read_dataset(
         select: keep these sequences: a split name of a `video-csv` folder's `clips.csv`
             (`train`, `val`), comma-separated sequence names, or a .txt file of names.
         classes: None keeps the data's classes; `target` (any single name) merges them all into
-            one class of that name; a comma-separated list fixes the class order (`video-csv`).
+            one class of that name; a comma-separated list fixes the class order
+            (any format, see `order_classes`).
     Returns:
         a `FrameDataset` (sequences of `FrameRecord`, boxes xyxy in original pixels).
     """
@@ -180,6 +181,36 @@ def read_dataset(
         dataset = _select_sequences(dataset, select)
     if classes and "," not in classes:
         dataset = merge_classes(dataset, classes.strip())
+    elif classes and dataset.format != "video-csv":
+        dataset = order_classes(dataset, [c.strip() for c in classes.split(",")])
+    return dataset
+
+
+def order_classes(dataset: FrameDataset, names: list[str]) -> FrameDataset:
+    """Give `dataset` the class list `names` (in that order), in place: each class of the data
+    keeps its name and takes that name's position in `names`; data without names (`class0`,
+    `class1`, ... of a UESTC index, or a lone `target`) takes the names by position. A class of
+    the data missing from `names` is an `InputError`."""
+    if len(set(names)) != len(names) or not all(names):
+        raise InputError(f"--classes {short(','.join(names))}: names must be distinct, not empty")
+    current = list(dataset.class_names)
+    generic = current == ["target"] or current == [f"class{i}" for i in range(len(current))]
+    if generic and len(current) <= len(names) and not set(current) <= set(names):
+        mapping = list(range(len(current)))
+    else:
+        missing = [c for c in current if c not in names]
+        if missing:
+            raise InputError(
+                f"--classes {short(','.join(names))} lacks the data's class {short(missing[0])} "
+                f"(its classes: {short(', '.join(current))})",
+                path=dataset.source,
+            )
+        mapping = [names.index(c) for c in current]
+    table = np.asarray(mapping, np.int64)
+    for record in dataset.frames():
+        if len(record.labels):
+            record.labels = table[record.labels]
+    dataset.class_names = list(names)
     return dataset
 
 

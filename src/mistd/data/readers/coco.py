@@ -1,13 +1,18 @@
 """COCO json ground truth (`instances_*.json`): format `coco`.
 
 Category ids sorted -> labels 0, 1, ...; frames without annotations are kept. Sequences come from
-an image's `sequence`/`frame_index` fields when present, else from its folder and file number.
+an image's `sequence`/`frame_index` fields when present, else from its folder and file number
+(images of one folder with different sizes: one sequence per size). The file is checked by
+`check_ground_truth`, the one ground-truth check `eval-dets` uses too; image paths stay under the
+data folder (see `PathResolver`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
@@ -19,19 +24,67 @@ from mistd.data.readers.common import (
     sequences_from_groups,
     unique_names,
 )
-from mistd.errors import InputError
+from mistd.errors import InputError, short
+from mistd.io import read_text
 from mistd.structures import FrameDataset, FrameRecord
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_ground_truth(data: Any, name: str | Path) -> None:
+    """The one check of COCO ground truth (`data info`, training, `eval`, `eval-dets`): an object
+    with an `images` list (unique integer `id`s) and an `annotations` list (`[]` for a set without
+    targets), each annotation with an integer `image_id` of a listed image, an integer
+    `category_id` and a `bbox` [x, y, w, h] of finite numbers with w, h > 0. `InputError` naming
+    `name` and the entry."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise InputError("not a COCO file: expected a JSON object with an 'images' list", name)
+    if "annotations" not in data:
+        raise InputError(
+            "no 'annotations' list: add \"annotations\": [] if this set has no targets", name
+        )
+    if not isinstance(data["annotations"], list):
+        raise InputError("field 'annotations' is not a list", name)
+    ids = set()
+    for i, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or not isinstance(image.get("id"), int):
+            raise InputError(f"images[{i}]: field 'id' (integer) is missing", name)
+        if image["id"] in ids:
+            raise InputError(f"images[{i}]: image id {image['id']} appears twice", name)
+        ids.add(image["id"])
+    for i, ann in enumerate(data["annotations"]):
+        where = f"annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise InputError(f"{where}: expected an object", name)
+        for key in ("image_id", "category_id"):
+            if not isinstance(ann.get(key), int) or isinstance(ann.get(key), bool):
+                raise InputError(f"{where}: field '{key}' (integer) is missing", name)
+        box = ann.get("bbox")
+        if not (isinstance(box, list | tuple) and len(box) == 4 and all(map(_is_number, box))):
+            raise InputError(
+                f"{where}: 'bbox' must be 4 finite numbers [x, y, w, h], got {short(box)}", name
+            )
+        if box[2] <= 0 or box[3] <= 0:
+            raise InputError(
+                f"{where}: 'bbox' {short(list(box))} has a width or height that is not positive",
+                name,
+            )
+        if ann["image_id"] not in ids:
+            raise InputError(f"{where}: unknown image_id {ann['image_id']} (not in 'images')", name)
 
 
 def read_coco(path: str | Path, root: str | Path | None = None) -> FrameDataset:
     """Read COCO ground truth; frames without annotations are kept."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a readable JSON file ({exc})", path=path) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise InputError("not a COCO file: expected a JSON object with an 'images' list", path=path)
+        data = json.loads(read_text(path, "COCO json"))
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path=path) from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc})", path=path) from exc
+    check_ground_truth(data, path)
     categories = data.get("categories") or [{"id": 1, "name": "target"}]
     try:
         categories = sorted(categories, key=lambda c: int(c["id"]))
@@ -61,7 +114,7 @@ def read_coco(path: str | Path, root: str | Path | None = None) -> FrameDataset:
 
     root_path = None if root is None else Path(root)
     bases = [root_path] if root_path is not None else [path.parent, path.parent.parent]
-    resolver = PathResolver(bases, list(bases), prefer_remap=root_path is not None)
+    resolver = PathResolver(bases, list(bases), prefer_remap=root_path is not None, source=path)
     files = resolver.resolve([e[1] for e in images])
 
     by_id: dict[int, FrameRecord] = {}
@@ -69,10 +122,18 @@ def read_coco(path: str | Path, root: str | Path | None = None) -> FrameDataset:
     names = unique_names(parents)
     groups: dict[str, list[FrameRecord]] = {}
     unnumbered: dict[str, list[FrameRecord]] = {}
+    # Images of one folder but of different sizes (single images, SIRST-style) cannot be frames of
+    # one sequence: without a `sequence` field, each size is a sequence of its own.
+    sizes: dict[PurePosixPath, set] = {}
+    for entry, parent in zip(images, parents, strict=True):
+        if entry[4] is None:
+            sizes.setdefault(parent, set()).add((entry[2], entry[3]))
     for (image_id, file_name, width, height, sequence, frame_index), file, parent in zip(
         images, files, parents, strict=True
     ):
         name = str(sequence) if sequence is not None else names[parent]
+        if sequence is None and len(sizes[parent]) > 1:
+            name = f"{name}_{width}x{height}"
         stem = PurePosixPath(recorded_parts(file_name)[1][-1]).stem
         record = FrameRecord(
             sequence=name, index=0, path=file, width=width, height=height, image_id=image_id

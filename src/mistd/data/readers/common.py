@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from mistd.errors import InputError
+from mistd.errors import InputError, short
 from mistd.structures import FrameRecord, Sequence
 
 # COCO boxes converted by other tools are floats; allow this much overshoot past the image border.
@@ -63,12 +64,25 @@ class PathResolver:
     paths are used as they are when they exist; otherwise the shortest trailing part that exists
     under a remap root is found once (from the first path that resolves) and applied to every
     path.
+
+    Paths never leave the data root: a relative path stays under the base folder it resolves
+    against, a remapped one under its remap root, an absolute one under the base folder (with
+    `--root`, the only base: under it). An existing file elsewhere is an `InputError` naming
+    `source` and the entry: an untrusted index (`../../etc/x.png`, `/home/me/secret.png`) must
+    not pull arbitrary files.
     """
 
-    def __init__(self, bases: list[Path], remap_roots: list[Path], prefer_remap: bool):
+    def __init__(
+        self,
+        bases: list[Path],
+        remap_roots: list[Path],
+        prefer_remap: bool,
+        source: Path | None = None,
+    ):
         self.bases = bases
         self.remap_roots = remap_roots
         self.prefer_remap = prefer_remap
+        self.source = source
 
     def resolve(self, recorded: list[str]) -> list[Path]:
         parsed = [recorded_parts(text) for text in recorded]
@@ -102,15 +116,20 @@ class PathResolver:
                 keep_absolute = remap is None
 
         out = []
-        for text, (is_abs, parts) in zip(recorded, parsed, strict=True):
+        for i, (text, (is_abs, parts)) in enumerate(zip(recorded, parsed, strict=True)):
             if not is_abs and rel_remap is not None:
-                out.append(rel_remap[0].joinpath(*parts[-rel_remap[1] :]))
+                root = rel_remap[0]
+                out.append(root.joinpath(*parts[-rel_remap[1] :]))
             elif not is_abs:
+                root = base
                 out.append(base.joinpath(*parts))
             elif keep_absolute or remap is None:
+                root = base
                 out.append(Path(text))
             else:
+                root = remap[0]
                 out.append(remap[0].joinpath(*parts[-remap[1] :]))
+            check_inside(out[-1], root, self.source, text, i)
         return out
 
     def _find_remap(self, abs_probes: list[tuple[str, ...]]) -> tuple[Path, int] | None:
@@ -120,6 +139,22 @@ class PathResolver:
                     if root.joinpath(*parts[-n:]).exists():
                         return root, n
         return None
+
+
+def check_inside(
+    path: Path, root: Path, source: Path | None, entry: str, index: int | None = None
+) -> None:
+    """`InputError` if `path` exists outside folder `root` (symbolic links not followed; a path
+    that does not exist reads nothing: loading it fails later, naming it)."""
+    normal = Path(os.path.normpath(os.path.abspath(path)))
+    folder = Path(os.path.normpath(os.path.abspath(root)))
+    if normal != folder and folder not in normal.parents and os.path.lexists(normal):
+        where = f"entry {index + 1} " if index is not None else ""
+        raise InputError(
+            f"{where}{short(entry)} lies outside the data folder {folder}: paths must stay "
+            "under it (pass --root FOLDER to read files under FOLDER)",
+            path=source,
+        )
 
 
 def check_box(

@@ -15,7 +15,8 @@ import numpy as np
 from mistd.data.readers.common import check_contiguous, sequences_from_groups
 from mistd.data.readers.frames import read_image
 from mistd.data.readers.masks import boxes_from_mask
-from mistd.errors import InputError
+from mistd.errors import InputError, short
+from mistd.io import read_text
 from mistd.structures import FrameDataset, FrameRecord
 
 _MIRSDT_LINE = re.compile(r"^(?P<seq>[^/\\]+)[/\\]Mix[/\\](?P<k>\d+)\.mat$")
@@ -25,9 +26,9 @@ def read_mirsdt(path: str | Path) -> FrameDataset:
     """Read a NUDT-MIRSDT split list (`train.txt`/`test.txt` beside the `Sequence<N>` folders)."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read split list ({exc})", path=path) from None
+        lines = read_text(path, "split list").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read split list ({exc.strerror or exc})", path=path) from None
     groups: dict[str, list[FrameRecord]] = {}
     numbered: dict[str, list[tuple[int, Path, int | None]]] = {}
     for line_no, raw in enumerate(lines, start=1):
@@ -37,9 +38,15 @@ def read_mirsdt(path: str | Path) -> FrameDataset:
         match = _MIRSDT_LINE.match(text)
         if match is None:
             raise InputError(
-                f"bad line '{text}': expected Sequence<N>/Mix/<k>.mat", path=path, line=line_no
+                f"bad line {short(text)}: expected Sequence<N>/Mix/<k>.mat", path=path, line=line_no
             )
         name, stem = match["seq"], match["k"]
+        if name in (".", ".."):
+            raise InputError(
+                f"bad line {short(text)}: the sequence folder must lie beside the list",
+                path=path,
+                line=line_no,
+            )
         image = path.parent / name / "Mix" / f"{stem}.mat"
         mask_path = path.parent / name / "masks" / f"{stem}.png"
         for needed in (image, mask_path):

@@ -20,7 +20,8 @@ from mistd.data.readers.common import (
     unique_names,
 )
 from mistd.data.readers.frames import image_size
-from mistd.errors import InputError
+from mistd.errors import InputError, short
+from mistd.io import read_text
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
 
@@ -28,9 +29,9 @@ def read_uestc(path: str | Path, root: str | Path | None = None) -> FrameDataset
     """Read a UESTC txt index (`<path> x1,y1,x2,y2,cls ...` per line, integer pixels)."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read index file ({exc})", path=path) from exc
+        text = read_text(path, "index file")
+    except OSError as exc:
+        raise InputError(f"cannot read index file ({exc.strerror or exc})", path=path) from exc
     entries: list[tuple[int, str, np.ndarray, np.ndarray]] = []
     for line_no, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         # The path is everything before the box fields (each has commas), so a path with spaces
@@ -48,7 +49,7 @@ def read_uestc(path: str | Path, root: str | Path | None = None) -> FrameDataset
                 numbers = []
             if len(values) != 5 or len(numbers) != 5:
                 raise InputError(
-                    f"bad box '{field}': expected five integers x1,y1,x2,y2,cls",
+                    f"bad box {short(field)}: expected five integers x1,y1,x2,y2,cls",
                     path=path,
                     line=line_no,
                 )
@@ -64,7 +65,7 @@ def read_uestc(path: str | Path, root: str | Path | None = None) -> FrameDataset
     root_path = None if root is None else Path(root)
     bases = [root_path] if root_path is not None else [path.parent]
     remap_roots = [root_path] if root_path is not None else [path.parent, path.parent.parent]
-    resolver = PathResolver(bases, remap_roots, prefer_remap=root_path is not None)
+    resolver = PathResolver(bases, remap_roots, prefer_remap=root_path is not None, source=path)
     files = resolver.resolve([e[1] for e in entries])
 
     parents = [PurePosixPath(*recorded_parts(e[1])[1][:-1]) for e in entries]
@@ -78,7 +79,7 @@ def read_uestc(path: str | Path, root: str | Path | None = None) -> FrameDataset
         stem = PurePosixPath(recorded_parts(recorded)[1][-1]).stem
         if not stem.isdigit():
             raise InputError(
-                f"frame file '{recorded}' is not named <k>.<ext> with a frame number k",
+                f"frame file {short(recorded)} is not named <k>.<ext> with a frame number k",
                 path=path,
                 line=line_no,
             )
