@@ -387,3 +387,73 @@ def test_data_synth_refuses_absurd_frame_sizes(tmp_path):
     result = mistd("data", "synth", "--out", "s", "--size", "100000x100000", cwd=tmp_path)
     one_line_error(result, 2, "--size", "at most 8192x8192")
     assert not (tmp_path / "s").exists()
+
+
+# ----------------------------------------------------------------------------- issue 24 classes
+
+
+def test_outputs_that_would_destroy_data_are_refused_in_one_line(synth, tmp_path):
+    """An output folder that is or lies in its input, and existing files without --overwrite."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "coco.json").write_text((synth / "coco.json").read_text())
+    result = mistd("data", "convert", "copy", "--out", "copy", "--overwrite", cwd=tmp_path)
+    one_line_error(result, 2, "copy", "input")
+    result = mistd("data", "convert", "copy", "--out", "copy/sub", cwd=tmp_path)
+    one_line_error(result, 2, "copy/sub", "lies inside the input folder")
+    assert sorted(p.name for p in copy.iterdir()) == ["coco.json"]
+    for args in (("export", "--model", "yolox-s"), ("convert-official", "x.pt")):
+        (tmp_path / "keep.onnx").write_text("precious")
+        (tmp_path / "x.pt").write_text("precious")
+        out = "keep.onnx" if args[0] == "export" else "x.pt"
+        result = mistd(*args, "--out", out, cwd=tmp_path)
+        one_line_error(result, 2, out, "--overwrite")
+        assert (tmp_path / out).read_text() == "precious"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("detect", "--model", "tophat", "IMAGES", "--fps", "nan"), "--fps must be in"),
+        (("track", "--model", "tophat", "IMAGES", "--unconfirmed-weight", "2"), "[0, 1]"),
+        (("track", "--model", "tophat", "IMAGES", "tracker.high_threshold=2"), "high_threshold"),
+        (("bench", "--model", "yolox-s", "--threads", "0"), "--threads must be in"),
+        (("data", "synth", "--out", "s", "--seed", "-1"), "--seed must be in"),
+        (("export", "--model", "yolox-s", "--size", "100000"), "up to 8192"),
+        (("train", "--model", "yolox-s", "--data", "DATA", "model=5"), "model: expected a mapping"),
+        (("train", "--model", "yolox-s", "--data", "DATA", "train.max_steps=-5"), "max_steps"),
+        (("demo", "--max-frames", "0"), "--max-frames must be >= 1"),
+    ],
+)
+def test_numbers_out_of_range_are_one_line_before_any_work(synth, tmp_path, args, needle):
+    args = [
+        {"IMAGES": str(synth / "images" / "seq000"), "DATA": str(synth)}.get(a, a) for a in args
+    ]
+    result = mistd(*args, cwd=tmp_path)
+    one_line_error(result, 2, needle)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE behaviour is Linux's")
+def test_disk_full_during_data_synth_is_exit_1_with_advice(tmp_path):
+    result = mistd(
+        "data", "synth", "--out", "s", "--size", "512x512", "--frames", "5", "--sequences", "1",
+        "--preset", "hard", cwd=tmp_path, fsize=20_000,
+    )  # fmt: skip
+    one_line_error(result, 1, ".png", "write elsewhere")
+    assert not (tmp_path / "s").exists() and not temporary_files(tmp_path)
+
+
+def test_a_second_training_of_one_run_folder_is_refused(synth, tmp_path):
+    """As two `train --resume RUN` at once: the run folder is locked by the first."""
+    from mistd.engine.run_config import build_run_config
+    from mistd.engine.trainer import Trainer
+    from mistd.io import lock_folder
+
+    cfg = build_run_config("yolox-s", parse_dotted([*TINY, f"data.train={synth / 'coco.json'}"]))
+    run = tmp_path / "run"
+    trainer = Trainer(cfg, run, progress=False)
+    with lock_folder(run), pytest.raises(InputError, match="in use by another mistd process"):
+        trainer.train()
+    assert not (run / "weights").exists()

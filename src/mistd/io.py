@@ -235,7 +235,14 @@ def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     # mkdtemp makes 0700 folders: give the result the permissions a plain mkdir would.
     os.chmod(tmp, 0o777 & ~_umask())
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            # Name the file the user will look for, not its place in the temporary folder.
+            name = str(exc.filename or "")
+            if not name.startswith(str(tmp)):
+                raise
+            raise OSError(exc.errno, exc.strerror, str(path) + name[len(str(tmp)) :]) from exc
         if not overwrite:
             # Checked again at the rename, atomically: renaming onto a folder succeeds only while
             # it is empty, so of two writers at once the later one fails instead of replacing.

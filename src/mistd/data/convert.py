@@ -11,10 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import cv2
-
 from mistd.data.readers.frames import load_frame
-from mistd.data.writers import write_coco_json, write_uestc_txt
+from mistd.data.writers import write_coco_json, write_image, write_uestc_txt
 from mistd.errors import InputError
 from mistd.io import atomic_folder, check_disjoint
 from mistd.structures import FrameDataset, FrameRecord, Sequence
@@ -61,8 +59,7 @@ def _write_frames(
                     path=source,
                 )
             path = folder / f"{k}.png"
-            if not cv2.imwrite(str(path), image):
-                raise InputError("cannot write image", path=path)
+            write_image(path, image)
             records.append(
                 FrameRecord(
                     sequence=name,

@@ -95,3 +95,28 @@ def uestc_lines(dataset: FrameDataset, root: str | Path) -> list[str]:
 def write_uestc_txt(dataset: FrameDataset, path: str | Path, root: str | Path) -> Path:
     """Write the UESTC txt index for `dataset` to `path`; image paths relative to `root`."""
     return write_text_atomic(path, "\n".join(uestc_lines(dataset, root)) + "\n")
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Encode `image` by the suffix of `path` (8- or 16-bit PNG, ...) and write it.
+
+    Encoding in memory first means a full disk raises Python's `OSError` (ENOSPC or EFBIG, naming
+    `path`), which the CLI turns into its one line with advice, not an encoder's message."""
+    import cv2
+
+    from mistd.errors import InputError
+
+    path = Path(path)
+    ok, encoded = cv2.imencode(path.suffix or ".png", image)
+    if not ok:
+        raise InputError(
+            f"cannot encode a {image.dtype} {image.shape} image as {path.suffix}", path
+        )
+    try:
+        with open(path, "wb") as file:
+            file.write(encoded.tobytes())
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    return path

@@ -16,6 +16,7 @@ import contextlib
 import io
 from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -209,6 +210,14 @@ def evaluate_with_breakdown(
     per-sequence attributes. A multi-class model on one-class data is scored class-agnostically."""
     from mistd.evaluation.breakdown import breakdown, class_agnostic
 
+    if isinstance(dataset, str | Path):
+        from mistd.data.readers import read_dataset
+
+        dataset = read_dataset(dataset)
+    elif not isinstance(dataset, FrameDataset):
+        raise InputError(
+            f"expected a FrameDataset or the path of a data set, got {type(dataset).__name__}"
+        )
     names = detector_class_names(detector)
     if names and len(names) > 1 and len(dataset.class_names) == 1:
         # a multi-class model on one-class ground truth (Anti-UAV, DAUB): every detection is a

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 
@@ -14,7 +13,8 @@ from mistd.data import synth
 from mistd.data.synth.background import load_backgrounds
 from mistd.data.synth.config import SynthConfig, validate_config
 from mistd.data.synth.generate import FrameTruth, generate_sequence, sequence_rngs
-from mistd.errors import InputError, check_options
+from mistd.data.writers import write_image
+from mistd.errors import check_options
 from mistd.io import atomic_folder
 from mistd.structures import FrameDataset, FrameRecord, Sequence
 
@@ -94,8 +94,7 @@ def write_synthetic_dataset(
             folder.mkdir(parents=True)
             records = []
             for k, (frame, truth) in enumerate(zip(frames, truths, strict=True)):
-                if not cv2.imwrite(str(folder / f"{k}.png"), frame):
-                    raise InputError("cannot write frame", folder / f"{k}.png")
+                write_image(folder / f"{k}.png", frame)
                 records.append(
                     FrameRecord(
                         sequence=name,
