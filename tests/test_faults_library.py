@@ -473,7 +473,7 @@ def test_index_paths_that_leave_the_data_folder_are_refused(tmp_path):
 
 
 def test_wrong_model_files_say_what_they_are(tmp_path):
-    from mistd.engine.checkpoint import load_checkpoint
+    from mistd.checkpoint import load_checkpoint
     from mistd.inference.onnx_backend import OnnxClipModel
 
     fake = tmp_path / "model.onnx"

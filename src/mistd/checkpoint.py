@@ -55,9 +55,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError("checkpoint not found", path)
     if path.suffix.lower() == ".onnx":
         raise InputError(
-            "an ONNX graph, not a PyTorch checkpoint: give the .pt it was exported from (or a "
-            "shipped name); graphs run through the Python API (mistd.inference.OnnxClipModel) "
-            "or --backend onnxruntime",
+            "an ONNX graph, not a PyTorch checkpoint: here give the .pt it was exported from "
+            "(or a shipped name); `mistd detect/eval --weights` run .onnx graphs",
             path,
         )
     try:
