@@ -447,9 +447,9 @@ def test_disk_full_during_data_synth_is_exit_1_with_advice(tmp_path):
 
 def test_a_second_training_of_one_run_folder_is_refused(synth, tmp_path):
     """As two `train --resume RUN` at once: the run folder is locked by the first."""
-    from mistd.run_config import build_run_config
     from mistd.engine.trainer import Trainer
     from mistd.io import lock_folder
+    from mistd.run_config import build_run_config
 
     cfg = build_run_config("yolox-s", parse_dotted([*TINY, f"data.train={synth / 'coco.json'}"]))
     run = tmp_path / "run"
