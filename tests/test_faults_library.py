@@ -497,3 +497,33 @@ def test_track_files_with_huge_ids_or_a_bom_are_one_line(tmp_path):
     path.write_text("1,1,\u200b1,1,4,4\n")
     with pytest.raises(InputError, match="zero-width space"):
         read_mot(path)
+
+
+# ------------------------------------------------------------------ failures after a run folder
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 120000000000"), 1),
+        (KeyError("a bug"), None),
+    ],
+)
+def test_any_failure_removes_the_empty_run_folder(tmp_path, monkeypatch, capsys, error, status):
+    """Out of memory ends in one line (exit 1); any other failure (a bug's traceback) still
+    leaves no empty run folder behind."""
+    from mistd import cli
+    from mistd.io import increment_path
+
+    def command() -> None:
+        increment_path(tmp_path / "runs", "exp")
+        raise error
+
+    monkeypatch.setattr(cli, "app", command)
+    monkeypatch.setenv("MISTD_DEBUG", "0")
+    with pytest.raises(SystemExit if status else KeyError) as info:
+        cli.main()
+    if status:
+        assert info.value.code == status
+        assert capsys.readouterr().err.strip() == cli.OUT_OF_MEMORY
+    assert not (tmp_path / "runs" / "exp").exists()
