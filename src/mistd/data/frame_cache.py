@@ -36,6 +36,7 @@ _MAX_OPEN = 64
 # Bytes hashed at each end of a video for its cache key.
 _HASHED_BYTES = 65536
 _WARNED_CORRUPT = False
+_DIGESTS: dict[tuple, str] = {}
 
 
 def cache_dir() -> Path:
@@ -54,13 +55,18 @@ def cache_path(video: str | Path) -> Path:
     and last `_HASHED_BYTES` in the name)."""
     video = Path(video).resolve()
     stat = video.stat()
-    key = hashlib.sha1(f"{video}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    with video.open("rb") as f:
-        key.update(f.read(_HASHED_BYTES))
-        if stat.st_size > _HASHED_BYTES:
-            f.seek(max(stat.st_size - _HASHED_BYTES, _HASHED_BYTES))
+    # The content hash is read once per version of the file this process sees (a replaced file
+    # has a new inode or ctime, which no copy tool can restore), not once per frame loaded.
+    version = (str(video), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+    digest = _DIGESTS.get(version)
+    if digest is None:
+        key = hashlib.sha1(f"{video}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        with video.open("rb") as f:
             key.update(f.read(_HASHED_BYTES))
-    digest = key.hexdigest()[:16]
+            if stat.st_size > _HASHED_BYTES:
+                f.seek(max(stat.st_size - _HASHED_BYTES, _HASHED_BYTES))
+                key.update(f.read(_HASHED_BYTES))
+        digest = _DIGESTS[version] = key.hexdigest()[:16]
     return cache_dir() / f"{video.stem}-{digest}.npy"
 
 
