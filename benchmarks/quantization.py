@@ -33,9 +33,8 @@ from mistd.data.readers import read_dataset
 from mistd.evaluation.runner import data_classes_for, evaluate_sampled, evaluate_with_breakdown
 from mistd.inference.detector import load_detector
 from mistd.inference.export import export_deploy_onnx
-from mistd.inference.onnx_backend import OnnxFileDetector
+from mistd.inference.predictor import Predictor
 from mistd.inference.quantize import calibration_frames, quantize_int8
-from mistd.inference.video_predictor import streaming_detector
 from mistd.io import write_text_atomic
 from mistd.weights import shipped_weights
 
@@ -86,9 +85,8 @@ def score(detector, how: dict) -> float:
 
 def make_detector(precision: str, name: str, paths: dict[str, Path]):
     if precision.startswith("onnx"):
-        return OnnxFileDetector(paths[precision], threads=torch.get_num_threads())
-    detector = load_detector(name)
-    return streaming_detector(detector, precision=precision.split("-")[1])
+        return Predictor(paths[precision])
+    return Predictor(load_detector(name), precision=precision.split("-")[1])
 
 
 def export(name: str, cache: Path, args) -> dict[str, Path]:

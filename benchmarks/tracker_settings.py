@@ -54,10 +54,10 @@ MIN_SCORE = 0.05  # below every low_threshold the settings use
 
 def detect_row(row: str, data_root: str, path: Path) -> None:
     """Stream row's detector over its data once; save per-frame detections and ground truth."""
-    from mistd.commands.evaluate import resolve_detector
-    from mistd.commands.track import prepare_detector, select_sequences
     from mistd.data.readers import read_dataset
+    from mistd.data.selection import select_sequences
     from mistd.evaluation.runner import detect_sequences
+    from mistd.inference.predictor import open_predictor
     from mistd.io import atomic_path
     from mistd.tracking.metrics import gt_tracks_from_dataset
 
@@ -65,19 +65,17 @@ def detect_row(row: str, data_root: str, path: Path) -> None:
     opts = dict(zip(args[::2], args[1::2], strict=True))
     select = dict(zip(data_args[::2], data_args[1::2], strict=True)).get("--select")
     source = f"{data_root.rstrip('/')}/{data}"
-    detector, _ = resolve_detector(opts.get("--model"), opts.get("--weights"), "cpu")
+    predictor, _ = open_predictor(
+        opts.get("--model"), opts.get("--weights"), input_size=opts.get("--input-size")
+    )
     dataset = read_dataset(source, select=select)
     dataset = select_sequences(dataset, source, None, None, merge_classes=True)
-    detector = prepare_detector(
-        detector, dataset, opts.get("--input-size"), stream="--weights" in opts
-    )
+    predictor.set_merge_classes(predictor.merges_for(dataset.class_names))
     arrays: dict[str, np.ndarray] = {}
-    for clip, dets in detect_sequences(detector, dataset, progress=True):
-        keep = dets.scores.numpy() >= MIN_SCORE
-        rows = np.concatenate(
-            [dets.boxes.numpy()[keep], dets.scores.numpy()[keep, None]], axis=1
-        ).astype(np.float32)
-        arrays[f"det/{clip.key.sequence}/{len(arrays)}"] = rows  # keys keep the frame order
+    for found in detect_sequences(predictor, dataset, progress=True):
+        keep = found.scores >= MIN_SCORE
+        rows = np.concatenate([found.boxes[keep], found.scores[keep, None]], axis=1)
+        arrays[f"det/{found.sequence}/{len(arrays)}"] = rows.astype(np.float32)  # in frame order
     gt, _ = gt_tracks_from_dataset(dataset)
     arrays.update({f"gt/{sequence}": rows for sequence, rows in gt.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,8 +97,7 @@ def load_row(path: Path) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
 
 def score_setting(cached, setting: list[str]) -> dict[str, float]:
     """Track every cached sequence with `setting`; the track metrics over all sequences."""
-    from mistd.commands.track import tracker_config
-    from mistd.tracking import Tracker
+    from mistd.tracking import Tracker, tracker_config
     from mistd.tracking.metrics import evaluate_tracks
 
     tracker = Tracker(tracker_config(setting))

@@ -340,14 +340,18 @@ def test_nan_threshold_and_negative_max_frames_are_refused(synth, tmp_path):
 
 
 def test_frames_larger_than_the_model_input_warn(synth, tmp_path):
-    """Shipped weights (a small input) on 640x640 frames: a warning that says how to choose."""
+    """Shipped weights (a small input) on 640x640 frames run at the frames' size by default; at
+    the trained size a warning says the frames are resized and how to choose."""
     big = tmp_path / "big"
     cfg = preset_config("easy", num_frames=2, height=640, width=640)
     write_synthetic_dataset(big, cfg, sequences=1, seed=0)
-    result = mistd("detect", "--weights", "yolox-ir-s", str(big / "coco.json"), "--no-video",
-                   cwd=tmp_path)  # fmt: skip
+    args = ("detect", "--weights", "yolox-ir-s", str(big / "coco.json"), "--no-video")
+    result = mistd(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "shrunk" in result.stderr and "model.input_size" in result.stderr
+    assert "resized" not in result.stderr
+    result = mistd(*args, "--input-size", "trained", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resized x0.40" in result.stderr and "--input-size native" in result.stderr
 
 
 def test_format_images_on_a_video_file_is_one_line(tmp_path):

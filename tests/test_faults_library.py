@@ -239,7 +239,8 @@ def test_check_range_refuses_nan_and_inf_unless_the_interval_says_inf():
 def test_library_entry_points_check_their_numbers(tmp_path):
     from mistd.data.synth.writer import write_synthetic_dataset
     from mistd.inference.bench import benchmark
-    from mistd.tracking.confirm import TrackConfirmedDetector
+    from mistd.inference.predictor import Predictor
+    from mistd.tracking.confirm import TrackConfirmation
 
     cfg = preset_config("easy", num_frames=2, height=32, width=32)
     with pytest.raises(InputError, match="--seed must be in"):
@@ -248,7 +249,9 @@ def test_library_entry_points_check_their_numbers(tmp_path):
     with pytest.raises(InputError, match="--threads must be in"):
         benchmark(None, (64, 64), threads=0)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="--unconfirmed-weight must be in"):
-        TrackConfirmedDetector(None, unconfirmed_weight=2.0)  # type: ignore[arg-type]
+        TrackConfirmation(unconfirmed_weight=2.0)
+    with pytest.raises(InputError, match="--unconfirmed-weight must be in"):
+        Predictor("tophat", confirm_tracks=True, unconfirmed_weight=-0.5)
 
 
 # ------------------------------------------------------------------ frames no model can take

@@ -200,3 +200,21 @@ def test_the_library_never_imports_the_cli():
         if target.startswith(LIBRARY_NEVER_IMPORTS)
     ]
     assert not bad, "\n".join(bad)
+
+
+def test_benchmarks_import_only_the_library():
+    folder = SRC.parent.parent / "benchmarks"
+    if not folder.is_dir():
+        return
+    bad = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad += [
+                f"{path.name} imports {n}" for n in names if n.startswith(LIBRARY_NEVER_IMPORTS)
+            ]
+    assert not bad, "\n".join(bad)

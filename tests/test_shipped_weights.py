@@ -11,7 +11,7 @@ import torch
 from mistd.checkpoint import load_checkpoint
 from mistd.data.clips import causal_window, window_span
 from mistd.inference.detector import load_detector
-from mistd.inference.video_predictor import streaming_detector
+from mistd.inference.predictor import Predictor
 from mistd.weights import shipped_weights
 
 WEIGHTS = resources.files("mistd") / "weights"
@@ -50,11 +50,11 @@ def test_shipped_weights_are_float16_and_stream_like_clip_mode(name):
     rng = np.random.default_rng(0)
     frames = (rng.random((window_span(t, stride) + 2, 96, 128)) * 255).astype(np.uint8)
     frames[:, 40:44, 60:64] = 255  # a bright 4x4 target
-    streamed = streaming_detector(load_detector(name))
+    streamed = Predictor(load_detector(name), keep_all=True)
     streamed.reset()
     for k in range(len(frames)):  # one frame pushed at a time vs the clip of its causal window
         expected = detector.detect(frames[causal_window(k, t, stride)], 8)
-        assert_same_detections(expected, streamed.push(frames[k], 8))
+        assert_same_detections(expected, streamed.push(frames[k], 8).to_detections())
 
 
 def assert_same_detections(expected, got, box_atol: float = 1e-2, score_atol: float = 1e-4):

@@ -4,14 +4,17 @@ The library's front door (imported lazily, so `import mistd` stays fast):
 
     import mistd
 
+    predictor = mistd.Predictor("yolox-ir-s")             # shipped name, checkpoint, .pth, .onnx,
+    results = predictor(frame)                            # or tophat / mpcm / temporal
+    results.boxes, results.scores, results.labels         # numpy, xyxy in original pixels
+    for results in predictor("video.mp4"):                # file, folder, data set, webcam, RTSP
+        results.save(f"out/{results.frame_index:06d}.png")
+
     mistd.list_models()                                   # zoo names and shipped weights
     model, cfg = mistd.create_model("mf-baseline", {"width": 0.25, "input_size": [256, 320]})
-    detector = mistd.load_detector("mf-baseline-ir-s")    # shipped name, checkpoint or official
     data = mistd.read_dataset("drone_ir", select="val")  # any supported layout
-    metrics, detections = mistd.evaluate(detector, data)  # streamed, official protocol
-    predictor = mistd.VideoPredictor(detector.model, input_size=detector.input_size)
-    for frame in frames:                                  # [H, W] uint8/uint16, in order
-        boxes = predictor.push(frame).boxes               # original pixels
+    metrics, results = mistd.evaluate(predictor, data)    # streamed, official protocol
+    tracker = mistd.Tracker(predictor.tracker_config())   # the model's track threshold
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Predictor": ("mistd.inference.predictor", "Predictor"),
+    "Results": ("mistd.inference.results", "Results"),
+    "Thresholds": ("mistd.thresholds", "Thresholds"),
     "create_model": ("mistd.models.zoo", "build_model"),
     "load_detector": ("mistd.inference.detector", "load_detector"),
     "VideoPredictor": ("mistd.inference.video_predictor", "VideoPredictor"),

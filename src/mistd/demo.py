@@ -6,8 +6,9 @@ synthetic clip instead, `source=` reads any data set or video. Metrics are class
 papers' protocol): every detection counts as "target".
 
 Detectors: the classical ones, and every model shipped inside the package (`mistd/weights/`),
-streamed with `VideoPredictor` (one backbone pass per frame). For CHAL models the anomaly-map
-panels (input with boxes | predicted background | anomaly | gate) are written as a video too.
+each run by a `Predictor` (trained models streamed, one backbone pass per frame, at the frame's
+own size unless `input_size`). For CHAL models the anomaly-map panels (input with boxes |
+predicted background | anomaly | gate) are written as a video too.
 Kept apart from the CLI so that tests and notebooks can call `run_demo(...)` directly.
 """
 
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mistd.errors import InputError, check_options
-from mistd.structures import Detections, FrameDataset
+from mistd.inference.predictor import Predictor
+from mistd.inference.results import Results
+from mistd.structures import FrameDataset
 
 DEMO_CLIP_FRAMES = 200
 
@@ -45,19 +48,26 @@ def demo_clip() -> Path:
     return Path(str(resources.files("mistd") / "assets" / "demo"))
 
 
-def demo_detectors(device: str = "cpu") -> dict[str, object]:
-    """Every detector the demo runs: the classical ones, then the shipped models (streaming),
-    all scored class-agnostically."""
+def demo_detectors(device: str = "cpu", input_size: str | None = None) -> dict[str, Predictor]:
+    """Every detector the demo runs, as class-agnostic `Predictor`s: the classical ones, then
+    the shipped models (streaming at `input_size`; CHAL models keep their maps for the panels)."""
     from mistd.classical import CLASSICAL
-    from mistd.evaluation.breakdown import class_agnostic
-    from mistd.inference.detector import load_detector
-    from mistd.inference.video_predictor import streaming_detector
-    from mistd.weights import shipped_weights
+    from mistd.weights import read_weights, shipped_weights
 
-    detectors: dict[str, object] = {name: make() for name, make in CLASSICAL.items()}
+    detectors: dict[str, Predictor] = {
+        name: Predictor(name, merge_classes=True, keep_all=True) for name in CLASSICAL
+    }
     for name in shipped_weights():
-        detectors[name] = streaming_detector(load_detector(name, device=device))
-    return {name: class_agnostic(detector) for name, detector in detectors.items()}
+        weights = read_weights(name)
+        detectors[name] = Predictor(
+            weights,
+            device=device,
+            input_size=input_size,
+            merge_classes=True,
+            keep_all=True,
+            maps=weights.run_config.model_name == "chal",
+        )
+    return detectors
 
 
 def _synthetic_clip(out_dir: Path, preset: str, frames: int, size: str, seed: int) -> FrameDataset:
@@ -71,45 +81,14 @@ def _synthetic_clip(out_dir: Path, preset: str, frames: int, size: str, seed: in
     return read_dataset(out_dir)
 
 
-def _write_video(
-    path: Path, dataset: FrameDataset, detections: list[Detections], fps: float, threshold: float
-) -> Path:
-    """The key frames with detections (green, score >= threshold) and ground truth (magenta)."""
-    from mistd.data.clips import ClipSampler
-    from mistd.data.video import VideoWriter
-    from mistd.viz.overlay import overlay
+def _write_video(path: Path, results: list[Results], fps: float, threshold: float) -> Path:
+    """The frames with detections (green, score >= threshold) and ground truth (magenta)."""
+    from mistd.data.video import SequenceVideos
 
-    sampler = ClipSampler(dataset, 1)
-    with contextlib.ExitStack() as stack:
-        writer = None
-        for i, dets in enumerate(detections):
-            clip = sampler[i]
-            frame = clip.frames[-1]
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = stack.enter_context(VideoWriter(path, fps, (width, height)))
-            boxes, scores = dets.boxes.numpy(), dets.scores.numpy()
-            writer.write(overlay(frame, boxes, scores, clip.key.boxes, score_threshold=threshold))
+    with SequenceVideos(path.parent, fps) as videos:
+        for found in results:
+            videos.write(path.stem, found.plot(threshold, gt_boxes=found.record.boxes))
     return path
-
-
-def _map_writer(detector, folder: Path, fps: float, threshold: float):
-    """An `on_frame` callback writing CHAL's map panels, or None for other detectors."""
-    from mistd.inference.panels import MapPanelWriter
-    from mistd.viz.overlay import overlay
-
-    predictor = getattr(detector, "predictor", None)
-    if predictor is None or not getattr(predictor, "supports_maps", False):
-        return None, None
-    writer = MapPanelWriter(detector, folder, fps)
-
-    def on_frame(clip, dets: Detections) -> None:
-        image = overlay(
-            clip.frames[-1], dets.boxes.numpy(), dets.scores.numpy(), clip.key.boxes, threshold
-        )
-        writer.write(clip.key, image, dets)
-
-    return writer, on_frame
 
 
 def run_demo(
@@ -125,6 +104,7 @@ def run_demo(
     max_frames: int | None = None,
     display_threshold: float = 0.5,
     device: str = "cpu",
+    input_size: str | None = None,
     echo=print,
 ) -> DemoResult:
     """Run the demo and return what it wrote (see module docstring)."""
@@ -162,25 +142,34 @@ def run_demo(
     result = DemoResult(run_dir=run_dir)
     result.labelled = any(record.num_targets for record in dataset.frames())
 
-    all_detections: dict[str, list[Detections]] = {}
+    all_results: dict[str, list[Results]] = {}
     curves = {}
-    for det_name, detector in demo_detectors(device).items():
+    for det_name, predictor in demo_detectors(device, input_size).items():
         evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, display_threshold)
-        map_writer, on_frame = _map_writer(
-            detector, run_dir / f"{det_name}-maps", fps, display_threshold
-        )
-        with map_writer or contextlib.nullcontext():
-            metrics, detections = evaluate_detector(
-                detector,
+        panels = None
+        if predictor.detector.maps:
+            from mistd.inference.panels import MapPanelWriter
+
+            panels = MapPanelWriter(run_dir / f"{det_name}-maps", fps)
+
+        def on_results(found: Results, panels=panels) -> None:
+            if panels is not None:
+                panels.write(found, found.plot(display_threshold, gt_boxes=found.record.boxes))
+            found.maps = None  # large: kept only while the panels are written
+
+        with panels or contextlib.nullcontext():
+            metrics, found = evaluate_detector(
+                predictor,
                 dataset,
                 evaluator=evaluator,
                 max_frames=max_frames,
                 progress=True,
-                on_frame=on_frame,
+                op_threshold=display_threshold,
+                on_results=on_results,
             )
-        if map_writer is not None:
-            result.map_videos += map_writer.videos
-        all_detections[det_name] = detections
+        if panels is not None:
+            result.map_videos += panels.videos
+        all_results[det_name] = found
         if result.labelled:
             curve = evaluator.pr_curve()
             curves[det_name] = (curve.recall, curve.precision)
@@ -190,7 +179,7 @@ def run_demo(
 
     result.best = best_detector(result.metrics, result.labelled)
     result.video = _write_video(
-        run_dir / f"{result.best}.mp4", dataset, all_detections[result.best], fps, display_threshold
+        run_dir / f"{result.best}.mp4", all_results[result.best], fps, display_threshold
     )
     if curves:
         ap = {name: m["mAP50"] for name, m in result.metrics.items()}

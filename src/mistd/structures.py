@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where detections are made (never by readers)
+    import torch
 
 
 def empty_boxes() -> np.ndarray:
@@ -134,6 +137,8 @@ class Detections:
 
     @classmethod
     def empty(cls, device: torch.device | str = "cpu") -> Detections:
+        import torch
+
         return cls(
             boxes=torch.zeros((0, 4), device=device),
             scores=torch.zeros((0,), device=device),
@@ -142,6 +147,8 @@ class Detections:
 
     @classmethod
     def from_numpy(cls, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray | None = None):
+        import torch
+
         boxes_t = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
         scores_t = torch.as_tensor(np.asarray(scores, dtype=np.float32).reshape(-1))
         if labels is None:

@@ -48,3 +48,31 @@ def test_class_mismatch_and_iou_threshold() -> None:
 def test_empty_everything() -> None:
     m = operating_point([(np.zeros((0, 4)), [], np.zeros((0, 4)), [], [])])
     assert m == {"op_precision": 0.0, "op_recall": 0.0, "op_f1": 0.0}
+
+
+def test_score_curve_equals_the_operating_point_at_every_threshold():
+    """One greedy pass gives P/R/F1 at every threshold (what `metrics.json` records), equal to
+    `operating_point` run at each one; the best F1 and the lowest score that reaches it."""
+    from mistd.evaluation.operating_point import match_flags, operating_point, score_curve
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(6):
+        gt = rng.uniform(0, 50, (3, 2))
+        gt_boxes = np.concatenate([gt, gt + 6], axis=1)
+        near = gt_boxes[rng.integers(0, 3, 4)] + rng.normal(0, 1.0, (4, 4))
+        far = np.concatenate([rng.uniform(60, 90, (3, 2))] * 2, axis=1) + [0, 0, 5, 5]
+        det_boxes = np.concatenate([near, far])
+        scores = np.round(rng.uniform(0, 1, len(det_boxes)), 2)  # ties included
+        images.append((gt_boxes, np.zeros(3, int), det_boxes, scores, np.zeros(7, int)))
+    curve = score_curve([match_flags(*image) for image in images], n_gt=18)
+    for k in range(0, 101, 7):
+        t = curve["f1_curve"]["score"][k]
+        expected = operating_point(images, score_threshold=t)
+        assert curve["f1_curve"]["f1"][k] == pytest.approx(expected["op_f1"], abs=1e-6), t
+        assert curve["f1_curve"]["precision"][k] == pytest.approx(expected["op_precision"], 1e-5)
+    best = operating_point(images, score_threshold=curve["best_f1_threshold"])["op_f1"]
+    assert curve["best_f1"] == pytest.approx(best)
+    assert curve["best_f1"] >= max(curve["f1_curve"]["f1"]) - 1e-6  # the curve is rounded
+    empty = score_curve([], n_gt=0)
+    assert empty["best_f1"] == 0.0 and len(empty["f1_curve"]["f1"]) == 101

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import cv2
 import numpy as np
 import torch
@@ -16,22 +14,20 @@ from mistd.inference.panels import (
     map_panels,
     panel_file_name,
 )
-from mistd.structures import Detections
+from mistd.inference.results import Results
 
 H, W = 48, 64
 
 
-def _detections(with_maps: bool = True) -> Detections:
+def _maps(with_maps: bool = True) -> dict | None:
     y = torch.linspace(0, 1, 8)[:, None].expand(8, 8)  # a vertical ramp, 0 at the top
     maps = {"background": 5 + 10 * y, "anomaly": y, "gate": 0.5 * torch.ones(8, 8)}
-    det = Detections.from_numpy(np.zeros((0, 4)), np.zeros(0), np.zeros(0))
-    det.maps = maps if with_maps else None
-    return det
+    return maps if with_maps else None
 
 
 def test_every_map_has_a_colour_bar_with_its_scale():
     info = LetterboxInfo.compute((H, W), (64, 64))
-    panel = map_panels(np.zeros((H, W, 3), np.uint8), _detections(), info)
+    panel = map_panels(np.zeros((H, W, 3), np.uint8), _maps(), info)
     assert panel.shape == (H, W + 3 * (W + COLOUR_BAR_WIDTH), 3)
     bar = colour_bar(H, 0.0, 1.0)
     strip = bar[:, 2:12].astype(int)
@@ -46,7 +42,7 @@ def test_every_map_has_a_colour_bar_with_its_scale():
     background_bar = panel[:, 2 * W : 2 * W + COLOUR_BAR_WIDTH]
     assert not (background_bar[:, 14:] == bar[:, 14:]).all()  # "15" / "5", not "1" / "0"
     # a map the model lacks: black tile and bar, titled n/a
-    empty = map_panels(np.zeros((H, W, 3), np.uint8), _detections(False), info)
+    empty = map_panels(np.zeros((H, W, 3), np.uint8), _maps(False), info)
     assert empty.shape == panel.shape
     assert not empty[H // 2 :, W + COLOUR_BAR_WIDTH :].any()
 
@@ -54,15 +50,12 @@ def test_every_map_has_a_colour_bar_with_its_scale():
 def test_panel_pngs_are_zero_padded_and_sort_in_frame_order(tmp_path):
     assert panel_file_name(7) == "000007.png" and panel_file_name(123456) == "123456.png"
     info = LetterboxInfo.compute((H, W), (64, 64))
-    predictor = SimpleNamespace(supports_maps=True, letterbox=info)
-    detector = SimpleNamespace(predictor=predictor, return_maps=False)
-    with MapPanelWriter(detector, tmp_path, fps=10) as writer:
+    with MapPanelWriter(tmp_path, fps=10) as writer:
         for index in (0, 2, 10, 100):
-            record = SimpleNamespace(sequence="clip 1", index=index)
-            writer.write(record, np.zeros((H, W, 3), np.uint8), _detections())
+            results = Results(frame_index=index, sequence="clip 1", maps=_maps(), letterbox=info)
+            writer.write(results, np.zeros((H, W, 3), np.uint8))
     names = sorted(p.name for p in (tmp_path / "clip_1").iterdir())
     assert names == ["000000.png", "000002.png", "000010.png", "000100.png"]
-    assert detector.return_maps
     image = cv2.imread(str(tmp_path / "clip_1" / "000010.png"))
     assert image.shape == (H, W + 3 * (W + COLOUR_BAR_WIDTH), 3)
     assert writer.videos == [tmp_path / "clip_1.mp4"] and writer.videos[0].stat().st_size > 0

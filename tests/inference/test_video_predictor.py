@@ -178,22 +178,22 @@ def test_push_rejects_bad_frames():
         predictor.push_torch(torch.zeros(2, 3, 64, 64))
 
 
-def test_streaming_clip_detector_matches_clip_mode_and_encodes_each_frame_once():
-    from mistd.inference.video_predictor import StreamingClipDetector
+def test_predictor_streams_like_clip_mode_and_encodes_each_frame_once():
+    from mistd.inference.predictor import Predictor
 
     model = tiny_model("chal", 3)
     frames = sequence()
     detector = ClipDetector(model, num_frames=3, input_size=SIZE, score_threshold=1e-8)
-    streaming = StreamingClipDetector(detector)
-    keys = [0, 1, 2, 3, 4, 0, 1, 6]  # a new sequence starts at the 6th call, then a seek
-    for key in keys:
-        clip = frames[[i for i in window_indices(key, 3)]]
-        got, want = streaming.detect(clip, 8), detector.detect(clip, 8)
-        np.testing.assert_allclose(
-            np.sort(got.scores.numpy()), np.sort(want.scores.numpy()), rtol=1e-4
-        )
-    # 3 at the start, 1 per continuing clip (x4), 3 at the new start, 1, 3 after the seek
-    assert streaming.frames_encoded == 3 + 4 + 3 + 1 + 3
+    predictor = Predictor(detector, keep_all=True)
+    runs = [[0, 1, 2, 3, 4], [0, 1], [6]]  # a new sequence, then another (a seek)
+    for run in runs:
+        predictor.reset()
+        for position, key in enumerate(run):
+            clip = frames[[run[k] for k in window_indices(position, 3)]]
+            got, want = predictor.push(frames[key], 8), detector.detect(clip, 8)
+            np.testing.assert_allclose(np.sort(got.scores), np.sort(want.scores.numpy()), rtol=1e-4)
+        # one per-frame encoder pass per pushed frame, since the sequence's start
+        assert predictor.detector.predictor.frames_seen == len(run)
 
 
 def test_streamed_maps_equal_chal_predict_maps():
@@ -212,7 +212,7 @@ def test_streamed_maps_equal_chal_predict_maps():
     for name, value in expected.items():
         assert relative_error(det.maps[name], value) < 1e-4, name
     info = LetterboxInfo.compute((48, 56), SIZE)
-    panel = map_panels(np.zeros((48, 56, 3), np.uint8), det, info)
+    panel = map_panels(np.zeros((48, 56, 3), np.uint8), det.maps, info)
     from mistd.inference.panels import COLOUR_BAR_WIDTH
 
     assert panel.shape == (48, 56 + 3 * (56 + COLOUR_BAR_WIDTH), 3) and panel[:, 56:].any()

@@ -119,21 +119,20 @@ def test_multiclass_model_is_tracked_and_scored_class_agnostically(tmp_path: Pat
     """Regression: `mistd track` on merged (one-class) ground truth scored a multi-class model's
     class ids as they were, so every box not of class 0 matched no category (drone_ir: the
     drones), and the tracker saw one target's two class boxes as two detections."""
-    from mistd.commands.track import prepare_detector
     from mistd.data.readers import read_dataset
+    from mistd.inference.predictor import Predictor
 
     dataset = read_dataset(_clip(tmp_path), classes="target")
-    detector = prepare_detector(_TwoClassDetector(), dataset)
-    detections = detector.detect(np.zeros((1, 64, 64), np.uint8), 8)
-    assert detections.labels.tolist() == [0]  # class-agnostic NMS: one box, class 0
-    assert float(detections.scores[0]) == pytest.approx(0.9)
+    predictor = Predictor(_TwoClassDetector(), keep_all=True)
+    assert predictor.names == ["bird", "drone"] and predictor.merges_for(dataset.class_names)
+    predictor.set_merge_classes(True)
+    found = predictor(np.zeros((64, 64), np.uint8))
+    assert found.labels.tolist() == [0] and found.names == ["target"]  # class-agnostic NMS
+    assert float(found.scores[0]) == pytest.approx(0.9)
     # data with several classes: left as is (scored class-aware)
-    two = read_dataset(_clip(tmp_path / "two"))
-    two.class_names = ["bird", "drone"]
-    assert (
-        prepare_detector(_TwoClassDetector(), two).detect(np.zeros((1, 8, 8)), 8).labels.numel()
-        == 2
-    )
+    assert not predictor.merges_for(["bird", "drone"])
+    predictor.set_merge_classes(False)
+    assert len(predictor(np.zeros((8, 8), np.uint8))) == 2
 
 
 def test_track_select_and_input_size_options(tmp_path: Path):
@@ -144,24 +143,26 @@ def test_track_select_and_input_size_options(tmp_path: Path):
     result = runner.invoke(app, [*args, "--select", "seq"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "tophat" / "metrics.json").read_text())["sequences"] == ["seq"]
-    bad = runner.invoke(app, [*args, "--input-size", "native"])
-    assert bad.exit_code != 0 and "learned models" in str(bad.exception)
+    bad = runner.invoke(app, [*args, "--input-size", "512x512"])
+    assert bad.exit_code != 0 and "trained models" in str(bad.exception)
 
 
 def test_input_size_reaches_the_streaming_predictor(tmp_path: Path):
     """Regression: `mistd track --weights W --input-size native` built the streaming predictor
     before the size was set, so the model ran at its trained size (Anti-UAV: box mAP50 0.0 where
     `mistd eval --input-size native` gives 5.1)."""
-    from mistd.commands.track import prepare_detector
-    from mistd.data.readers import read_dataset
     from mistd.inference.detector import ClipDetector
+    from mistd.inference.predictor import Predictor
     from mistd.models.zoo import ZOO, build_model
 
     model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
     detector = ClipDetector(model, num_frames=1, input_size=(64, 64))
-    dataset = read_dataset(_clip(tmp_path), classes="target")
-    streamed = prepare_detector(detector, dataset, "96x128", stream=True)
-    assert streamed.predictor.input_size == (96, 128)
+    predictor = Predictor(detector, input_size="96x128")
+    predictor(np.zeros((64, 64), np.uint8))
+    assert predictor.detector.predictor.input_size == (96, 128)
+    native = Predictor(detector, input_size="native")
+    native(np.zeros((70, 100), np.uint8))
+    assert native.detector.predictor.input_size == (96, 128)  # 70x100 padded to x32
 
 
 def test_eval_relabels_a_streamed_multiclass_model_on_one_class_data(tmp_path: Path):
@@ -169,9 +170,8 @@ def test_eval_relabels_a_streamed_multiclass_model_on_one_class_data(tmp_path: P
     it; the streaming predictor, built from the wrapped model, bypassed the wrapper, so only
     class-0 boxes could match one-class ground truth (Anti-UAV: 5.1 mAP50 instead of ~78)."""
     from mistd.data.readers import read_dataset
-    from mistd.evaluation.runner import evaluate_with_breakdown
+    from mistd.evaluation.runner import as_predictor, evaluate_with_breakdown
     from mistd.inference.detector import ClipDetector
-    from mistd.inference.video_predictor import streaming_detector
     from mistd.models.zoo import ZOO, build_model
 
     torch.manual_seed(0)
@@ -184,41 +184,41 @@ def test_eval_relabels_a_streamed_multiclass_model_on_one_class_data(tmp_path: P
         model, num_frames=1, input_size=(64, 64), config=config, score_threshold=0.0
     )
     dataset = read_dataset(_clip(tmp_path), classes="target")
-    _, detections = evaluate_with_breakdown(detector, dataset, progress=False)
-    labels = torch.cat([d.labels for d in detections])
-    assert labels.numel() > 0 and set(labels.tolist()) == {0}
-    streamed = streaming_detector(detector)
-    assert streaming_detector(streamed) is streamed  # a streaming detector is not re-wrapped
+    _, found = evaluate_with_breakdown(detector, dataset, progress=False)
+    labels = np.concatenate([d.labels for d in found])
+    assert labels.size > 0 and set(labels.tolist()) == {0}
+    predictor = as_predictor(detector)
+    assert as_predictor(predictor) is predictor  # a predictor is not re-wrapped
+    assert predictor.detector.stream  # streamed, and still merged (the stage is the predictor's)
 
 
 def test_learned_models_default_to_their_track_threshold(tmp_path: Path):
     """Learned models start tracks from 0.3 (their scores on unseen cameras stay low), classical
     detectors from the tracker's 0.5; settings on the command line win."""
-    from mistd.classical import build_classical
-    from mistd.commands.track import tracker_config
     from mistd.inference.detector import ClipDetector
-    from mistd.inference.video_predictor import streaming_detector
+    from mistd.inference.predictor import Predictor
     from mistd.models.zoo import ZOO, build_model
+    from mistd.tracking import Tracker
 
     model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
-    learned = ClipDetector(model, num_frames=1, input_size=(64, 64))
-    for wrapped in (learned, streaming_detector(learned)):
-        config = tracker_config([], wrapped)
+    learned = Predictor(ClipDetector(model, num_frames=1, input_size=(64, 64)))
+    for stream in (True, False):
+        config = Predictor(learned.detector.clip_detector, stream=stream).tracker_config()
         assert config.high_threshold == config.birth_threshold == 0.3
-    assert tracker_config(["birth_threshold=0.4"], learned).birth_threshold == 0.4
-    classical = tracker_config([], build_classical("tophat"))
+    assert learned.tracker_config(["birth_threshold=0.4"]).birth_threshold == 0.4
+    assert Tracker(learned.tracker_config()).config.high_threshold == 0.3
+    classical = Predictor("tophat").tracker_config()
     assert classical.high_threshold == classical.birth_threshold == 0.5
 
 
 def test_confirm_tracks_streams_a_strided_model(tmp_path: Path):
-    """A streaming detector under track confirmation is pushed frame by frame (its own window,
-    any frame_stride), and gives what the same wrapper gives on its windows in clip mode."""
+    """Under track confirmation a trained model still streams frame by frame (its own window,
+    any frame_stride), and gives the boxes clip mode gives (scores raw or x0.1)."""
     from mistd.data.readers import read_dataset
     from mistd.evaluation.runner import detect_sequences
     from mistd.inference.detector import ClipDetector
-    from mistd.inference.video_predictor import streaming_detector
+    from mistd.inference.predictor import Predictor
     from mistd.models.zoo import ZOO, build_model
-    from mistd.tracking.confirm import StreamingTrackConfirmedDetector, TrackConfirmedDetector
 
     torch.manual_seed(0)
     overrides = {**ZOO["mf-residual"][0].tiny_overrides(), "num_frames": 3, "frame_stride": 2}
@@ -226,17 +226,17 @@ def test_confirm_tracks_streams_a_strided_model(tmp_path: Path):
     torch.nn.init.normal_(model.temporal.out.weight, std=0.1)
     detector = ClipDetector(model, num_frames=3, input_size=(64, 64), score_threshold=1e-3)
     dataset = read_dataset(_clip(tmp_path))
-    pushed = TrackConfirmedDetector.wrap(streaming_detector(detector))
-    assert isinstance(pushed, StreamingTrackConfirmedDetector)
-    streamed = [d for _, d in detect_sequences(pushed, dataset, progress=False)]
-    expected = [d for _, d in detect_sequences(detector, dataset, progress=False, stream=False)]
+    confirmed = Predictor(detector, confirm_tracks=True)
+    assert confirmed.detector.stream and confirmed.track_confirmation is not None
+    streamed = list(detect_sequences(confirmed, dataset, progress=False))
+    expected = list(detect_sequences(detector, dataset, progress=False, stream=False))
     assert len(streamed) == len(expected) == 16
     for got, raw in zip(streamed, expected, strict=True):
         # scores are the raw ones or x0.1 (off a confirmed track), boxes the same
         assert len(got) == len(raw)
-        np.testing.assert_allclose(
-            np.sort(got.boxes.numpy(), 0), np.sort(raw.boxes.numpy(), 0), atol=1e-3
-        )
+        np.testing.assert_allclose(np.sort(got.boxes, 0), np.sort(raw.boxes, 0), atol=1e-3)
+        ratio = got.scores / np.maximum(got.extra["raw"].scores, 1e-12)
+        assert np.all(np.isclose(ratio, 1.0, atol=1e-5) | np.isclose(ratio, 0.1, atol=1e-5))
 
 
 # ------------------------------------------------------------------ without TrackEval

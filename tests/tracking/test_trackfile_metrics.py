@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from mistd.errors import InputError
-from mistd.structures import Detections, FrameDataset, FrameRecord, Sequence
-from mistd.tracking.confirm import TrackConfirmedDetector
+from mistd.inference.results import Results
+from mistd.structures import FrameDataset, FrameRecord, Sequence
+from mistd.tracking.confirm import TrackConfirmation
 from mistd.tracking.metrics import (
     gt_tracks_from_dataset,
     link_identities,
@@ -146,21 +147,6 @@ def test_gt_tracks_from_dataset_rows():
 # --------------------------------------------------------------------------- confirmation
 
 
-class ListDetector:
-    """Returns prepared detections frame by frame (a stand-in for any detector)."""
-
-    num_frames = 1
-
-    def __init__(self, per_frame: list[np.ndarray]):
-        self.per_frame = per_frame
-        self.k = 0
-
-    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
-        dets = self.per_frame[self.k]
-        self.k += 1
-        return Detections.from_numpy(dets[:, :4], dets[:, 4])
-
-
 def test_track_confirmed_detection_keeps_tracks_and_drops_blips():
     per_frame = []
     for t in range(6):
@@ -168,16 +154,15 @@ def test_track_confirmed_detection_keeps_tracks_and_drops_blips():
         if t == 3:
             d.append([40, 40, 44, 44, 0.9])  # a bright one-frame blip
         per_frame.append(np.array(d, float))
-    wrapped = TrackConfirmedDetector(ListDetector(per_frame), unconfirmed_weight=0.1)
-    assert wrapped.num_frames == 2
-    frames = np.arange(7 * 4, dtype=np.uint8).reshape(7, 2, 2)  # distinct frames
+    stage = TrackConfirmation(unconfirmed_weight=0.1)
     scores = []
-    for t in range(6):
-        window = frames[max(t - 1, 0) : t + 1] if t else frames[[0, 0]]
-        scores.append(wrapped.detect(window, 8).scores.numpy())
+    for dets in per_frame:
+        found = stage(Results(dets[:, :4], dets[:, 4], np.zeros(len(dets))))
+        scores.append(found.scores)
+        np.testing.assert_allclose(found.extra["raw"].scores, dets[:, 4], atol=1e-6)
     np.testing.assert_allclose([s[0] for s in scores], [0.06, 0.06, 0.6, 0.6, 0.6, 0.6], atol=1e-6)
     assert scores[3][1] == pytest.approx(0.09)  # the blip: 0.9 * 0.1
-    # a new sequence (frames not continuing) restarts the tracker
-    wrapped.detector.per_frame.append(np.array([[10, 10, 14, 14, 0.6]]))
-    wrapped.detect(frames[[6, 6]], 8)
-    assert wrapped.new_sequence and wrapped.tracker.num_tracks == 1
+    # a new sequence restarts the tracker
+    stage.reset()
+    stage(Results([[10, 10, 14, 14]], [0.6], [0]))
+    assert stage.tracker.num_tracks == 1 and not stage.tracks

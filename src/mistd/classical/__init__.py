@@ -48,9 +48,37 @@ def build_classical(name: str, overrides: list[str] | dict | None = None) -> Cla
     return CLASSICAL_CONFIGS[name][1](classical_config(name, overrides))
 
 
+def classical_settings(items: list[str] | None) -> dict:
+    """Trailing `key=value` settings of a classical detector -> nested dict. Keys are its config
+    keys (`mistd.classical.CLASSICAL_CONFIGS`), bare or `model.`-prefixed as in `mistd train`:
+    `kernel_sizes=[5,9]`, `model.rule.k=5`, `overlay.enabled=false`."""
+    from mistd.config import parse_dotted
+    from mistd.errors import InputError
+
+    parsed = parse_dotted(list(items or []))
+    nested = parsed.pop("model", {})
+    if not isinstance(nested, dict):
+        raise InputError("'model=...' is not a setting: give model.<key>=value (model.rule.k=5)")
+
+    def merge(into: dict, items: dict, where: str) -> None:
+        for key, value in items.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value, f"{where}{key}.")
+            elif key in into:
+                raise InputError(
+                    f"setting '{where}{key}' given both bare and as 'model.{where}{key}'"
+                )
+            else:
+                into[key] = value
+
+    merge(parsed, nested, "")
+    return parsed
+
+
 __all__ = [
     "CLASSICAL",
     "CLASSICAL_CONFIGS",
+    "classical_settings",
     "BoxRule",
     "MPCMConfig",
     "MPCMDetector",

@@ -44,6 +44,13 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Output parent folder."),
         name: str = typer.Option("exp", "--name", help="Run name (auto-incremented)."),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Use at most N frames."),
+        input_size: str | None = typer.Option(
+            None,
+            "--input-size",
+            help="Trained models: HxW, 'native' (the frame size padded to x32; default) or "
+            "'trained' (the size they were trained at).",
+        ),
+        device: str = typer.Option("cpu", "--device", help="Device of the trained models."),
     ) -> None:
         from mistd.demo import run_demo
 
@@ -57,4 +64,6 @@ def register(app: typer.Typer) -> None:
             out=out,
             name=name,
             max_frames=max_frames,
+            input_size=input_size,
+            device=device,
         )

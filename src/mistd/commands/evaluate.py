@@ -9,7 +9,6 @@ already suppressed; `eval-dets` only drops scores below 0.001. `eval` runs a det
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from pathlib import Path
 
@@ -76,153 +75,16 @@ def check_options(score_threshold: float | None = None, max_frames: int | None =
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
 
 
-def warn_if_downscaled(detector, dataset) -> None:
-    """Warn (stderr) when frames are much larger than a trained model's input: they are shrunk
-    to it, and a 2-20 px target shrinks with them, often to nothing."""
-    # A streaming wrapper keeps the clip detector as `.detector`.
-    input_size = getattr(getattr(detector, "detector", detector), "input_size", None)
-    frame = first_frame_size(dataset)
-    if input_size is None or frame is None:
-        return
-    height, width = frame
-    scale = min(input_size[0] / height, input_size[1] / width)
-    if scale < 0.5:
-        typer.echo(
-            f"warning: frames are {width}x{height} but the model input is "
-            f"{input_size[1]}x{input_size[0]}: frames are shrunk {1 / scale:.1f}x and small "
-            "targets shrink with them. Use weights trained at a model.input_size near the "
-            "frame size, run this one at the frame size (--input-size native), or crop the "
-            "frames to the region of interest.",
-            err=True,
-        )
-
-
-def first_frame_size(dataset) -> tuple[int, int] | None:
-    """`(height, width)` of the data set's first frame (read if the index does not say)."""
-    first = next(iter(dataset.frames()), None)
-    if first is None:
-        return None
-    if first.height is None or first.width is None:
-        from mistd.data.readers.frames import load_frame
-
-        return tuple(load_frame(first)[0].shape[:2])
-    return first.height, first.width
-
-
-def set_input_size(detector, size: str | None, dataset) -> None:
-    """`--input-size`: run a learned (fully convolutional) model at `HxW`, or at `native` (the
-    first frame's size rounded up to a multiple of 32), instead of its trained input size. Small
-    targets keep their pixel size, as in training, when frames are larger than that input."""
-    if size is None:
-        return
-    inner = getattr(detector, "detector", detector)
-    if not hasattr(inner, "input_size") or not hasattr(inner, "model"):
-        raise InputError("--input-size applies to learned models (--weights)")
-    if size == "native":
-        frame = first_frame_size(dataset)
-        if frame is None:
-            return
-        height, width = (32 * -(-v // 32) for v in frame)
-    else:
-        try:
-            height, width = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise InputError(f"--input-size: expected HxW or native, got '{size}'") from None
-        if height <= 0 or width <= 0 or height % 32 or width % 32:
-            raise InputError(f"--input-size: H and W must be positive multiples of 32, got {size}")
-    inner.input_size = (height, width)
-
-
-def classical_settings(items: list[str] | None) -> dict:
-    """Trailing `key=value` settings of a classical detector -> nested dict. Keys are its config
-    keys (`mistd.classical.CLASSICAL_CONFIGS`), bare or `model.`-prefixed as in `mistd train`:
-    `kernel_sizes=[5,9]`, `model.rule.k=5`, `overlay.enabled=false`."""
-    from mistd.config import parse_dotted
-
-    parsed = parse_dotted(list(items or []))
-    nested = parsed.pop("model", {})
-    if not isinstance(nested, dict):
-        raise InputError("'model=...' is not a setting: give model.<key>=value (model.rule.k=5)")
-
-    def merge(into: dict, items: dict, where: str) -> None:
-        for key, value in items.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                merge(into[key], value, f"{where}{key}.")
-            elif key in into:
-                raise InputError(
-                    f"setting '{where}{key}' given both bare and as 'model.{where}{key}'"
-                )
-            else:
-                into[key] = value
-
-    merge(parsed, nested, "")
-    return parsed
-
-
 def write_classical_config(out_dir: Path, model: str | None, settings: list[str] | None) -> None:
     """Write a classical `--model`'s resolved config (defaults + settings) to config.yaml."""
     if model is None:
         return
-    from mistd.classical import classical_config
+    from mistd.classical import classical_config, classical_settings
     from mistd.config import dump_yaml
     from mistd.io import write_text_atomic
 
     config = classical_config(model, classical_settings(settings))
     write_text_atomic(out_dir / "config.yaml", f"model: {model}\n" + dump_yaml(config))
-
-
-def resolve_detector(
-    model: str | None,
-    weights: str | None,
-    device: str = "cpu",
-    settings: list[str] | None = None,
-):
-    """The detector for `--model NAME` or `--weights W` (exactly one). Returns (detector, name).
-
-    `settings`: trailing `key=value` config keys of a classical `--model` (`classical_settings`);
-    unknown keys fail with a suggestion.
-    """
-    if (model is None) == (weights is None):
-        raise InputError("give exactly one of --model NAME or --weights FILE")
-    if model is not None:
-        from mistd.classical import CLASSICAL, build_classical
-
-        if model not in CLASSICAL:
-            close = difflib.get_close_matches(model, list(CLASSICAL), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise InputError(
-                f"unknown model '{model}' (choose from {', '.join(sorted(CLASSICAL))}{hint}); "
-                "for trained weights use --weights"
-            )
-        try:
-            return build_classical(model, classical_settings(settings)), model
-        except ValueError as exc:  # a constructor's range check (e.g. an even kernel size)
-            raise InputError(f"{model} settings: {exc}") from None
-    if settings:
-        raise InputError(
-            f"key=value settings ({' '.join(settings)}) apply to classical --model detectors; "
-            "trained --weights keep the config they were trained with"
-        )
-    assert weights is not None
-    if Path(weights).suffix == ".onnx":
-        import torch
-
-        from mistd.inference.onnx_backend import OnnxFileDetector
-
-        return OnnxFileDetector(weights, threads=torch.get_num_threads()), Path(weights).stem
-    try:
-        from mistd.inference.detector import load_detector
-    except ImportError as exc:
-        raise InputError(
-            f"--weights needs mistd.weights.load_detector, which is not available "
-            f"in this build ({exc})",
-            path=weights,
-        ) from None
-    try:
-        detector = load_detector(weights, device=device)
-    except FileNotFoundError as exc:
-        raise InputError(f"weights not found ({exc})", path=weights) from None
-    return detector, Path(weights).stem
 
 
 def register(app: typer.Typer) -> None:
@@ -268,8 +130,10 @@ def register(app: typer.Typer) -> None:
         weights: str | None = typer.Option(None, "--weights", help="Trained weights file."),
         root: str | None = typer.Option(None, "--root", help="Remap image paths under this root."),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
-        score_threshold: float = typer.Option(
-            0.5, "--score-threshold", help="Score threshold of the operating-point P/R/F1."
+        score_threshold: float | None = typer.Option(
+            None,
+            "--score-threshold",
+            help="Operating point of the P/R/F1 (default: the model's operating threshold).",
         ),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
         project: Path = typer.Option(Path("runs/eval"), "--project", help="Output parent folder."),
@@ -290,8 +154,8 @@ def register(app: typer.Typer) -> None:
         input_size: str | None = typer.Option(
             None,
             "--input-size",
-            help="Run a learned model at HxW or 'native' (the frame size) instead of the size "
-            "it was trained at (fully convolutional: targets keep their pixel size).",
+            help="Trained models: HxW, 'native' (the frame size padded to x32; default: fully "
+            "convolutional, targets keep their pixel size) or 'trained' (its training size).",
         ),
         confirm_tracks: bool = typer.Option(
             False,
@@ -303,32 +167,30 @@ def register(app: typer.Typer) -> None:
         from mistd.data.readers import read_dataset
         from mistd.evaluation.coco import COCOEvaluator
         from mistd.evaluation.runner import data_classes_for, evaluate_with_breakdown
+        from mistd.inference.predictor import open_predictor
         from mistd.io import increment_path, write_json_atomic
         from mistd.viz.plots import plot_pr_curve
 
         check_options(score_threshold, max_frames)
-        detector, default_name = resolve_detector(model, weights, device, settings)
-        dataset = read_dataset(
-            data, root=root, select=select, classes=data_classes_for(detector, classes)
+        predictor, default_name = open_predictor(
+            model,
+            weights,
+            settings,
+            device=device,
+            input_size=input_size,
+            confirm_tracks=confirm_tracks,
+            keep_all=True,
         )
-        set_input_size(detector, input_size, dataset)
-        if confirm_tracks:
-            from mistd.commands.track import prepare_detector, tracker_config
-            from mistd.tracking.confirm import TrackConfirmedDetector
-
-            # class-agnostic before the tracker (as `mistd track`), so that one target's boxes
-            # of two classes are one detection to track, not two
-            # streamed when it can (one backbone pass per frame, the model's own window)
-            detector = TrackConfirmedDetector.wrap(
-                prepare_detector(detector, dataset, stream=weights is not None),
-                tracker_config([], detector),
-            )
-        warn_if_downscaled(detector, dataset)
+        dataset = read_dataset(
+            data, root=root, select=select, classes=data_classes_for(predictor, classes)
+        )
+        if score_threshold is None:
+            score_threshold = predictor.thresholds.operating
         evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             metrics, _ = evaluate_with_breakdown(
-                detector,
+                predictor,
                 dataset,
                 max_frames=max_frames,
                 evaluator=evaluator,

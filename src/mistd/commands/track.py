@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
@@ -44,39 +43,6 @@ reads (identities derived from the label boxes, see mistd.tracking.metrics). --t
 txt file (sequence = its file name) or a folder of them; with a data set as --gt, only the
 sequences that have a track file are scored.
 """
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "video"
-
-
-def track_threshold_of(detector) -> float | None:
-    """The `track_threshold` of `detector` or of a detector it wraps (`.detector`), if any."""
-    while detector is not None:
-        value = getattr(type(detector), "track_threshold", None)
-        if value is not None:
-            return float(value)
-        detector = getattr(detector, "detector", None)
-    return None
-
-
-def tracker_config(overrides: list[str], detector=None):
-    """TrackerConfig with `key=value` overrides (bare or `tracker.`-prefixed keys). The high and
-    birth thresholds default to the detector's `track_threshold` where it has one (learned
-    models: 0.3, see `mistd.inference.detector.ClipDetector`), else to the tracker's 0.5."""
-    from mistd.config import apply_overrides, parse_dotted
-    from mistd.tracking import TrackerConfig
-
-    parsed = parse_dotted(overrides)
-    parsed = {**{k: v for k, v in parsed.items() if k != "tracker"}, **parsed.get("tracker", {})}
-    base = TrackerConfig()
-    threshold = track_threshold_of(detector)
-    if threshold is not None:
-        base = apply_overrides(base, {"high_threshold": threshold, "birth_threshold": threshold})
-    try:
-        return apply_overrides(base, parsed)
-    except ValueError as exc:
-        raise InputError(f"tracker settings: {exc}") from None
 
 
 def _summary_table(title: str, rows: dict[str, dict]) -> None:
@@ -156,7 +122,8 @@ def register(app: typer.Typer) -> None:
         input_size: str | None = typer.Option(
             None,
             "--input-size",
-            help="Run a learned model at HxW or 'native' (the frame size), as `mistd eval`.",
+            help="Trained models: HxW, 'native' (the frame size padded to x32; default) or "
+            "'trained', as `mistd eval`.",
         ),
         merge_classes: bool = typer.Option(
             True,
@@ -171,8 +138,10 @@ def register(app: typer.Typer) -> None:
         unconfirmed_weight: float = typer.Option(
             0.1, "--unconfirmed-weight", help="Score factor of detections off confirmed tracks."
         ),
-        score_threshold: float = typer.Option(
-            0.5, "--score-threshold", help="Operating point of the box P/R/F1."
+        score_threshold: float | None = typer.Option(
+            None,
+            "--score-threshold",
+            help="Operating point of the box P/R/F1 (default: the model's operating threshold).",
         ),
         track_metrics: bool = typer.Option(
             True,
@@ -180,22 +149,17 @@ def register(app: typer.Typer) -> None:
             help="On labelled sources, score HOTA / MOTA / IDF1 (needs TrackEval).",
         ),
     ) -> None:
-        import contextlib
-
         import numpy as np
 
-        from mistd.commands.evaluate import resolve_detector, warn_if_downscaled
         from mistd.config import to_dict
         from mistd.data.readers import read_dataset
-        from mistd.data.video import VideoWriter, video_info
-        from mistd.evaluation.coco import COCOEvaluator
-        from mistd.evaluation.runner import evaluate_detector
+        from mistd.data.selection import select_sequences
+        from mistd.data.video import sequence_file_name
+        from mistd.inference.predictor import open_predictor
         from mistd.io import increment_path, write_json_atomic, write_text_atomic
-        from mistd.tracking.confirm import TrackConfirmedDetector
-        from mistd.tracking.draw import draw_tracks
+        from mistd.track import track_dataset
         from mistd.tracking.metrics import evaluate_tracks, gt_tracks_from_dataset
         from mistd.tracking.trackfile import write_mot, write_track_csv, write_tracks_json
-        from mistd.viz.overlay import overlay
 
         check_options(
             ("--fps", fps, "(0, 1000]"),
@@ -204,71 +168,51 @@ def register(app: typer.Typer) -> None:
             ("--unconfirmed-weight", unconfirmed_weight, "[0, 1]"),
             ("--score-threshold", score_threshold, "[0, 1]"),
         )
-        detector, default_name = resolve_detector(model, weights, device)
-        config = tracker_config(list(overrides or []), detector)
+        predictor, default_name = open_predictor(
+            model,
+            weights,
+            device=device,
+            input_size=input_size,
+            stream=stream,
+            keep_all=True,
+        )
+        config = predictor.tracker_config(list(overrides or []))
         dataset = read_dataset(source, root=root, select=select)
         dataset = select_sequences(dataset, source, split, sequences, merge_classes)
-        detector = prepare_detector(
-            detector, dataset, input_size, stream=weights is not None and stream
-        )
-        warn_if_downscaled(detector, dataset)
+        if predictor.merges_for(dataset.class_names):
+            # class-agnostic before the tracker, so that one target's boxes of two classes are
+            # one detection to track, not two, and match the one-class ground truth
+            predictor.set_merge_classes(True)
+        if score_threshold is None:
+            score_threshold = predictor.thresholds.operating
         if fps is None:
-            fps = 25.0
-            if Path(source).is_file() and dataset.format == "video":
-                fps = float(video_info(source).fps or 25.0)
+            from mistd.commands.detect import source_fps
+
+            fps = source_fps(source)
         labelled = any(r.num_targets for r in dataset.frames())
         if labelled and track_metrics:
             from mistd.tracking.metrics import require_trackeval
 
             require_trackeval()  # before the detector runs, not after
         out_dir = increment_path(out, name or default_name)
-        wrapped = TrackConfirmedDetector.wrap(detector, config, unconfirmed_weight)
-        rows: dict[str, list[list[float]]] = {s.name: [] for s in dataset.sequences}
-        raw_eval = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
-        raw_eval.reset()
-        pending: list[tuple] = []
-        videos: list[Path] = []
-
-        with contextlib.ExitStack() as stack:
-            state = {"writer": None, "sequence": None}
-
-            def on_frame(clip, detections) -> None:
-                record = clip.key
-                pending.append((record, wrapped.raw))
-                if len(pending) == 256:
-                    raw_eval.process([p[0] for p in pending], [p[1] for p in pending])
-                    pending.clear()
-                for t in wrapped.tracks:
-                    x1, y1, x2, y2 = t.box
-                    rows[record.sequence].append(
-                        [record.index + 1, t.track_id, x1, y1, x2 - x1, y2 - y1, t.score]
-                    )
-                if not video:
-                    return
-                key_frame = clip.frames[-1]
-                if state["writer"] is None or state["sequence"] != record.sequence:
-                    if state["writer"] is not None:
-                        stack.close()
-                    path = out_dir / f"{_safe_name(record.sequence)}.mp4"
-                    height, width = key_frame.shape[:2]
-                    state["writer"] = stack.enter_context(VideoWriter(path, fps, (width, height)))
-                    state["sequence"] = record.sequence
-                    videos.append(path)
-                image = overlay(key_frame, gt_boxes=record.boxes)
-                state["writer"].write(draw_tracks(image, wrapped.tracks, dataset.class_names))
-
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                confirmed_metrics, _ = evaluate_detector(
-                    wrapped,
-                    dataset,
-                    max_frames=max_frames,
-                    op_threshold=score_threshold,
-                    on_frame=on_frame,
-                )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = track_dataset(
+                predictor,
+                dataset,
+                config,
+                out_dir,
+                unconfirmed_weight=unconfirmed_weight,
+                op_threshold=score_threshold,
+                video=video,
+                fps=fps,
+                max_frames=max_frames,
+            )
+        rows, videos = run.rows, run.videos
+        confirmed_metrics = run.confirmed_metrics
         tracks = {k: np.asarray(v, np.float64).reshape(-1, 7) for k, v in rows.items()}
         for seq, seq_rows in tracks.items():
-            write_mot(out_dir / "mot" / f"{_safe_name(seq)}.txt", seq_rows)
+            write_mot(out_dir / "mot" / f"{sequence_file_name(seq)}.txt", seq_rows)
         json_path = write_tracks_json(out_dir / "tracks.json", tracks)
         csv_path = write_track_csv(out_dir / "tracks.csv", tracks)
         import yaml
@@ -281,9 +225,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"video:  {path}")
         if not labelled:
             return
-        if pending:
-            raw_eval.process([p[0] for p in pending], [p[1] for p in pending])
-        raw_metrics = raw_eval.compute()
+        raw_metrics = run.raw_metrics
         gt, num_frames = gt_tracks_from_dataset(dataset)
         seen = dict(num_frames)
         if max_frames is not None:
@@ -296,7 +238,7 @@ def register(app: typer.Typer) -> None:
                 remaining -= seen[s.name]
             gt = {s: g[g[:, 0] <= seen[s]] for s, g in gt.items() if s in seen}
         for seq in seen:
-            write_mot(out_dir / "gt" / f"{_safe_name(seq)}.txt", gt[seq])
+            write_mot(out_dir / "gt" / f"{sequence_file_name(seq)}.txt", gt[seq])
         result = evaluate_tracks(gt, {s: tracks[s] for s in seen}, seen, trackeval=track_metrics)
         table = report_track_metrics(result)
         boxes = {
@@ -369,71 +311,3 @@ def register(app: typer.Typer) -> None:
         if json_out is not None:
             write_json_atomic(json_out, {"tracks": table, **result})
             typer.echo(f"metrics: {json_out}")
-
-
-def prepare_detector(detector, dataset, input_size: str | None = None, stream: bool = False):
-    """`detector` ready to be tracked and scored on `dataset`: run at `input_size` (`--input-size`,
-    learned models), streamed when `stream` (the streaming predictor is built at that size, so
-    the size is set first) and, for a multi-class model on one-class (merged) ground truth,
-    relabelled class-agnostically (class-agnostic NMS, every box class 0) before the tracker sees
-    it, as `mistd eval` scores it; otherwise its class ids 1.. would match no ground-truth
-    category."""
-    from mistd.commands.evaluate import set_input_size
-    from mistd.evaluation.breakdown import class_agnostic
-    from mistd.evaluation.runner import detector_class_names
-    from mistd.inference.video_predictor import streaming_detector
-
-    set_input_size(detector, input_size, dataset)
-    if stream:
-        detector = streaming_detector(detector)
-    names = detector_class_names(detector)
-    if names and len(names) > 1 and len(dataset.class_names) == 1:
-        detector = class_agnostic(detector)
-    return detector
-
-
-def select_sequences(
-    dataset, source: str, split: str | None, first: int | None, merge_classes: bool = False
-):
-    """`dataset` restricted to a split (a `clips.csv` beside or in `source` with columns
-    clip,...,split, as drone_ir has) and/or to `first` evenly spaced sequences (deterministic:
-    indices round(linspace(0, n - 1, first)), so a subset spans a class-sorted list); with
-    `merge_classes`, every box becomes class 0 "target"."""
-    import csv
-
-    import numpy as np
-
-    from mistd.structures import FrameDataset
-
-    sequences = dataset.sequences
-    if split is not None:
-        path = Path(source)
-        candidates = [
-            path / "clips.csv",
-            path.parent / "clips.csv",
-            path.parent.parent / "clips.csv",
-        ]
-        clips_csv = next((c for c in candidates if c.is_file()), None)
-        if clips_csv is None:
-            raise InputError("--split needs a clips.csv (clip,...,split) beside the data", source)
-        with clips_csv.open() as f:
-            chosen = {row["clip"] for row in csv.DictReader(f) if row.get("split") == split}
-        if not chosen:
-            raise InputError(f"no clip of split '{split}'", path=clips_csv)
-        sequences = [s for s in sequences if s.name in chosen]
-        if not sequences:
-            raise InputError(
-                f"no sequence of split '{split}' in the data set (names: "
-                f"{[s.name for s in dataset.sequences[:3]]} ...)",
-                path=clips_csv,
-            )
-    if first is not None and first < len(sequences):
-        picks = np.round(np.linspace(0, len(sequences) - 1, max(first, 1))).astype(int)
-        sequences = [sequences[i] for i in picks]
-    class_names = dataset.class_names
-    if merge_classes and len(class_names) > 1:
-        for seq in sequences:
-            for record in seq.frames:
-                record.labels = np.zeros_like(record.labels)
-        class_names = ["target"]
-    return FrameDataset(sequences, class_names, dataset.source, dataset.format)

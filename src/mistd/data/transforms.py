@@ -78,11 +78,19 @@ class LetterboxInfo:
     original_size: tuple[int, int]
 
     @classmethod
-    def compute(cls, original_size: tuple[int, int], input_size: int | tuple[int, int]):
-        """The letterbox for frames of `original_size (H, W)` into `input_size (h, w)`."""
+    def compute(
+        cls,
+        original_size: tuple[int, int],
+        input_size: int | tuple[int, int],
+        pad_only: bool = False,
+    ):
+        """The letterbox for frames of `original_size (H, W)` into `input_size (h, w)`;
+        `pad_only`: never enlarge (scale at most 1: a frame smaller than the input is padded)."""
         ih, iw = int(original_size[0]), int(original_size[1])
         h, w = _size_hw(input_size)
         scale = min(w / iw, h / ih)
+        if pad_only:
+            scale = min(scale, 1.0)
         nw, nh = int(iw * scale), int(ih * scale)
         return cls(scale, (w - nw) // 2, (h - nh) // 2, (h, w), (ih, iw))
 
@@ -156,12 +164,15 @@ def _resize(frame: np.ndarray, nw: int, nh: int) -> np.ndarray:
     return out if is_8bit else np.clip(out, 0.0, 255.0)
 
 
-def letterbox(frames: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, LetterboxInfo]:
+def letterbox(
+    frames: np.ndarray, size: int | tuple[int, int], pad_only: bool = False
+) -> tuple[np.ndarray, LetterboxInfo]:
     """Letterbox frames into the model input size.
 
     Args:
         frames: `[T, H, W]` (or `[H, W]`) uint8, uint16 or float (0..255) frames.
         size: `(h, w)` of the model input, or an int for a square input.
+        pad_only: never enlarge the frames (see `LetterboxInfo.compute`).
     Returns:
         `[T, h, w]` float32 in 0..255 (gray 128 padding) and the `LetterboxInfo`.
     """
@@ -171,7 +182,7 @@ def letterbox(frames: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarr
         frames = frames[None]
     if frames.ndim != 3:
         raise ValueError(f"letterbox expects [T, H, W] frames, got shape {frames.shape}")
-    info = LetterboxInfo.compute(frames.shape[1:], size)
+    info = LetterboxInfo.compute(frames.shape[1:], size, pad_only)
     h, w = info.input_size
     nh, nw = info.resized_size
     if frames.dtype == np.uint16:
@@ -191,7 +202,7 @@ def normalize(letterboxed: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def to_model_input(
-    frames: np.ndarray, bit_depth: int, size: int | tuple[int, int]
+    frames: np.ndarray, bit_depth: int, size: int | tuple[int, int], pad_only: bool = False
 ) -> tuple[torch.Tensor, LetterboxInfo]:
     """Raw clip frames -> model input (the official CHAL preprocessing).
 
@@ -199,6 +210,7 @@ def to_model_input(
         frames: `[T, H, W]` uint8 (bit_depth 8) or uint16 (bit_depth 16) raw frames.
         bit_depth: 8 or 16.
         size: `(h, w)` model input size (or an int).
+        pad_only: never enlarge the frames (a frame smaller than `size` is padded).
     Returns:
         `[T, 3, h, w]` float32 tensor and the `LetterboxInfo` to map boxes back.
     """
@@ -210,5 +222,5 @@ def to_model_input(
         frames = frames.astype(np.uint16)
     elif bit_depth == 8 and frames.dtype != np.uint8:
         frames = np.clip(frames, 0, 255).astype(np.uint8)
-    boxed, info = letterbox(frames, size)
+    boxed, info = letterbox(frames, size, pad_only)
     return normalize(boxed), info

@@ -322,3 +322,52 @@ class VideoWriter:
             assert self._stack is not None
             # atomic_path renames the temporary file only when no exception is passed in.
             self._stack.__exit__(exc_type, exc, tb)
+
+
+def sequence_file_name(name: str) -> str:
+    """A sequence name as a file name (path separators and odd characters replaced)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "video"
+
+
+class SequenceVideos:
+    """One video per sequence: `write(sequence, image)` appends a BGR image to
+    `<folder>/<sequence><suffix>.mp4`, finishing the previous sequence's video when the sequence
+    changes (frames come sequence by sequence). A context manager: the last video is finished on
+    exit (none is left half-written on error). THE writer of per-sequence videos of `mistd
+    detect`, `mistd track`, `mistd demo` and the map panels.
+
+    Attributes:
+        videos: the files written (or being written), in order.
+    """
+
+    def __init__(self, folder: str | Path, fps: float, suffix: str = ""):
+        self.folder = Path(folder)
+        self.fps = float(fps)
+        self.suffix = suffix
+        self.videos: list[Path] = []
+        self._writer: VideoWriter | None = None
+        self._sequence: str | None = None
+
+    def write(self, sequence: str, image: np.ndarray) -> None:
+        if self._writer is None or self._sequence != sequence:
+            self._finish()
+            path = self.folder / f"{sequence_file_name(sequence)}{self.suffix}.mp4"
+            height, width = image.shape[:2]
+            self._writer = VideoWriter(path, self.fps, (width, height))
+            self._writer.__enter__()
+            self._sequence = sequence
+            self.videos.append(path)
+        self._writer.write(image)
+
+    def _finish(self, exc_info=(None, None, None)) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.__exit__(*exc_info)
+
+    def __enter__(self) -> SequenceVideos:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._finish(exc_info)

@@ -198,35 +198,3 @@ def breakdown_tables(result: dict) -> list:
             table.add_row(label, *cells)
         tables.append(table)
     return tables
-
-
-class _AgnosticClipDetector:
-    """A clip detector whose detections are relabelled as one class (see `class_agnostic`)."""
-
-    def __init__(self, detector) -> None:
-        self.detector = detector
-        self.num_frames = detector.num_frames
-
-    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
-        return agnostic(self.detector.detect(frames, bit_depth))
-
-    def __getattr__(self, name: str):
-        return getattr(self.detector, name)
-
-
-class _AgnosticStream(_AgnosticClipDetector):
-    """A streaming detector (`reset` + `push`) relabelled as one class."""
-
-    def reset(self) -> None:
-        self.detector.reset()
-
-    def push(self, frame: np.ndarray, bit_depth: int) -> Detections:
-        return agnostic(self.detector.push(frame, bit_depth))
-
-
-def class_agnostic(detector):
-    """`detector` with every detection labelled 0 after class-agnostic NMS, for scoring against
-    one-class ground truth (`read_dataset(..., classes="target")`)."""
-    if hasattr(detector, "push") and hasattr(detector, "reset"):
-        return _AgnosticStream(detector)
-    return _AgnosticClipDetector(detector)

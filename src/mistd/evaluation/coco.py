@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from mistd.errors import InputError
-from mistd.evaluation.operating_point import MatchCounts, match_image
+from mistd.evaluation.operating_point import MatchCounts, match_flags, match_image, score_curve
 from mistd.io import write_json_atomic
 from mistd.structures import Detections, FrameRecord
 
@@ -259,16 +259,18 @@ def _evaluate(
         return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
 
     counts: dict[int, MatchCounts] = {}
+    flags: list[tuple[np.ndarray, np.ndarray]] = []
     for image_id, gts in gt_by_image.items():
         dts = dt_by_image[image_id]
-        counts[image_id] = match_image(
+        image = (
             xyxy(gts),
             np.asarray([g["category_id"] for g in gts]),
             xyxy(dts),
             np.asarray([d["score"] for d in dts], dtype=np.float64),
             np.asarray([d["category_id"] for d in dts]),
-            score_threshold=score_threshold,
         )
+        counts[image_id] = match_image(*image, score_threshold=score_threshold)
+        flags.append(match_flags(*image))
 
     def summary(img_ids: list[int], where: str) -> tuple[dict, PRCurve]:
         numbers, curve = _official_numbers(coco_gt, coco_dt, img_ids, where)
@@ -285,6 +287,8 @@ def _evaluate(
     metrics, curve = summary(all_ids, "all frames")
     metrics["score_threshold"] = float(score_threshold)
     metrics["min_score"] = float(min_score)
+    # the operating point at every threshold: best F1, the score reaching it, F1-vs-score curve
+    metrics.update(score_curve(flags, metrics["n_gt"]))
     sequences: dict[str, list[int]] = {}
     for img in gt["images"]:
         sequences.setdefault(sequence_of(img), []).append(img["id"])
@@ -439,7 +443,8 @@ class COCOEvaluator:
     def process(
         self, records: SequenceABC[FrameRecord], detections: SequenceABC[Detections]
     ) -> None:
-        """Add key frames: `records[i]` holds the ground truth of `detections[i]`."""
+        """Add key frames: `records[i]` holds the ground truth of `detections[i]` (a
+        `Detections` or an inference `Results`: anything with `to_coco(image_id)`)."""
         if len(records) != len(detections):
             raise ValueError(f"{len(records)} records but {len(detections)} detections")
         for record, dets in zip(records, detections, strict=True):

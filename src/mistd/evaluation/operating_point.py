@@ -19,19 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mistd.boxes import box_iou_xyxy
 
-def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix `[N, M]` between boxes `a [N, 4]` and `b [M, 4]` (xyxy, continuous pixels)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+__all__ = [
+    "MatchCounts",
+    "box_iou_xyxy",
+    "match_flags",
+    "match_image",
+    "operating_point",
+    "score_curve",
+]
 
 
 @dataclass
@@ -105,3 +102,84 @@ def operating_point(
             )
         )
     return total.metrics()
+
+
+def match_flags(
+    gt_boxes: np.ndarray,
+    gt_labels: np.ndarray,
+    det_boxes: np.ndarray,
+    det_scores: np.ndarray,
+    det_labels: np.ndarray,
+    iou: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(scores, true_positive)` of every detection of one image, matched greedily in decreasing
+    score order as `match_image`. Greedy matching visits the detections by score, so those above
+    any threshold match exactly as `match_image(..., score_threshold)` matches them: one pass
+    gives the operating point at every threshold (`score_curve`)."""
+    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    gt_labels = np.asarray(gt_labels).reshape(-1)
+    det_scores = np.asarray(det_scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(-det_scores, kind="stable")
+    det_boxes = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)[order]
+    det_labels = np.asarray(det_labels).reshape(-1)[order]
+    ious = box_iou_xyxy(det_boxes, gt_boxes)
+    ious[det_labels[:, None] != gt_labels[None, :]] = -1.0
+    matched = np.zeros(gt_boxes.shape[0], dtype=bool)
+    flags = np.zeros(det_boxes.shape[0], dtype=bool)
+    for i in range(det_boxes.shape[0]):
+        if gt_boxes.shape[0] == 0:
+            break
+        candidates = np.where(matched, -1.0, ious[i])
+        j = int(np.argmax(candidates))
+        if candidates[j] >= iou:
+            matched[j] = True
+            flags[i] = True
+    return det_scores[order], flags
+
+
+def score_curve(
+    images: Iterable[tuple[np.ndarray, np.ndarray]], n_gt: int, points: int = 101
+) -> dict:
+    """The operating point at every score threshold, from `match_flags` of every image.
+
+    Returns `{"best_f1", "best_f1_threshold", "f1_curve": {"score", "precision", "recall",
+    "f1"}}`: the best F1 over all thresholds and the lowest score reaching it (use it as the
+    model's operating point, `mistd.thresholds`), and the curve sampled at `points` thresholds
+    evenly spaced over [0, 1]."""
+    pairs = list(images)
+    scores = np.concatenate([s for s, _ in pairs]) if pairs else np.zeros(0)
+    flags = np.concatenate([f for _, f in pairs]) if pairs else np.zeros(0, bool)
+    order = np.argsort(-scores, kind="stable")
+    scores, flags = scores[order], flags[order]
+    tp = np.cumsum(flags)
+    kept = np.arange(1, len(scores) + 1)
+
+    def at(count: np.ndarray, tps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        precision = np.where(count > 0, tps / np.maximum(count, 1), 0.0)
+        recall = tps / n_gt if n_gt else np.zeros_like(tps, dtype=np.float64)
+        f1 = np.where(precision + recall > 0, 2 * tps / np.maximum(count + n_gt, 1), 0.0)
+        return precision, recall, f1
+
+    grid = np.linspace(0.0, 1.0, points)
+    # detections with score >= t: the first `count` of the descending scores
+    count = np.searchsorted(-scores, -grid, side="right")
+    tps = np.where(count > 0, tp[np.maximum(count - 1, 0)] if len(tp) else 0, 0)
+    precision, recall, f1 = at(count, tps.astype(np.float64))
+    best_f1, best_threshold = 0.0, 1.0
+    if len(scores):
+        # thresholds at each distinct score (the last detection of a run of equal scores)
+        last = np.r_[scores[1:] != scores[:-1], True]
+        _, _, f1_all = at(kept[last], tp[last].astype(np.float64))
+        if f1_all.size and f1_all.max() > 0:
+            k = int(np.argmax(f1_all))
+            best_f1, best_threshold = float(f1_all[k]), float(scores[last][k])
+    return {
+        "best_f1": best_f1,
+        "best_f1_threshold": best_threshold,
+        "f1_curve": {
+            "score": [round(float(v), 4) for v in grid],
+            "precision": [round(float(v), 6) for v in precision],
+            "recall": [round(float(v), 6) for v in recall],
+            "f1": [round(float(v), 6) for v in f1],
+        },
+    }

@@ -2,8 +2,8 @@
 
 `detect(frames [T, H, W], bit_depth)` letterboxes the causal window ending at the key frame (last)
 to the model input (the official preprocessing), predicts on the key frame and maps the boxes back
-to the frame. `load_detector` builds one from trained weights;
-`mistd.inference.video_predictor.StreamingClipDetector` is its streaming twin.
+to the frame. `load_detector` builds one from trained weights; `mistd.inference.predictor.Predictor`
+runs it (streamed by `VideoPredictor`, or in clip mode).
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class ClipDetector:
         self.nms_iou = float(nms_iou)
         self.config = config or {}
         self.name = name
+        self.pad_only = False  # True: frames smaller than the input are padded, never enlarged
 
     @torch.no_grad()
     def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
@@ -102,7 +103,7 @@ class ClipDetector:
         tensors, infos = [], []
         for frames, depth in zip(clips, depths, strict=True):
             tensor, info = to_model_input(
-                key_frame_window(frames, self.num_frames), depth, self.input_size
+                key_frame_window(frames, self.num_frames), depth, self.input_size, self.pad_only
             )
             tensors.append(tensor)
             infos.append(info)

@@ -1,5 +1,5 @@
-"""CHAL map panels for `mistd detect --maps`: input with boxes | predicted background |
-anomaly | gate, side by side at the frame's original size."""
+"""CHAL map panels for `mistd detect --maps` and `mistd demo`: input with boxes | predicted
+background | anomaly | gate, side by side at the frame's original size."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from mistd.data.transforms import LetterboxInfo
-from mistd.structures import Detections
 
 PANELS = (
     ("background", "predicted background (|B|)"),
@@ -62,12 +61,14 @@ def _title(image: np.ndarray, text: str) -> np.ndarray:
     return image
 
 
-def map_panels(overlay_bgr: np.ndarray, detections: Detections, info: LetterboxInfo) -> np.ndarray:
+def map_panels(
+    overlay_bgr: np.ndarray, maps: dict[str, torch.Tensor] | None, info: LetterboxInfo
+) -> np.ndarray:
     """`[H, W + 3 (W + COLOUR_BAR_WIDTH), 3]` BGR: the overlay (frame with boxes), then the key
     frame's predicted background (L2 norm over channels, scaled from its min to its max),
     anomaly and gate (fixed 0..1 scale), each with a colour bar giving its scale. Maps a
-    configuration lacks are drawn black, titled "n/a"."""
-    maps = detections.maps or {}
+    configuration lacks (`maps`: a `Results.maps` dict) are drawn black, titled "n/a"."""
+    maps = maps or {}
     height, width = overlay_bgr.shape[:2]
     tiles = [overlay_bgr]
     for name, title in PANELS:
@@ -92,61 +93,45 @@ def panel_file_name(index: int) -> str:
 
 
 class MapPanelWriter:
-    """Writes `map_panels` of every frame as `<folder>/<sequence>/<index>.png` (the frame index
-    zero-padded to six digits, so names sort in frame order) and one
-    `<folder>/<sequence>.mp4` per sequence (context manager; videos are finished on exit).
+    """Writes `map_panels` of every frame as `<folder>/<sequence>/<index>.png` (index 0-based,
+    zero-padded to 6 digits) and one `<folder>/<sequence>.mp4` per sequence (context manager;
+    videos are finished on exit).
+
+    Frames come as `Results` of a `Predictor(..., maps=True)` (CHAL streamed with the torch
+    backend): their `maps` and `letterbox` give the panels.
 
     Args:
-        detector: a `StreamingClipDetector` (its `return_maps` is switched on here; its
-            predictor's `letterbox` maps the stride-8 maps to the frame).
         folder: output folder. fps: video frame rate.
     """
 
-    def __init__(self, detector, folder, fps: float):
+    def __init__(self, folder, fps: float):
         from pathlib import Path
 
-        from mistd.errors import InputError
+        from mistd.data.video import SequenceVideos
 
-        predictor = getattr(detector, "predictor", None)
-        if predictor is None or not predictor.supports_maps:
-            raise InputError("--maps needs a CHAL model (--weights) streamed with --backend torch")
-        detector.return_maps = True
-        self.detector = detector
         self.folder = Path(folder)
         self.fps = float(fps)
-        self.videos: list = []
-        self._writer = None
-        self._sequence: str | None = None
+        self._videos = SequenceVideos(self.folder, fps)
 
-    def write(self, record, overlay_bgr: np.ndarray, detections: Detections) -> None:
-        """Write the panels of one key frame (`record`: its FrameRecord)."""
-        from mistd.data.video import VideoWriter
+    @property
+    def videos(self) -> list:
+        return self._videos.videos
+
+    def write(self, results, overlay_bgr: np.ndarray) -> None:
+        """Write the panels of one frame's `results` (`overlay_bgr`: the frame with boxes)."""
+        from mistd.data.video import sequence_file_name
         from mistd.io import atomic_path
 
-        info = self.detector.predictor.letterbox
-        panels = map_panels(overlay_bgr, detections, info)
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.sequence)
-        name = name.strip("._") or "video"
-        png = self.folder / name / panel_file_name(record.index)
+        panels = map_panels(overlay_bgr, results.maps, results.letterbox)
+        name = sequence_file_name(results.sequence)
+        png = self.folder / name / panel_file_name(results.frame_index)
         png.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(png) as tmp:
             cv2.imwrite(str(tmp), panels)
-        if self._writer is None or self._sequence != record.sequence:
-            self._finish()
-            path = self.folder / f"{name}.mp4"
-            self._writer = VideoWriter(path, self.fps, (panels.shape[1], panels.shape[0]))
-            self._writer.__enter__()
-            self._sequence = record.sequence
-            self.videos.append(path)
-        self._writer.write(panels)
-
-    def _finish(self, exc_info=(None, None, None)) -> None:
-        if self._writer is not None:
-            self._writer.__exit__(*exc_info)
-            self._writer = None
+        self._videos.write(results.sequence, panels)
 
     def __enter__(self) -> MapPanelWriter:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._finish(exc_info)
+        self._videos.__exit__(*exc_info)

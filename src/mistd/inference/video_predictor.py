@@ -28,7 +28,6 @@ from torch import nn
 from mistd.data.clips import causal_window, frame_stride_of, window_span
 from mistd.data.transforms import LetterboxInfo, check_input_size, to_model_input
 from mistd.decoding import decode_outputs
-from mistd.inference.detector import key_frame_window
 from mistd.inference.streaming import streaming_parts
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
@@ -129,6 +128,7 @@ class VideoPredictor:
             maxlen=window_span(self.num_frames, self.frame_stride)
         )
         self.letterbox: LetterboxInfo | None = None  # of the last `push`
+        self.pad_only = False  # True: frames smaller than the input are padded, never enlarged
         self._frames_seen = 0
 
     # ------------------------------------------------------------------------------- state
@@ -226,7 +226,7 @@ class VideoPredictor:
             raise ValueError(f"expected a single-channel frame [H, W], got shape {frame.shape}")
         if bit_depth is None:
             bit_depth = 16 if frame.dtype == np.uint16 else 8
-        tensor, info = to_model_input(frame[None], bit_depth, self.input_size)
+        tensor, info = to_model_input(frame[None], bit_depth, self.input_size, self.pad_only)
         self.letterbox = info
         return self._to_original(self.push_torch(tensor[0], return_maps), info)
 
@@ -256,145 +256,3 @@ class VideoPredictor:
             f"input_size={self.input_size}, precision={self.precision}, "
             f"frames_seen={self._frames_seen})"
         )
-
-
-class StreamingClipDetector:
-    """A clip detector (the interface of docs/design.md §2) that runs a `VideoPredictor` underneath.
-
-    `detect(frames [T, H, W], bit_depth) -> Detections` (original pixels) returns exactly what
-    the wrapped clip detector returns, but when `frames` continues the previous call's clip (its
-    first T-1 frames are the previous clip's last T-1, as consecutive `ClipSampler` clips are), only
-    the new key frame goes through the per-frame encoder. Otherwise (first call, new sequence,
-    seek) the window is rebuilt from the T given frames, which costs what clip mode costs. A model
-    with `frame_stride > 1` is given its T frames already spaced (as `ClipSampler` spaces them),
-    which a window of consecutive frames cannot be rebuilt from: its `detect` is clip mode, and
-    only `push` streams.
-
-    Args:
-        detector: a `mistd.inference.detector.ClipDetector` (needs `model`, `input_size`,
-            `num_frames`, `score_threshold`, `nms_iou`, `device`).
-        parts, precision, channels_last: as `VideoPredictor` (e.g. onnxruntime parts).
-    """
-
-    def __init__(
-        self,
-        detector,
-        *,
-        parts: tuple[FrameEncoder, ClipHead] | None = None,
-        precision: Precision = "fp32",
-        channels_last: bool = False,
-    ):
-        self.detector = detector
-        self.num_frames = int(detector.num_frames)
-        self.frame_stride = frame_stride_of(detector.model)
-        self.predictor = VideoPredictor(
-            detector.model,
-            input_size=detector.input_size,
-            num_frames=self.num_frames,
-            frame_stride=self.frame_stride,
-            score_threshold=detector.score_threshold,
-            nms_iou=detector.nms_iou,
-            parts=parts,
-            precision=precision,
-            channels_last=channels_last,
-            device=detector.device,
-        )
-        self._previous: np.ndarray | None = None
-        self.frames_encoded = 0  # per-frame encoder passes (for reports and tests)
-        self.return_maps = False  # set True to fill Detections.maps (CHAL, torch backend)
-
-    def _continues(self, frames: np.ndarray) -> bool:
-        previous = self._previous
-        return (
-            previous is not None
-            and self.num_frames > 1
-            and previous.shape == frames.shape
-            and previous.dtype == frames.dtype
-            and np.array_equal(previous[1:], frames[:-1])
-        )
-
-    def reset(self) -> None:
-        """Start a new sequence (for `push`)."""
-        self.predictor.reset()
-        self._previous = None
-
-    def push(self, frame: np.ndarray, bit_depth: int) -> Detections:
-        """Detections of the next frame `[H, W]` of the current sequence (original pixels); the
-        window is the causal one of `ClipSampler` (the first frame repeated at the start)."""
-        self.frames_encoded += 1
-        self._previous = None
-        return self.predictor.push(frame, bit_depth, self.return_maps)
-
-    def detect(self, frames: np.ndarray, bit_depth: int) -> Detections:
-        """Detections of the key frame (last) of `frames`, in original pixels."""
-        if self.frame_stride > 1:
-            self._previous = None
-            self.frames_encoded += self.num_frames
-            return self.detector.detect(frames, bit_depth)
-        frames = key_frame_window(frames, self.num_frames)
-        maps = self.return_maps
-        if self._continues(frames):
-            detections = self.predictor.push(frames[-1], bit_depth, maps)
-            self.frames_encoded += 1
-        else:
-            self.predictor.reset()
-            for k, frame in enumerate(frames):
-                detections = self.predictor.push(frame, bit_depth, maps and k == len(frames) - 1)
-            self.frames_encoded += len(frames)
-        self._previous = frames
-        return detections
-
-    def __repr__(self) -> str:
-        return f"StreamingClipDetector({self.detector!r})"
-
-
-def streaming_detector(
-    detector,
-    stream: bool = True,
-    backend: str = "torch",
-    precision: str = "fp32",
-):
-    """`detector` as a `StreamingClipDetector` when its model supports streaming (else as is).
-
-    Args:
-        detector: a clip detector; only those with a zoo `model` attribute can stream.
-        stream: False returns `detector` unchanged (clip mode).
-        backend: "torch", or "onnxruntime" (the two streaming graphs are exported to a temporary
-            folder and loaded into onnxruntime sessions, CPU execution provider).
-        precision: "fp32" or "bf16" (torch backend only).
-    Raises InputError for an unknown backend/precision or a combination that cannot run.
-    """
-    import tempfile
-    from pathlib import Path
-
-    from mistd.errors import InputError
-    from mistd.inference.streaming import supports_streaming
-
-    if backend not in ("torch", "onnxruntime"):
-        raise InputError(f"--backend: expected torch or onnxruntime, got '{backend}'")
-    if precision not in ("fp32", "bf16"):
-        raise InputError(f"--precision: expected fp32 or bf16, got '{precision}'")
-    if hasattr(detector, "push") and hasattr(detector, "reset"):
-        return detector  # streams already (possibly wrapped, e.g. relabelled class-agnostically)
-    model = getattr(detector, "model", None)
-    if not stream or model is None or not supports_streaming(model):
-        if backend != "torch" or precision != "fp32":
-            raise InputError(
-                f"--backend {backend} / --precision {precision} need a streaming model "
-                "(yolox-s, mf-baseline, chal and their variants) with --stream"
-            )
-        return detector
-    parts = None
-    if backend == "onnxruntime":
-        if precision != "fp32":
-            raise InputError("--precision bf16 applies to the torch backend only")
-        from mistd.inference.export import export_streaming_onnx
-        from mistd.inference.onnx_backend import OnnxStreamingParts
-
-        with tempfile.TemporaryDirectory() as tmp:
-            export_streaming_onnx(model, Path(tmp) / "model.onnx", detector.input_size)
-            # sessions hold the graphs in memory: the files may go
-            parts = OnnxStreamingParts.from_export(
-                Path(tmp) / "model.onnx", threads=torch.get_num_threads()
-            )
-    return StreamingClipDetector(detector, parts=parts, precision=precision)  # type: ignore[arg-type]

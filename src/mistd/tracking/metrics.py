@@ -31,8 +31,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from mistd.boxes import box_iou_xyxy
 from mistd.errors import InputError
-from mistd.evaluation.operating_point import box_iou_xyxy
 from mistd.structures import FrameDataset
 
 LINK_MIN_PX = 10.0

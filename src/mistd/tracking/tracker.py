@@ -154,6 +154,9 @@ class Track:
 
 def _as_arrays(detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detections (or an `[N, 5]`/`[N, 6]` x1,y1,x2,y2,score[,label] array) -> numpy parts."""
+    if isinstance(getattr(detections, "scores", None), np.ndarray):  # inference Results
+        boxes = detections.boxes.astype(np.float64).reshape(-1, 4)
+        return boxes, detections.scores.astype(np.float64), detections.labels.astype(np.int64)
     if isinstance(detections, Detections):
         boxes = detections.boxes.detach().float().cpu().numpy().reshape(-1, 4)
         scores = detections.scores.detach().float().cpu().numpy().reshape(-1)
@@ -166,6 +169,29 @@ def _as_arrays(detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError(f"expected Detections or an [N, 5|6] array, got shape {array.shape}")
     labels = array[:, 5].astype(np.int64) if array.shape[1] == 6 else np.zeros(len(array), np.int64)
     return array[:, :4], array[:, 4], labels
+
+
+def tracker_config(
+    overrides: list[str] | dict | None = None, track_threshold: float | None = None
+) -> TrackerConfig:
+    """A `TrackerConfig` with the high and birth thresholds at a detector's `track_threshold`
+    (`mistd.thresholds.Thresholds.track`; `Predictor.tracker_config` passes the model's), then
+    `overrides`: `key=value` strings (bare or `tracker.`-prefixed keys) or a dict.
+    InputError for unknown keys or values out of range."""
+    from mistd.config import apply_overrides, parse_dotted
+    from mistd.errors import InputError
+
+    parsed = dict(overrides or {}) if not isinstance(overrides, list) else parse_dotted(overrides)
+    parsed = {**{k: v for k, v in parsed.items() if k != "tracker"}, **parsed.get("tracker", {})}
+    base = TrackerConfig()
+    if track_threshold is not None:
+        base = apply_overrides(
+            base, {"high_threshold": track_threshold, "birth_threshold": track_threshold}
+        )
+    try:
+        return apply_overrides(base, parsed)
+    except ValueError as exc:
+        raise InputError(f"tracker settings: {exc}") from None
 
 
 class Tracker:

@@ -33,6 +33,7 @@ from mistd.run_config import (
     build_run_config,
     run_config_from_dict,
 )
+from mistd.thresholds import CHECKPOINT_KEY, LEARNED_DEFAULTS, Thresholds
 
 WeightsKind = Literal["zoo", "mistd", "official"]
 
@@ -50,6 +51,8 @@ class Weights:
             its number of classes; for a zoo name the defaults.
         source: the file read, or the zoo name.
         dropped: official keys not converted, with the reason (`convert_official`); else empty.
+        thresholds: the display / operating / track scores: the checkpoint's `thresholds` entry
+            where it has one (`mistd.thresholds`), else the defaults of trained models.
     """
 
     kind: WeightsKind
@@ -57,6 +60,7 @@ class Weights:
     run_config: RunConfig
     source: str | Path
     dropped: dict[str, str] = field(default_factory=dict)
+    thresholds: Thresholds = LEARNED_DEFAULTS
 
     @property
     def name(self) -> str:
@@ -108,7 +112,8 @@ def read_weights(source: str | Path, *, zoo: bool = False) -> Weights:
     if is_mistd_checkpoint(data):
         state = checkpoint_weights(data)
         check_finite(state, path)
-        return Weights("mistd", state, _run_config_of(data), path)
+        thresholds = Thresholds.from_dict(data.get(CHECKPOINT_KEY), LEARNED_DEFAULTS, path)
+        return Weights("mistd", state, _run_config_of(data), path, thresholds=thresholds)
     if isinstance(data.get("state_dict"), dict):  # the official code's wrapped form
         data = data["state_dict"]
     if is_official_state_dict(data):
