@@ -3,7 +3,9 @@ config, in every execution mode, side by side in one run.
 
     python benchmarks/realtime.py --quick                       # < 5 min on a quiet machine
     python benchmarks/realtime.py --official /path/to/CHAL      # + the official clip forward
-    python benchmarks/realtime.py yolox-ir-s --sizes 256x320 --profile --threads 1 2
+    python benchmarks/realtime.py yolox-ir-s --sizes 256x320 --chal-sizes --profile
+    python benchmarks/realtime.py mf-residual-ir-s --sizes 256x320 --chal-sizes --modes \
+        --threads-sweep 1 2 4 --throughput        # thread counts; frames/s per core
 
 Rows: each model (shipped names or checkpoints; default every shipped model) at 256x320 and
 512x640, and CHAL's config (zoo `chal`, T=5, the shared fixture weights when present) at 256x256
@@ -25,7 +27,10 @@ with the table. Every mode runs once per round, round after round (`interleaved_
 ratios of one run are comparable even on a loaded machine; absolute figures need a quiet one.
 Frames: a drone_ir val clip (320x256) and Anti-UAV `4.avi` (640x512) from ../shared, letterboxed
 to each size; random frames when absent. `--profile` adds a per-stage table of the streaming
-paths (video decoding, letterbox, forward, decoding, candidate filtering, NMS, box mapping).
+paths (video decoding, letterbox, forward, decoding, candidate filtering, NMS, box mapping);
+`--threads-sweep` times the streaming modes of the first row at several intra-op thread counts;
+`--throughput` runs a folder of videos (drone_ir val clips) one at a time and `--streams` at a
+time through one batched forward, frames/s per core with decoding.
 """
 
 from __future__ import annotations
@@ -267,6 +272,80 @@ def print_row(result: dict) -> None:
     print(f"{result['name']:18s} {h:>4d}x{w:<4d} {gmac} " + " ".join(cells), flush=True)
 
 
+def thread_sweep(row: dict, args) -> None:
+    """ms/frame of the streaming modes at each of `args.threads_sweep` intra-op thread counts."""
+    model, size = row["model"], row["size"]
+    frames, _ = source_frames(size, 16)
+    graphs = onnx_graphs(model, size, row["names"], args.cache, row["key"], args.calibration_frames)
+    h, w = size
+    print(f"\nthreads: {row['name']} {h}x{w}, ms/frame median/p90 (interleaved per count)")
+    for count in args.threads_sweep:
+        torch.set_num_threads(count)
+        runners = {"torch stream": Cycle(VideoPredictor(model, input_size=size).push, frames)}
+        for mode in ("ort fp32", "ort int8"):
+            runners[mode] = Cycle(OnnxDetector(graphs[mode], threads=count).push, frames)
+        times = interleaved_times(runners, args.repeats, args.warmup)
+        cells = "  ".join(
+            f"{m} {summarise(wall)[0]:.1f}/{summarise(wall)[1]:.1f}"
+            for m, (wall, _) in times.items()
+        )
+        print(f"  {count} thread(s): {cells}", flush=True)
+    torch.set_num_threads(args.threads)
+
+
+def throughput(row: dict, args) -> None:
+    """Frames/s per core over a folder of videos (drone_ir val clips), decoding included: one
+    stream at a time vs `args.streams` videos through one batched forward (onnxruntime int8
+    and fp32), and torch streaming one video at a time."""
+    import csv
+
+    from mistd.data.video import iter_video_frames
+
+    clips_csv = REAL / "drone_ir/clips.csv"
+    if not clips_csv.exists():
+        print("throughput: no drone_ir videos found", file=sys.stderr)
+        return
+    with clips_csv.open(newline="") as handle:
+        names = [r["clip"] for r in csv.DictReader(handle) if r["split"] == "val"]
+    videos = [REAL / "drone_ir/videos" / f"{n}.mp4" for n in names[: args.streams]]
+    model, size = row["model"], row["size"]
+    graphs = onnx_graphs(model, size, row["names"], args.cache, row["key"], args.calibration_frames)
+    frames_per_video = args.throughput_frames
+
+    def sequential(push, reset) -> float:
+        start, total = time.perf_counter(), 0
+        for video in videos:
+            reset()
+            for _, frame in zip(range(frames_per_video), iter_video_frames(video), strict=False):
+                push(frame)
+                total += 1
+        return total / (time.perf_counter() - start)
+
+    def batched(detector: OnnxDetector) -> float:
+        detector.reset()
+        readers = [iter_video_frames(v) for v in videos]
+        start, total = time.perf_counter(), 0
+        for _ in range(frames_per_video):
+            detector.push_streams([next(r) for r in readers])
+            total += len(readers)
+        return total / (time.perf_counter() - start)
+
+    h, w = size
+    cores = args.threads
+    print(
+        f"\nthroughput: {row['name']} {h}x{w}, {len(videos)} videos x {frames_per_video} frames, "
+        f"{cores} thread(s), frames/s per core (decoding included)"
+    )
+    predictor = VideoPredictor(model, input_size=size)
+    results = {"torch stream, 1 video at a time": sequential(predictor.push, predictor.reset)}
+    for mode in ("ort fp32", "ort int8"):
+        detector = OnnxDetector(graphs[mode], threads=cores)
+        results[f"{mode}, 1 video at a time"] = sequential(detector.push, detector.reset)
+        results[f"{mode}, {len(videos)} videos per forward"] = batched(detector)
+    for name, fps in results.items():
+        print(f"  {name:34s} {fps / cores:7.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="shipped names or checkpoints (default: all)")
@@ -281,6 +360,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/bench/realtime"))
     parser.add_argument("--profile", action="store_true", help="per-stage table too")
     parser.add_argument("--quick", action="store_true", help="5 rounds, 20 calibration frames")
+    parser.add_argument("--threads-sweep", type=int, nargs="*", default=[], help="e.g. 1 2 4")
+    parser.add_argument("--throughput", action="store_true", help="frames/s per core, videos")
+    parser.add_argument("--streams", type=int, default=4, help="videos per batched forward")
+    parser.add_argument("--throughput-frames", type=int, default=60)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.sizes = [parse_size(s) for s in args.sizes]
@@ -298,14 +381,14 @@ def main() -> None:
     )
     print(f"{'':43s}" + " ".join(f"{'median/p90 ms':>15s}" for _ in (*MODES, "official")))
     results = []
-    for row in rows(args):
+    for row in rows(args) if args.modes else []:  # `--modes` alone: the sweeps only
         result = measure_row(build(row), args, official)
         print_row(result)
         results.append(result)
         if args.json:
             write_text_atomic(args.json, json.dumps(results, indent=1))
     after = machine_load()
-    redone = sum(r["load"].get("redone", 0) for r in results)
+    redone = sum(r["load"].get("redone", 0) for r in results if "load" in r)
     print(f"load after: {after}; calls redone (CPU taken by other work): {redone}")
     if args.profile:
         print("\nper-stage ms/frame (median) of the streaming paths")
@@ -314,6 +397,11 @@ def main() -> None:
             print(f"{r['name']} {h}x{w}: video decode {r.get('decode_ms') or float('nan'):.2f}")
             for mode, stages in r.get("profile", {}).items():
                 print(f"  {mode:12s} " + "  ".join(f"{k} {v:.2f}" for k, v in stages.items()))
+    first = rows(args)[0]
+    if args.threads_sweep:
+        thread_sweep(build(first), args)
+    if args.throughput:
+        throughput(build(first), args)
     if args.json:
         write_text_atomic(args.json, json.dumps(results, indent=1))
         print(f"json: {args.json}", file=sys.stderr)

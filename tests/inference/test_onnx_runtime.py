@@ -95,6 +95,22 @@ def clip_reference(model, clip):
     return out
 
 
+def test_several_streams_in_one_forward_equal_separate_streams(tmp_path):
+    model = tiny("mf-residual", frame_stride=2)
+    path = export_deploy_onnx(model, tmp_path / "m.onnx", SIZE, class_names=NAMES)
+    together, alone = OnnxDetector(path), [OnnxDetector(path), OnnxDetector(path)]
+    a, b = frames(7, seed=1), frames(7, seed=2)
+    for k in range(7):
+        if k == 4:  # stream 1 starts another sequence; stream 0 goes on
+            together.reset(1)
+            alone[1].reset()
+        got = together.push_streams([a[k], b[k]])
+        for stream, (frame, one) in enumerate(zip((a[k], b[k]), alone, strict=True)):
+            want = one.push(frame)
+            np.testing.assert_allclose(got[stream][1], want[1], rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(got[stream][0], want[0], atol=1e-3)
+
+
 def test_metadata_states_the_preprocessing_and_size_rule(tmp_path):
     model = tiny("chal")
     path = export_deploy_onnx(model, tmp_path / "m.onnx", SIZE, class_names=NAMES, dynamic=True)
