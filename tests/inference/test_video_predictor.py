@@ -8,8 +8,9 @@ import torch
 
 from mistd.data.transforms import to_model_input
 from mistd.inference.detector import ClipDetector
-from mistd.inference.streaming import SNFPlan, streaming_parts
+from mistd.inference.streaming import streaming_parts
 from mistd.inference.video_predictor import VideoPredictor
+from mistd.models.detectors.chal_streaming import SNFPlan
 from mistd.models.zoo import ZOO, build_model
 
 SIZE = (64, 64)
@@ -216,3 +217,25 @@ def test_streamed_maps_equal_chal_predict_maps():
     from mistd.inference.panels import COLOUR_BAR_WIDTH
 
     assert panel.shape == (48, 56 + 3 * (56 + COLOUR_BAR_WIDTH), 3) and panel[:, 56:].any()
+
+
+def test_each_family_provides_its_own_streaming_parts():
+    """`supports_streaming` follows the model class: a family that defines `streaming_parts`
+    streams, one that does not is refused with its name (adding a model touches its module)."""
+    from mistd.inference.streaming import supports_streaming
+    from mistd.models.detectors.base import ClipDetectorModule
+
+    for name in ZOO:
+        assert supports_streaming(tiny_model(name)), name
+
+    class NoSplit(ClipDetectorModule):
+        pass
+
+    class OwnSplit(ClipDetectorModule):
+        def streaming_parts(self, fast_snf: bool = True):
+            return torch.nn.Identity(), torch.nn.Identity()
+
+    assert not supports_streaming(NoSplit()) and supports_streaming(OwnSplit())
+    with pytest.raises(TypeError, match="NoSplit"):
+        streaming_parts(NoSplit())
+    assert isinstance(streaming_parts(OwnSplit())[0], torch.nn.Identity)

@@ -208,7 +208,8 @@ def test_parameter_overhead_below_two_percent_at_width_half(host):
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_streaming_frame_encoders_include_the_shortcut(host):
-    from mistd.inference.streaming import BaselineFrameEncoder, YOLOXFrameEncoder
+    from mistd.models.detectors.mf_baseline import BaselineFrameEncoder
+    from mistd.models.detectors.yolox import YOLOXFrameEncoder
 
     model, cfg = _tiny(host, gils="gils")
     torch.nn.init.normal_(model.bpfpn.shortcut.fuse.weight, std=0.1)  # as after training

@@ -55,6 +55,13 @@ class ClipDetectorModule(nn.Module):
         raises it (`mistd.inference.export` checks it; H and W are multiples of 32 anyway)."""
         return 32, 32
 
+    def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
+        """`(frame_encoder, clip_head)`: the model split for streaming (`mistd.inference.streaming`:
+        the per-frame part computed once per frame and cached, the clip part run on the cached
+        window; together equal to `forward`). A family that streams defines it beside its model;
+        this default has no split (TypeError)."""
+        raise TypeError(f"no streaming decomposition for {type(self).__name__}")
+
     def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present)."""
         features = self.backbone(frames)

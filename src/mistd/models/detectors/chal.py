@@ -265,6 +265,13 @@ class CHAL(ClipDetectorModule):
             det.maps = frame_maps
         return detections
 
+    def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
+        """Per frame: backbone, pyramid, fold, early fusion and (`fast_snf`) the SNF's Conv3d
+        taps; per window: the SNF, HAL, CRG and head (`mistd.models.detectors.chal_streaming`)."""
+        from mistd.models.detectors.chal_streaming import chal_streaming_parts
+
+        return chal_streaming_parts(self, fast_snf)
+
 
 def _multiple_of_32(size: int) -> int:
     return max(32, -(-size // 32) * 32)

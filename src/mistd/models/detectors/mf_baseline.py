@@ -8,6 +8,7 @@ concatenated over time (oldest first) and fused by a 3x3 BaseConv; one YOLOX hea
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.backbones.cspdarknet import CSPDarknet
@@ -82,3 +83,29 @@ class MultiFrameBaseline(ClipDetectorModule):
         """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""
         outputs, levels = self.forward_with_levels(clip)
         return add_pyramid_losses(self.bpfpn, self.criterion(outputs, targets), levels)
+
+    def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
+        """Per frame: the folded stride-8 features; per window: the fusion conv and head."""
+        return BaselineFrameEncoder(self), BaselineClipHead(self)
+
+
+class BaselineFrameEncoder(nn.Module):
+    """`[N, 3, H, W] -> (stride-8 folded features [N, c3, H/8, W/8],)`."""
+
+    def __init__(self, model: MultiFrameBaseline):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.model.frame_features(frames),)
+
+
+class BaselineClipHead(nn.Module):
+    """`[B, T, c3, h, w] -> head maps` (temporal fusion conv + head)."""
+
+    def __init__(self, model: MultiFrameBaseline):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.fuse(features)

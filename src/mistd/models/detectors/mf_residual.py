@@ -107,3 +107,29 @@ class MultiFrameResidual(ClipDetectorModule):
         """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""
         outputs, levels = self.forward_with_levels(clip)
         return add_pyramid_losses(self.bpfpn, self.criterion(outputs, targets), levels)
+
+    def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
+        """Per frame: the pyramid; per window: the temporal residuals and head."""
+        return PyramidFrameEncoder(self), ResidualClipHead(self)
+
+
+class PyramidFrameEncoder(nn.Module):
+    """Per-frame pyramid of a multi-frame residual model. `[N, 3, H, W] -> (P3, P4, P5)`."""
+
+    def __init__(self, model: MultiFrameResidual):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.model.levels(frames))
+
+
+class ResidualClipHead(nn.Module):
+    """`(P3, P4, P5)` each `[B, T, C_l, H_l, W_l]` -> head maps (= `MultiFrameResidual.forward`)."""
+
+    def __init__(self, model: MultiFrameResidual):
+        super().__init__()
+        self.model = model
+
+    def forward(self, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.fuse(p3, p4, p5)

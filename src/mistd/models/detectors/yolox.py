@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.backbones.cspdarknet import CSPDarknet
@@ -49,3 +50,26 @@ class YOLOXDetector(ClipDetectorModule):
         levels = self.levels(clip[:, -1])
         losses = self.criterion(self.head(list(levels)), targets)
         return add_pyramid_losses(self.bpfpn, losses, levels)
+
+    def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
+        """The whole detector per frame; the clip head keeps the key frame's maps."""
+        return YOLOXFrameEncoder(self), KeyFrameHead()
+
+
+class YOLOXFrameEncoder(nn.Module):
+    """Single-frame YOLOX: the whole detector runs per frame. `[N, 3, H, W] -> 3 head maps`."""
+
+    def __init__(self, model: YOLOXDetector):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # `levels` = backbone + PAFPN (+ BP-FPN's shortcut when the model has one)
+        return tuple(self.model.head(list(self.model.levels(frames))))
+
+
+class KeyFrameHead(nn.Module):
+    """Clip head of a single-frame model: the key frame's maps. `[B, T, ...] x L -> L maps`."""
+
+    def forward(self, *features: torch.Tensor) -> list[torch.Tensor]:
+        return [f[:, -1] for f in features]
