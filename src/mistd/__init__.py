@@ -11,7 +11,7 @@ The library's front door (imported lazily, so `import mistd` stays fast):
         results.save(f"out/{results.frame_index:06d}.png")
 
     mistd.list_models()                                   # zoo names and shipped weights
-    model, cfg = mistd.create_model("mf-baseline", {"width": 0.25, "input_size": [256, 320]})
+    model, cfg = mistd.build_model("mf-baseline", {"width": 0.25, "input_size": [256, 320]})
     data = mistd.read_dataset("drone_ir", select="val")  # any supported layout
     metrics, results = mistd.evaluate(predictor, data)    # streamed, official protocol
     tracker = mistd.Tracker(predictor.tracker_config())   # the model's track threshold
@@ -28,7 +28,8 @@ _EXPORTS = {
     "Predictor": ("mistd.inference.predictor", "Predictor"),
     "Results": ("mistd.inference.results", "Results"),
     "Thresholds": ("mistd.thresholds", "Thresholds"),
-    "create_model": ("mistd.models.zoo", "build_model"),
+    "build_model": ("mistd.models.zoo", "build_model"),
+    "create_model": ("mistd.models.zoo", "build_model"),  # the old name of build_model
     "load_detector": ("mistd.inference.detector", "load_detector"),
     "VideoPredictor": ("mistd.inference.video_predictor", "VideoPredictor"),
     "read_dataset": ("mistd.data.readers", "read_dataset"),
@@ -40,7 +41,7 @@ __all__ = ["__version__", "list_models", *_EXPORTS]
 
 
 def list_models() -> dict[str, list[str]]:
-    """`{"zoo": model names create_model builds, "shipped": weights load_detector loads}`."""
+    """`{"zoo": model names build_model builds, "shipped": weights Predictor loads by name}`."""
     from mistd.models.zoo import ZOO
     from mistd.weights import shipped_weights
 

@@ -55,7 +55,8 @@ def test_panel_pngs_are_zero_padded_and_sort_in_frame_order(tmp_path):
             results = Results(frame_index=index, sequence="clip 1", maps=_maps(), letterbox=info)
             writer.write(results, np.zeros((H, W, 3), np.uint8))
     names = sorted(p.name for p in (tmp_path / "clip_1").iterdir())
-    assert names == ["000000.png", "000002.png", "000010.png", "000100.png"]
-    image = cv2.imread(str(tmp_path / "clip_1" / "000010.png"))
+    # frame numbers in file names are 1-based (positions 0, 2, 10, 100)
+    assert names == ["000001.png", "000003.png", "000011.png", "000101.png"]
+    image = cv2.imread(str(tmp_path / "clip_1" / "000011.png"))
     assert image.shape == (H, W + 3 * (W + COLOUR_BAR_WIDTH), 3)
     assert writer.videos == [tmp_path / "clip_1.mp4"] and writer.videos[0].stat().st_size > 0

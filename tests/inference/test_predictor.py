@@ -86,7 +86,7 @@ def test_results_index_filter_and_export(tmp_path: Path):
     assert len(results[1]) == 1 and len(results[:2]) == 2 and len(results.above()) == 2
     assert [len(r) for r in results] == [1, 1, 1]
     listed = json.loads(results.to_json())
-    assert listed[1] == {"frame": 0, "box": [40.0, 40.0, 44.0, 46.0], "score": 0.2, "label": 0,
+    assert listed[1] == {"frame": 1, "box": [40.0, 40.0, 44.0, 46.0], "score": 0.2, "label": 0,
                          "name": "bird"}  # fmt: skip
     image = results.plot()
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
@@ -306,7 +306,7 @@ def test_chal_maps_reach_the_results_and_the_panels(tmp_path: Path):
             panels.write(results, results.plot())
     assert {"background", "anomaly", "gate"} <= set(results.maps)
     # frames pushed one by one have no sequence name: their files go under "video"
-    panel = cv2.imread(str(tmp_path / "maps" / "video" / "000002.png"))
+    panel = cv2.imread(str(tmp_path / "maps" / "video" / "000003.png"))  # 3rd frame, 1-based
     bar = COLOUR_BAR_WIDTH
     assert panel.shape == (64, 64 + 3 * (64 + bar), 3)
     for tile in range(3):  # background, anomaly, gate: drawn, not black "n/a" tiles
@@ -404,3 +404,41 @@ assert "torch" not in sys.modules, "torch was imported"
     subprocess.run([sys.executable, "-c", code], check=True)
     rows = (tmp_path / "runs" / "model" / "detections.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[1].endswith(",0.6000,0,drone")
+    assert rows[1].startswith("1,frames,") and rows[2].startswith("2,frames,")  # 1-based numbers
+
+
+def test_one_name_per_option_and_the_old_spellings_still_work(tmp_path: Path):
+    """--display-threshold (detect), --operating-threshold (eval, eval-dets, track), --out (every
+    command writing a run folder), --select (sequences); --score-threshold, --project and
+    --split are kept as old spellings."""
+    from typer.testing import CliRunner
+
+    from mistd.cli import app
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(frames / f"{k}.png"), blob_frame(x=20 + 2 * k))
+    runner = CliRunner()
+
+    def run(*args: str) -> dict:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result
+
+    runs = tmp_path / "runs"
+    for option in ("--display-threshold", "--score-threshold"):
+        name = option.strip("-")
+        run("detect", "--model", "tophat", str(frames), "--out", str(runs), "--name", name,
+            "--no-video", option, "0.99")  # fmt: skip
+        assert (runs / name / "detections.csv").read_text().count("\n") == 1  # header only
+    for out, option in (("--out", "--operating-threshold"), ("--project", "--score-threshold")):
+        m = tmp_path / f"{out.strip('-')}.json"
+        run("eval", "--model", "tophat", "--data", str(frames), out, str(runs / "eval"),
+            option, "0.4", "--json", str(m))  # fmt: skip
+        assert json.loads(m.read_text())["score_threshold"] == 0.4
+    assert len(list((runs / "eval").iterdir())) == 2
+    result = runner.invoke(app, ["detect", "--model", "tophat", str(frames),
+                                 "--display-threshold", "2"])  # fmt: skip
+    assert "--display-threshold must be" in str(result.exception)
+    assert mistd.build_model is mistd.create_model

@@ -145,6 +145,12 @@ def test_track_select_and_input_size_options(tmp_path: Path):
     assert json.loads((out / "tophat" / "metrics.json").read_text())["sequences"] == ["seq"]
     bad = runner.invoke(app, [*args, "--input-size", "512x512"])
     assert bad.exit_code != 0 and "trained models" in str(bad.exception)
+    # --split is the old spelling of --select (one way to pick sequences)
+    old = runner.invoke(app, [*args, "--split", "seq", "--name", "old"])
+    assert old.exit_code == 0, old.output
+    assert json.loads((out / "old" / "metrics.json").read_text())["sequences"] == ["seq"]
+    both = runner.invoke(app, [*args, "--split", "seq", "--select", "seq"])
+    assert both.exit_code != 0 and "--select only" in str(both.exception)
 
 
 def test_input_size_reaches_the_streaming_predictor(tmp_path: Path):

@@ -20,10 +20,11 @@ Examples:
 Trailing key=value settings are a classical --model's config keys, as in `mistd eval`.
 Writes under <out>/<name> (default runs/detect/<model>, auto-incremented):
 detections.json (COCO results; image ids = the data set's COCO ids, else 1..N in frame order),
-detections.csv (frame,sequence,x1,y1,x2,y2,score,label,class_name; frames 0-based) and one
+detections.csv (frame,sequence,x1,y1,x2,y2,score,label,class_name; frames 1-based, as in
+every file mistd writes) and one
 annotated video per sequence (<sequence>.mp4: detections in green, ground truth, when the
 source has any, in magenta). All of them hold the boxes at or above the display threshold
-(--score-threshold, default: the model's); --save-all also writes every box above 0.001 to the
+(--display-threshold, default: the model's); --save-all also writes every box above 0.001 to the
 json (for `mistd eval-dets`).
 Trained models run at the frame's own size (padded to a multiple of 32) unless --input-size,
 and stream (each frame's features are computed once and cached over the window; detections
@@ -52,7 +53,11 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/detect"), "--out", help="Output parent folder."),
         name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
         score_threshold: float | None = typer.Option(
-            None, "--score-threshold", help="Display threshold (default: the model's)."
+            None,
+            "--display-threshold",
+            "--score-threshold",
+            help="Boxes written and drawn from this score (default: the model's display "
+            "threshold; --score-threshold: old name).",
         ),
         save_all: bool = typer.Option(
             False, "--save-all", help="Also write every box above 0.001 to detections.json."
@@ -95,7 +100,7 @@ def register(app: typer.Typer) -> None:
         from mistd.inference.predictor import open_predictor
         from mistd.io import increment_path
 
-        check_options(score_threshold, max_frames)
+        check_options(score_threshold, max_frames, "--display-threshold")
         check_range("--fps", fps, "(0, 1000]") if fps is not None else None
         predictor, default_name = open_predictor(
             model,

@@ -21,10 +21,11 @@ EVAL_DETS_HELP = """Score a COCO result file against COCO ground truth (official
 \b
 Examples:
   mistd eval-dets --gt instances_test.json --dets results.json
-  mistd eval-dets --gt gt.json --dets dets.json --score-threshold 0.5 --json m.json --plot pr.png
+  mistd eval-dets --gt gt.json --dets d.json --operating-threshold 0.5 --json m.json --plot pr.png
 
 The result file is scored as given (no NMS; scores < 0.001 dropped). The operating point
-P/R/F1@thr uses greedy IoU >= 0.5 matching per image at --score-threshold.
+P/R/F1@thr uses greedy IoU >= 0.5 matching per image at --operating-threshold; metrics.json also
+holds the best F1 over all thresholds (best_f1, best_f1_threshold) and the F1-vs-score curve.
 """
 
 EVAL_HELP = """Run a detector over a data set and score it (official protocol).
@@ -67,10 +68,14 @@ def echo_warnings(caught: list[warnings.WarningMessage]) -> None:
         typer.echo(f"warning: {item.message}", err=True)
 
 
-def check_options(score_threshold: float | None = None, max_frames: int | None = None) -> None:
-    """InputError for a `--score-threshold` outside [0, 1] (NaN included) or `--max-frames` < 1."""
-    if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
-        raise InputError(f"--score-threshold must be a number in [0, 1], got {score_threshold}")
+def check_options(
+    threshold: float | None = None,
+    max_frames: int | None = None,
+    option: str = "--operating-threshold",
+) -> None:
+    """InputError for a threshold `option` outside [0, 1] (NaN included) or `--max-frames` < 1."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise InputError(f"{option} must be a number in [0, 1], got {threshold}")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
 
@@ -95,7 +100,10 @@ def register(app: typer.Typer) -> None:
         gt: Path = typer.Option(..., "--gt", help="COCO ground-truth json (all frames)."),
         dets: Path = typer.Option(..., "--dets", help="COCO result json (list of detections)."),
         score_threshold: float = typer.Option(
-            0.5, "--score-threshold", help="Score threshold of the operating-point P/R/F1."
+            0.5,
+            "--operating-threshold",
+            "--score-threshold",
+            help="Score threshold of the operating-point P/R/F1 (--score-threshold: old name).",
         ),
         json_out: Path | None = typer.Option(None, "--json", help="Write the metrics here."),
         plot: Path | None = typer.Option(None, "--plot", help="Write the PR curve PNG here."),
@@ -132,11 +140,18 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
         score_threshold: float | None = typer.Option(
             None,
+            "--operating-threshold",
             "--score-threshold",
-            help="Operating point of the P/R/F1 (default: the model's operating threshold).",
+            help="Operating point of the P/R/F1 (default: the model's operating threshold; "
+            "--score-threshold: old name).",
         ),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
-        project: Path = typer.Option(Path("runs/eval"), "--project", help="Output parent folder."),
+        project: Path = typer.Option(
+            Path("runs/eval"),
+            "--out",
+            "--project",
+            help="Output parent folder (--project: old name).",
+        ),
         name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
         device: str = typer.Option("cpu", "--device", help="Device for --weights models."),
         select: str | None = typer.Option(

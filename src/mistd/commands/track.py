@@ -108,10 +108,10 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
         root: str | None = typer.Option(None, "--root", help="Remap image paths under this root."),
         split: str | None = typer.Option(
-            None, "--split", help="Only sequences of this split (data sets with a split, e.g. val)."
+            None, "--split", help="Old name of --select SPLIT.", hidden=True
         ),
         sequences: int | None = typer.Option(
-            None, "--sequences", help="Only N evenly spaced sequences (after --split)."
+            None, "--sequences", help="Only N evenly spaced sequences (after --select)."
         ),
         select: str | None = typer.Option(
             None,
@@ -140,8 +140,10 @@ def register(app: typer.Typer) -> None:
         ),
         score_threshold: float | None = typer.Option(
             None,
+            "--operating-threshold",
             "--score-threshold",
-            help="Operating point of the box P/R/F1 (default: the model's operating threshold).",
+            help="Operating point of the box P/R/F1 (default: the model's operating threshold; "
+            "--score-threshold: old name).",
         ),
         track_metrics: bool = typer.Option(
             True,
@@ -166,7 +168,7 @@ def register(app: typer.Typer) -> None:
             ("--sequences", sequences, ">= 1"),
             ("--max-frames", max_frames, ">= 1"),
             ("--unconfirmed-weight", unconfirmed_weight, "[0, 1]"),
-            ("--score-threshold", score_threshold, "[0, 1]"),
+            ("--operating-threshold", score_threshold, "[0, 1]"),
         )
         predictor, default_name = open_predictor(
             model,
@@ -177,8 +179,15 @@ def register(app: typer.Typer) -> None:
             keep_all=True,
         )
         config = predictor.tracker_config(list(overrides or []))
+        if split is not None:  # the old spelling of --select SPLIT
+            if select is not None:
+                raise InputError("give --select only (--split is its old name)")
+            typer.echo(
+                "note: --split is now --select (a split, names or a file of names)", err=True
+            )
+            select = split
         dataset = read_dataset(source, root=root, select=select)
-        dataset = select_sequences(dataset, source, split, sequences, merge_classes)
+        dataset = select_sequences(dataset, source, None, sequences, merge_classes)
         if predictor.merges_for(dataset.class_names):
             # class-agnostic before the tracker, so that one target's boxes of two classes are
             # one detection to track, not two, and match the one-class ground truth
@@ -256,7 +265,7 @@ def register(app: typer.Typer) -> None:
         metrics = {
             "model": default_name,
             "source": str(source),
-            "split": split,
+            "select": select,
             "sequences": list(seen),
             "frames": sum(seen.values()),
             "tracks": table,

@@ -132,7 +132,9 @@ def register(app: typer.Typer) -> None:
             None, "--cfg", help="YAML file of config overrides, or a shipped config (daub-h, ...)"
         ),
         name: str = typer.Option("exp", "--name", help="run name under runs/train/"),
-        project: Path = typer.Option(Path("runs/train"), "--project", help="folder of runs"),
+        project: Path = typer.Option(
+            Path("runs/train"), "--out", "--project", help="folder of runs (--project: old name)"
+        ),
         resume: Path = typer.Option(None, "--resume", help="run folder or checkpoint to continue"),
         init: str = typer.Option(
             None, "--init", help="start from these weights (= train.init_weights=...)"

@@ -40,8 +40,9 @@ from mistd.errors import InputError
 from mistd.evaluation.operating_point import MatchCounts, match_flags, match_image, score_curve
 from mistd.io import write_json_atomic
 from mistd.structures import Detections, FrameRecord
+from mistd.thresholds import DECODE_FLOOR
 
-MIN_SCORE = 0.001
+MIN_SCORE = DECODE_FLOOR  # the official protocol scores every box from 0.001 (mistd.thresholds)
 NO_SEQUENCE = "(root)"
 METRIC_KEYS = ("mAP50", "precision", "recall", "f1", "op_precision", "op_recall", "op_f1")
 

@@ -44,20 +44,16 @@ class ClipDetector:
     Fewer than `num_frames` frames are padded by
     repeating the earliest one (the causal sequence-start rule); more are cut to the last T.
 
+    Its score thresholds (display, operating, track) are the weights' (`mistd.thresholds`,
+    `mistd.weights.Weights.thresholds`), applied by `mistd.inference.predictor.Predictor`.
+
     Attributes:
-        track_threshold: score from which a tracker trusts one of its detections to start or
-            lead a track (the default high and birth thresholds of `mistd track` and
-            `--confirm-tracks`, `mistd.commands.track.tracker_config`): 0.3 for learned models,
-            whose scores on cameras they never saw stay lower than the classical detectors'
-            (those keep the tracker's 0.5); `python benchmarks/tracker_settings.py`.
         model: the `nn.Module` (eval mode).
         config: the RunConfig dict it was trained with ({} when unknown).
         num_frames: clip length T the model expects.
         frame_stride: frames between its clip frames in the video (the model's; 1 if unset).
         input_size: model input (h, w).
     """
-
-    track_threshold = 0.3
 
     def __init__(
         self,

@@ -1,11 +1,12 @@
 """What `mistd detect` writes, as a library function: `write_detections(predictor, source, out)`.
 
 Under `out`: `detections.json` (COCO results: image ids = the data set's COCO ids, else 1..N in
-frame order), `detections.csv` (frame,sequence,x1,y1,x2,y2,score,label,class_name; frames
-0-based), one annotated video per sequence (`<sequence>.mp4`: detections in green, ground truth,
-when the source has any, in magenta) and, with `maps`, CHAL's map panels under `maps/`. Only the
-boxes at or above the display threshold are written; `save_all` also writes every box above the
-decoding floor to the json (what `mistd eval-dets` scores).
+frame order), `detections.csv` (frame,sequence,x1,y1,x2,y2,score,label,class_name; frame
+numbers 1-based, as in every file mistd writes), one annotated video per sequence
+(`<sequence>.mp4`: detections in green, ground truth, when the source has any, in magenta) and,
+with `maps`, CHAL's map panels under `maps/`. Only the boxes at or above the display threshold
+are written; `save_all` also writes every box above the decoding floor to the json (what
+`mistd eval-dets` scores).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def write_detections(
                 ):
                     rows.append(
                         (
-                            results.frame_index,
+                            results.frame_index + 1,  # frame numbers in files: 1-based
                             results.sequence,
                             f"{x1:.2f}",
                             f"{y1:.2f}",

@@ -87,15 +87,15 @@ def map_panels(
     return np.concatenate(tiles, axis=1)
 
 
-def panel_file_name(index: int) -> str:
-    """`000042.png` for frame index 42: zero-padded, so file names sort in frame order."""
-    return f"{index:06d}.png"
+def panel_file_name(number: int) -> str:
+    """`000042.png` for frame number 42: zero-padded, so file names sort in frame order."""
+    return f"{number:06d}.png"
 
 
 class MapPanelWriter:
-    """Writes `map_panels` of every frame as `<folder>/<sequence>/<index>.png` (index 0-based,
-    zero-padded to 6 digits) and one `<folder>/<sequence>.mp4` per sequence (context manager;
-    videos are finished on exit).
+    """Writes `map_panels` of every frame as `<folder>/<sequence>/<frame>.png` (the frame number,
+    1-based as in every file mistd writes, zero-padded to 6 digits) and one
+    `<folder>/<sequence>.mp4` per sequence (context manager; videos are finished on exit).
 
     Frames come as `Results` of a `Predictor(..., maps=True)` (CHAL streamed with the torch
     backend): their `maps` and `letterbox` give the panels.
@@ -124,7 +124,7 @@ class MapPanelWriter:
 
         panels = map_panels(overlay_bgr, results.maps, results.letterbox)
         name = sequence_file_name(results.sequence)
-        png = self.folder / name / panel_file_name(results.frame_index)
+        png = self.folder / name / panel_file_name(results.frame_index + 1)  # 1-based, as files
         png.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(png) as tmp:
             cv2.imwrite(str(tmp), panels)

@@ -6,8 +6,10 @@
     results.plot()                             # BGR uint8 image with the boxes drawn
     results.save("frame.png"); results.to_json(); results.to_supervision()
 
-Frame numbers (`Results.frame_index`) are 0-based, like every frame number in mistd's Python API
-and its CSV files; MOT track files are 1-based by their format's definition.
+Frames: one rule everywhere. A frame's position (`Results.frame_index`, `FrameRecord.index`, any
+field named `*index`) is 0-based, as list indices are; a frame NUMBER (a `frame` column or field,
+a file name) is 1-based: detections.csv, `to_json`, tracks.json, MOT files (as their format
+defines), map panel PNGs.
 
 No torch here: results of an onnxruntime detector never import it.
 """
@@ -151,10 +153,11 @@ class Results:
         return path
 
     def to_list(self) -> list[dict]:
-        """One dict per detection: `box` [x1, y1, x2, y2], `score`, `label`, `name`, `frame`."""
+        """One dict per detection: `box` [x1, y1, x2, y2], `score`, `label`, `name`, `frame`
+        (the frame NUMBER, 1-based, as in every file mistd writes)."""
         return [
             {
-                "frame": int(self.frame_index),
+                "frame": int(self.frame_index) + 1,
                 "box": [round(float(v), 2) for v in box],
                 "score": round(float(score), 4),
                 "label": int(label),
