@@ -442,3 +442,51 @@ def test_one_name_per_option_and_the_old_spellings_still_work(tmp_path: Path):
                                  "--display-threshold", "2"])  # fmt: skip
     assert "--display-threshold must be" in str(result.exception)
     assert mistd.build_model is mistd.create_model
+
+
+def test_an_exported_graph_runs_like_the_torch_model_through_the_predictor(tmp_path: Path):
+    """A real deployable graph (`mistd export`, dynamic size, thresholds in its metadata) behind
+    `Predictor("model.onnx")`: the frame's own size (padded to x32), the weights' thresholds,
+    the class names, and the detections of the torch model streamed at that size."""
+    pytest.importorskip("onnxruntime")
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.export import export_deploy_onnx
+    from mistd.models.zoo import ZOO, build_model
+
+    torch.manual_seed(0)
+    cfg = dict(ZOO["mf-baseline"][0].tiny_overrides(), input_size=[64, 96], num_classes=2)
+    model, _ = build_model("mf-baseline", cfg)
+    with torch.no_grad():  # scores near 0.25 that differ from anchor to anchor: boxes to compare
+        for conv in [*model.head.obj_preds, *model.head.cls_preds]:
+            conv.bias.zero_()
+    path = export_deploy_onnx(
+        model.eval(),
+        tmp_path / "m.onnx",
+        (64, 96),
+        class_names=["bird", "drone"],
+        dynamic=True,
+        thresholds={"display": 0.2, "operating": 0.4, "track": 0.25},
+    )
+    graph = Predictor(path, keep_all=True)
+    config = {"data": {"class_names": ["bird", "drone"]}}
+    torch_model = Predictor(
+        ClipDetector(model, num_frames=model.num_frames, input_size=(64, 96), config=config),
+        input_size="native",
+        keep_all=True,
+    )
+    assert graph.thresholds == Thresholds(display=0.2, operating=0.4, track=0.25)
+    assert graph.names == torch_model.names == ["bird", "drone"]
+    for k in range(3):
+        frame = blob_frame(70, 100, x=30 + 2 * k)
+        got, want = graph(frame), torch_model(frame)
+        assert graph.detector.runtime.input_size == (96, 128)  # 70x100 padded to x32
+        strong = want.scores >= 0.01
+        assert (got.scores >= 0.01).sum() == strong.sum() >= 5
+
+        # order-free: anchors over a flat background tie in score
+        def rows(r, keep):
+            table = np.round(np.column_stack([r.scores[keep], r.boxes[keep]]), 2)
+            return table[np.lexsort(table.T[::-1])]
+
+        np.testing.assert_allclose(rows(got, got.scores >= 0.01), rows(want, strong), atol=0.011)
+        assert got.letterbox is None and want.letterbox.scale == 1.0  # padded, not resized

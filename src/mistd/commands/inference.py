@@ -96,6 +96,16 @@ def load_model(
     return model.eval(), tuple(cfg.input_size), model_name, names
 
 
+def weights_thresholds(weights: str | None) -> dict[str, float] | None:
+    """The display / operating / track scores of `--weights` (`mistd.thresholds`), for the
+    graph's metadata; None for a `--model` with random weights."""
+    if weights is None:
+        return None
+    from mistd.weights import read_weights
+
+    return read_weights(weights).thresholds.to_dict()
+
+
 def register(app: typer.Typer) -> None:
     """Add `export` and `bench` to `app`."""
 
@@ -165,6 +175,7 @@ def register(app: typer.Typer) -> None:
                 dynamic=dynamic,
                 top_k=top_k,
                 nms_iou=nms_iou if nms else None,
+                thresholds=weights_thresholds(weights),
             )
             if check:
                 from mistd.inference.onnx_backend import check_deploy_graph

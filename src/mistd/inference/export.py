@@ -410,10 +410,12 @@ def export_deploy_onnx(
     dynamic: bool = False,
     top_k: int = DEFAULT_TOP_K,
     nms_iou: float | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> Path:
     """Export `DeployStep(model)` (see its docstring) to `path`, with the metadata
     `mistd.inference.onnx_runtime.OnnxDetector` reads: names, num_frames, frame_stride,
-    input_size, min_input_size, size_multiple, strides, preprocess (JSON), top_k, nms_iou.
+    input_size, min_input_size, size_multiple, strides, preprocess (JSON), top_k, nms_iou, and
+    `thresholds` (the weights' display / operating / track scores, `mistd.thresholds`) when given.
 
     Raises InputError for an `input_size` that cannot be exported (`check_export_size`), a model
     without streaming parts, or class names that do not match the model.
@@ -451,4 +453,6 @@ def export_deploy_onnx(
         axes[name] = {0: "batch", **level}
     meta = deploy_metadata(model, input_size, dynamic, class_names, top_k, nms_iou)
     meta["mistd.feature_strides"] = json.dumps(feature_strides)
+    if thresholds is not None:
+        meta["mistd.thresholds"] = json.dumps({k: float(v) for k, v in thresholds.items()})
     return _export(step, (frame, *past), Path(path), ["frame", *past_names], outputs, axes, meta)

@@ -81,20 +81,27 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
 
 
 def letterbox_params(
-    original_size: tuple[int, int], input_size: tuple[int, int]
+    original_size: tuple[int, int], input_size: tuple[int, int], pad_only: bool = False
 ) -> tuple[float, float, int, int, int, int]:
     """`(sx, sy, pad_x, pad_y, nw, nh)` of the letterbox of an `(H, W)` frame into `(h, w)`:
     scale = min(w/W, h/H), resized size `(int(W*scale), int(H*scale))`, centred (official CHAL
-    `resize_image`; as `mistd.data.transforms.LetterboxInfo`)."""
+    `resize_image`; as `mistd.data.transforms.LetterboxInfo`); `pad_only`: the scale at most 1
+    (a frame smaller than the input is padded, never enlarged)."""
     ih, iw = original_size
     h, w = input_size
     scale = min(w / iw, h / ih)
+    if pad_only:
+        scale = min(scale, 1.0)
     nw, nh = int(iw * scale), int(ih * scale)
     return nw / iw, nh / ih, (w - nw) // 2, (h - nh) // 2, nw, nh
 
 
 def letterbox(
-    frame: np.ndarray, input_size: tuple[int, int], bit_depth: int, pad_value: float = 128.0
+    frame: np.ndarray,
+    input_size: tuple[int, int],
+    bit_depth: int,
+    pad_value: float = 128.0,
+    pad_only: bool = False,
 ) -> tuple[np.ndarray, tuple[float, float, int, int, int, int]]:
     """Raw `[H, W]` frame -> letterboxed `[h, w]` float32 in 0..255 and its `letterbox_params`.
 
@@ -110,7 +117,7 @@ def letterbox(
             frame = np.clip(frame, 0, 255).astype(np.uint8)
     else:
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-    params = letterbox_params(frame.shape, input_size)
+    params = letterbox_params(frame.shape, input_size, pad_only)
     _, _, pad_x, pad_y, nw, nh = params
     if bit_depth == 16:
         image = Image.fromarray(frame.astype(np.float32) * np.float32(255.0 / 65535.0))
@@ -247,6 +254,9 @@ class OnnxDetector:
         self.input_size = self._check_size(input_size)
         preprocess = meta.get("preprocess", {})
         self.pad_value = float(preprocess.get("pad_value", 128.0))
+        # True: frames smaller than the input are padded, never enlarged (the `Predictor` runs a
+        # dynamic-size graph at each frame's own size rounded up to a multiple of 32)
+        self.pad_only = False
         self.precision = str(meta.get("precision", "fp32"))
         self.score_threshold = float(score_threshold)
         if max_candidates is not None and max_candidates < 1:
@@ -353,7 +363,7 @@ class OnnxDetector:
         frame = to_gray(frame)
         if bit_depth is None:
             bit_depth = 16 if frame.dtype == np.uint16 else 8
-        image, params = letterbox(frame, self.input_size, bit_depth, self.pad_value)
+        image, params = letterbox(frame, self.input_size, bit_depth, self.pad_value, self.pad_only)
         return image[None], params
 
     def push(self, frame: np.ndarray, bit_depth: int | None = None) -> Boxes:

@@ -393,6 +393,7 @@ class OnnxDetector:
         self.runtime = Runtime(path, input_size=size if isinstance(size, tuple) else None)
         meta = self.runtime.metadata
         self.native = size == "native" and bool(meta.get("dynamic_size", False))
+        self.runtime.pad_only = self.native
         self.name = Path(path).stem
         self.names = list(self.runtime.names)
         self.num_frames = int(self.runtime.num_frames)
