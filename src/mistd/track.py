@@ -27,12 +27,14 @@ class TrackRun:
 
     Attributes:
         rows: per sequence, MOT rows `[frame (1-based), id, x, y, w, h, score]`.
+        tracks: the same as `[R, 7]` float64 arrays (filled by `write_tracks`).
         videos: the annotated videos written.
         raw_metrics, confirmed_metrics: box metrics of the detections before and after track
             confirmation (`COCOEvaluator.compute()` dicts; empty without ground truth).
     """
 
     rows: dict[str, list[list[float]]] = field(default_factory=dict)
+    tracks: dict = field(default_factory=dict)
     videos: list[Path] = field(default_factory=list)
     raw_metrics: dict = field(default_factory=dict)
     confirmed_metrics: dict = field(default_factory=dict)
@@ -102,3 +104,56 @@ def track_dataset(
             raw_eval.process([p[0] for p in pending], [p[1] for p in pending])
         run.raw_metrics = raw_eval.compute()
     return run
+
+
+def write_tracks(run: TrackRun, config: TrackerConfig, out_dir: str | Path) -> dict[str, Path]:
+    """Write `run`'s tracks under `out_dir`: `mot/<sequence>.txt`, `tracks.json`, `tracks.csv`
+    and the tracker settings `tracker.yaml`. Returns the paths (`mot`, `json`, `csv`, `yaml`)."""
+    import numpy as np
+    import yaml
+
+    from mistd.config import to_dict
+    from mistd.data.video import sequence_file_name
+    from mistd.io import write_text_atomic
+    from mistd.tracking.trackfile import write_mot, write_track_csv, write_tracks_json
+
+    out_dir = Path(out_dir)
+    run.tracks = {k: np.asarray(v, np.float64).reshape(-1, 7) for k, v in run.rows.items()}
+    for sequence, rows in run.tracks.items():
+        write_mot(out_dir / "mot" / f"{sequence_file_name(sequence)}.txt", rows)
+    return {
+        "mot": out_dir / "mot",
+        "json": write_tracks_json(out_dir / "tracks.json", run.tracks),
+        "csv": write_track_csv(out_dir / "tracks.csv", run.tracks),
+        "yaml": write_text_atomic(out_dir / "tracker.yaml", yaml.safe_dump(to_dict(config))),
+    }
+
+
+def score_tracks(
+    run: TrackRun,
+    dataset: FrameDataset,
+    out_dir: str | Path,
+    max_frames: int | None = None,
+    trackeval: bool = True,
+) -> tuple[dict[str, int], dict]:
+    """Score `run`'s tracks (after `write_tracks`) against the ground-truth tracks of `dataset`
+    (written to `gt/<sequence>.txt`): only the frames that were run (`max_frames`). Returns
+    `(frames scored per sequence, mistd.tracking.metrics.evaluate_tracks' result)`."""
+    from mistd.data.video import sequence_file_name
+    from mistd.tracking.metrics import evaluate_tracks, gt_tracks_from_dataset
+    from mistd.tracking.trackfile import write_mot
+
+    gt, num_frames = gt_tracks_from_dataset(dataset)
+    seen = dict(num_frames)
+    if max_frames is not None:
+        remaining, seen = max_frames, {}
+        for sequence in dataset.sequences:
+            if remaining <= 0:
+                break
+            seen[sequence.name] = min(len(sequence.frames), remaining)
+            remaining -= seen[sequence.name]
+        gt = {s: g[g[:, 0] <= seen[s]] for s, g in gt.items() if s in seen}
+    for sequence in seen:
+        write_mot(Path(out_dir) / "gt" / f"{sequence_file_name(sequence)}.txt", gt[sequence])
+    result = evaluate_tracks(gt, {s: run.tracks[s] for s in seen}, seen, trackeval=trackeval)
+    return seen, result

@@ -313,3 +313,24 @@ def test_trackeval_import_is_quiet(trackeval_module, capsys):
     capsys.readouterr()
     assert trackeval_available() and require_trackeval() is trackeval_module
     assert capsys.readouterr().out == ""
+
+
+def test_tracking_is_a_library_function(tmp_path: Path):
+    """What `mistd track` does, from Python: `track_dataset`, `write_tracks`, `score_tracks`."""
+    from mistd.data.readers import read_dataset
+    from mistd.inference.predictor import Predictor
+    from mistd.track import score_tracks, track_dataset, write_tracks
+
+    dataset = read_dataset(_clip(tmp_path))
+    predictor = Predictor("tophat")
+    config = predictor.tracker_config(["min_hits=2"])
+    assert config.min_hits == 2 and config.high_threshold == 0.5  # classical: 0.5
+    run = track_dataset(predictor, dataset, config, tmp_path / "out", video=False)
+    assert predictor.stages == []  # the confirmation stage belonged to the run
+    paths = write_tracks(run, config, tmp_path / "out")
+    assert paths["json"].is_file() and (paths["mot"] / "seq.txt").is_file()
+    assert set(run.tracks["seq"][:, 1].astype(int)) == {1} and len(run.tracks["seq"]) >= 13
+    assert run.tracks["seq"][0, 0] >= 1  # MOT frame numbers are 1-based
+    seen, result = score_tracks(run, dataset, tmp_path / "out", trackeval=False)
+    assert seen == {"seq": 16} and result["state_accuracy"]["all"] > 0.35
+    assert run.raw_metrics["n_gt"] == run.confirmed_metrics["n_gt"] == 16

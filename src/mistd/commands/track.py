@@ -156,12 +156,9 @@ def register(app: typer.Typer) -> None:
         from mistd.config import to_dict
         from mistd.data.readers import read_dataset
         from mistd.data.selection import select_sequences
-        from mistd.data.video import sequence_file_name
         from mistd.inference.predictor import open_predictor
-        from mistd.io import increment_path, write_json_atomic, write_text_atomic
-        from mistd.track import track_dataset
-        from mistd.tracking.metrics import evaluate_tracks, gt_tracks_from_dataset
-        from mistd.tracking.trackfile import write_mot, write_track_csv, write_tracks_json
+        from mistd.io import increment_path, write_json_atomic
+        from mistd.track import score_tracks, track_dataset, write_tracks
 
         check_options(
             ("--fps", fps, "(0, 1000]"),
@@ -217,38 +214,16 @@ def register(app: typer.Typer) -> None:
                 fps=fps,
                 max_frames=max_frames,
             )
-        rows, videos = run.rows, run.videos
-        confirmed_metrics = run.confirmed_metrics
-        tracks = {k: np.asarray(v, np.float64).reshape(-1, 7) for k, v in rows.items()}
-        for seq, seq_rows in tracks.items():
-            write_mot(out_dir / "mot" / f"{sequence_file_name(seq)}.txt", seq_rows)
-        json_path = write_tracks_json(out_dir / "tracks.json", tracks)
-        csv_path = write_track_csv(out_dir / "tracks.csv", tracks)
-        import yaml
-
-        write_text_atomic(out_dir / "tracker.yaml", yaml.safe_dump(to_dict(config)))
-        n_tracks = sum(len(np.unique(r[:, 1])) for r in tracks.values())
+        confirmed_metrics, raw_metrics = run.confirmed_metrics, run.raw_metrics
+        paths = write_tracks(run, config, out_dir)
+        n_tracks = sum(len(np.unique(r[:, 1])) for r in run.tracks.values())
         typer.echo(f"{len(dataset.sequences)} sequences, {n_tracks} confirmed tracks")
-        typer.echo(f"tracks: {out_dir / 'mot'} (MOT txt), {json_path}, {csv_path}")
-        for path in videos:
+        typer.echo(f"tracks: {paths['mot']} (MOT txt), {paths['json']}, {paths['csv']}")
+        for path in run.videos:
             typer.echo(f"video:  {path}")
         if not labelled:
             return
-        raw_metrics = run.raw_metrics
-        gt, num_frames = gt_tracks_from_dataset(dataset)
-        seen = dict(num_frames)
-        if max_frames is not None:
-            # only the frames that were run are scored
-            remaining, seen = max_frames, {}
-            for s in dataset.sequences:
-                if remaining <= 0:
-                    break
-                seen[s.name] = min(len(s.frames), remaining)
-                remaining -= seen[s.name]
-            gt = {s: g[g[:, 0] <= seen[s]] for s, g in gt.items() if s in seen}
-        for seq in seen:
-            write_mot(out_dir / "gt" / f"{sequence_file_name(seq)}.txt", gt[seq])
-        result = evaluate_tracks(gt, {s: tracks[s] for s in seen}, seen, trackeval=track_metrics)
+        seen, result = score_tracks(run, dataset, out_dir, max_frames, trackeval=track_metrics)
         table = report_track_metrics(result)
         boxes = {
             "raw": {k: raw_metrics.get(k) for k in ("mAP50", "f1", "op_f1")},
