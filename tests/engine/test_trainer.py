@@ -14,6 +14,7 @@ from mistd.engine.trainer import Trainer, split_sequences
 from mistd.errors import InputError
 from mistd.models.zoo import ZOO
 from mistd.run_config import build_run_config
+from mistd.weights import read_weights
 
 
 def tiny_cfg(name: str, data, **train):
@@ -66,6 +67,25 @@ def test_smoke_training_reduces_loss(tiny_data, tmp_path):
     assert result["best_map50"] == pytest.approx(float(rows[-1]["mAP50"]))
     ckpt = load_checkpoint(run / "weights" / "last.pt")
     assert ckpt["model"] == "mf-baseline" and ckpt["epoch"] == 4 and ckpt["iteration"] == 16
+    # the operating point the evaluation found travels with the weights (none found here)
+    assert ckpt["thresholds"] == trainer.found_thresholds()
+
+
+def test_checkpoints_carry_the_operating_point_the_evaluation_found(tiny_data, tmp_path):
+    """`thresholds.operating` of a checkpoint is the best-F1 score of the last evaluation
+    (class-agnostic where the data has several classes); `read_weights` reads it back."""
+    from mistd.checkpoint import save_checkpoint
+
+    trainer = Trainer(tiny_cfg("yolox-s", tiny_data, epochs=1), tmp_path / "run", progress=False)
+    assert trainer.state()["thresholds"] is None  # no evaluation yet
+    trainer.metrics = {"best_f1": 0.0, "best_f1_threshold": 1.0}
+    assert trainer.found_thresholds() is None  # nothing found: no operating point
+    trainer.metrics = {"best_f1": 0.6, "best_f1_threshold": 0.42}
+    assert trainer.found_thresholds() == {"operating": 0.42}
+    agnostic = {"best_f1": 0.7, "best_f1_threshold": 0.35}
+    trainer.metrics["breakdown"] = {"class_agnostic": agnostic}
+    path = save_checkpoint(tmp_path / "w.pt", trainer.state())
+    assert read_weights(path).thresholds.operating == pytest.approx(0.35)
 
 
 def _final_state(run_dir) -> dict:

@@ -373,7 +373,17 @@ class Trainer:
             epoch_steps=self.epoch_steps,
             nan_streak=self.nan_streak,
             world_size=self.info.world_size,
+            thresholds=self.found_thresholds(),
         )
+
+    def found_thresholds(self) -> dict[str, float] | None:
+        """The checkpoint's `thresholds` (`mistd.thresholds`): the operating point the last
+        evaluation found, the score of the best F1 (class-agnostic where the data has several
+        classes); None before any evaluation or when nothing was found."""
+        metrics = self.metrics.get("breakdown", {}).get("class_agnostic") or self.metrics
+        if not metrics.get("best_f1"):
+            return None
+        return {"operating": float(metrics["best_f1_threshold"])}
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
         """Restore everything `state()` saved (RNG states last, so nothing consumes them)."""

@@ -72,10 +72,15 @@ def _score(
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         metrics = evaluator.compute()
-    return {k: metrics[k] for k in SUMMARY_KEYS if k in metrics} | {
-        "frames": len(records),
-        "targets": int(sum(r.num_targets for r in records)),
-    }
+    best = {k: metrics[k] for k in ("best_f1", "best_f1_threshold") if k in metrics}
+    return (
+        {k: metrics[k] for k in SUMMARY_KEYS if k in metrics}
+        | best
+        | {
+            "frames": len(records),
+            "targets": int(sum(r.num_targets for r in records)),
+        }
+    )
 
 
 def confusion_matrix(
