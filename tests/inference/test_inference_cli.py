@@ -70,15 +70,15 @@ def test_detect_streams_with_the_same_detections(tmp_path, tiny_weights, frames_
 
 @pytest.mark.slow
 def test_detect_runs_an_exported_onnx_file(tmp_path, tiny_weights, frames_dir):
-    out = tmp_path / "model.onnx"
     for extra in ([], ["--nms"]):
+        out = tmp_path / f"model{len(extra)}.onnx"
         result = CliRunner().invoke(
             app, ["export", "--weights", str(tiny_weights), "--out", str(out), *extra]
         )
         assert result.exit_code == 0, result.output
         assert "relative error" in result.output
-        streamed = run_detect(tmp_path / "torch", tiny_weights, frames_dir)
-        onnx = run_detect(tmp_path / "onnx", out, frames_dir)
+        streamed = run_detect(tmp_path / "torch", tiny_weights, frames_dir, "--save-all")
+        onnx = run_detect(tmp_path / "onnx", out, frames_dir, "--save-all")
         assert len(onnx) == len(streamed) > 0
         got = sorted(d["score"] for d in onnx)
         np.testing.assert_allclose(got, sorted(d["score"] for d in streamed), rtol=1e-4)

@@ -163,51 +163,6 @@ class OnnxStreamingParts:
         )
 
 
-class OnnxFileDetector:
-    """A deployable `.onnx` (`mistd export`) behind the detector interface of `mistd eval`,
-    `detect` and `track`: `push(frame, bit_depth)` / `reset()` stream, `detect(frames [T, H, W],
-    bit_depth)` runs one clip; both return `Detections` in original pixels.
-
-    The work is `mistd.inference.onnx_runtime.OnnxDetector`'s (numpy, no torch); this class
-    only converts its outputs to `Detections` and exposes the class names as a run config does
-    (`config["data"]["class_names"]`).
-    """
-
-    def __init__(self, path: str | Path, **options: Any):
-        from mistd.inference.onnx_runtime import OnnxDetector
-
-        self.onnx = OnnxDetector(path, **options)
-        self.name = Path(path).stem
-        self.num_frames = self.onnx.num_frames
-        self.frame_stride = self.onnx.frame_stride
-        self.input_size = self.onnx.input_size
-        self.track_threshold = self.onnx.track_threshold
-        self.config = {"data": {"class_names": list(self.onnx.names)}}
-
-    @staticmethod
-    def _detections(result) -> Any:
-        from mistd.structures import Detections
-
-        boxes, scores, labels = result
-        return Detections(
-            torch.from_numpy(np.ascontiguousarray(boxes)).reshape(-1, 4),
-            torch.from_numpy(np.ascontiguousarray(scores)),
-            torch.from_numpy(np.ascontiguousarray(labels)).long(),
-        )
-
-    def reset(self) -> None:
-        self.onnx.reset()
-
-    def push(self, frame: np.ndarray, bit_depth: int | None = None):
-        return self._detections(self.onnx.push(frame, bit_depth))
-
-    def detect(self, frames: np.ndarray, bit_depth: int | None = None):
-        return self._detections(self.onnx.predict_clip(frames, bit_depth))
-
-    def __repr__(self) -> str:
-        return f"OnnxFileDetector({self.onnx!r})"
-
-
 @torch.no_grad()
 def check_deploy_graph(
     model: torch.nn.Module, path: str | Path, input_size: tuple[int, int], top_k: int = 1000

@@ -384,13 +384,15 @@ class OnnxDetector:
     learned = True
     maps = False
 
-    def __init__(self, path: Path, *, input_size: Any = None):
+    def __init__(self, path: Path, *, input_size: Any = None, threads: int | None = None):
         from mistd.inference.onnx_runtime import OnnxDetector as Runtime
 
         size = parse_input_size(input_size)
         if size == "trained":
             size = None
-        self.runtime = Runtime(path, input_size=size if isinstance(size, tuple) else None)
+        self.runtime = Runtime(
+            path, input_size=size if isinstance(size, tuple) else None, threads=threads
+        )
         meta = self.runtime.metadata
         self.native = size == "native" and bool(meta.get("dynamic_size", False))
         self.runtime.pad_only = self.native
@@ -426,6 +428,15 @@ class OnnxDetector:
                 )
         boxes, scores, labels = self.runtime.push(frame, bit_depth)
         return Results(boxes, scores, labels, self.names)
+
+    def detect_clips(self, clips: list[np.ndarray], bit_depths: list[int]) -> list[Results]:
+        """Clip mode on several `[T, H, W]` clips (frames `frame_stride` apart), one after the
+        other (for sampled evaluation); leaves the stream reset."""
+        out = []
+        for clip, bit_depth in zip(clips, bit_depths, strict=True):
+            boxes, scores, labels = self.runtime.predict_clip(clip, bit_depth)
+            out.append(Results(boxes, scores, labels, self.names))
+        return out
 
 
 def open_detector(
@@ -724,9 +735,9 @@ class Predictor:
     def predict_clips(self, clips: list, batch: int = 8) -> list[Results]:
         """Clip mode on `mistd.structures.Clip`s in any order (each with its own causal window;
         for the sampled evaluation of training): one forward pass per `batch` clips, trained
-        torch models only. Stages do not run (they need frames in order)."""
-        if not isinstance(self.detector, TorchDetector):
-            raise TypeError("predict_clips runs trained torch models")
+        torch models and `.onnx` files only. Stages do not run (they need frames in order)."""
+        if not isinstance(self.detector, TorchDetector | OnnxDetector):
+            raise TypeError("predict_clips runs trained torch models and .onnx files")
         out: list[Results] = []
         for lo in range(0, len(clips), batch):
             items = clips[lo : lo + batch]
