@@ -357,7 +357,7 @@ class OnnxDetector:
     input_size = (32, 32)
     min_input_size = (32, 32)
 
-    def __init__(self, path, input_size=None):
+    def __init__(self, path, input_size=None, threads=None):
         self.seen = 0
 
     def reset(self):

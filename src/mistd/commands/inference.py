@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         nms: bool = typer.Option(False, "--nms/--no-nms", help="NMS inside the graph."),
         nms_iou: float = typer.Option(0.65, "--nms-iou", help="IoU of the in-graph NMS."),
         top_k: int = typer.Option(1000, "--top-k", help="Candidates the graph returns."),
-        precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
+        precision: str = typer.Option("fp32", "--precision", help="fp32 or int8 (not bf16)."),
         calibration: list[str] = typer.Option(
             None, "--calibration", help="int8: calibration data (repeatable; see help)."
         ),
@@ -152,8 +152,16 @@ def register(app: typer.Typer) -> None:
 
         if format != "onnx":
             raise InputError(f"--format: only 'onnx' is supported, got '{format}'")
+        if precision == "bf16":
+            raise InputError(
+                "--precision bf16: onnxruntime's CPU execution provider has no bf16 kernels "
+                "(ONNX Conv takes no bf16 at opset 17, MatMul has no bf16 CPU kernel): export "
+                "int8, or run bf16 on the torch path (`mistd detect --precision bf16`)"
+            )
         if precision not in ("fp32", "int8"):
-            raise InputError(f"--precision: expected fp32 or int8, got '{precision}'")
+            raise InputError(
+                f"--precision: expected fp32, int8 (or bf16: see help), got '{precision}'"
+            )
         if top_k < 1:
             raise InputError(f"--top-k must be >= 1, got {top_k}")
         if raw and (precision != "fp32" or nms):
