@@ -154,14 +154,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     """
     order = np.argsort(-scores, kind="stable")
     b = boxes[order].astype(np.float32)
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    x1 = np.maximum(b[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(b[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(b[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(b[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    union = np.maximum(area[:, None] + area[None, :] - inter, np.float32(1e-9))
-    overlaps = np.triu(inter / union > iou_threshold, k=1)  # only higher ranks suppress
+    # an untrained or off-domain model can decode infinite sizes (exp overflow): their IoUs are
+    # NaN and suppress nothing, as in torch
+    with np.errstate(over="ignore", invalid="ignore"):
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        x1 = np.maximum(b[:, None, 0], b[None, :, 0])
+        y1 = np.maximum(b[:, None, 1], b[None, :, 1])
+        x2 = np.minimum(b[:, None, 2], b[None, :, 2])
+        y2 = np.minimum(b[:, None, 3], b[None, :, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        union = np.maximum(area[:, None] + area[None, :] - inter, np.float32(1e-9))
+        overlaps = np.triu(inter / union > iou_threshold, k=1)  # only higher ranks suppress
     keep = np.ones(len(order), dtype=bool)
     for i in np.flatnonzero(overlaps.any(axis=1)):
         if keep[i]:
@@ -176,8 +179,10 @@ def batched_nms(
     each class into its own region of the plane as `mistd.models.ops.batched_nms` does."""
     if len(boxes) == 0:
         return np.zeros((0,), dtype=np.int64)
-    offsets = labels.astype(np.float32) * (boxes.max() - boxes.min() + 1)
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
+    with np.errstate(over="ignore", invalid="ignore"):  # infinite boxes: see `nms`
+        offsets = labels.astype(np.float32) * (boxes.max() - boxes.min() + 1)
+        shifted = boxes + offsets[:, None]
+    return nms(shifted, scores, iou_threshold)
 
 
 # -------------------------------------------------------------------------------- detector
