@@ -28,8 +28,13 @@ from mistd.errors import InputError
 
 CALIBRATION_RUN = 10  # consecutive frames per video sequence (the window sees real motion)
 
-# Node-name substrings kept in float32 by default; see `benchmarks/quantization.py` for the
-# measurements behind them.
+# Node-name substrings kept in float32 by default: none. Measured on chal-ir-s and
+# mf-baseline-ir-s (100 calibration frames, 6 drone_ir val clips x 15 frames streamed, best
+# detection's score against fp32): quantizing everything moved it by 0.006-0.007 on average (at
+# most 0.021-0.028); keeping CHAL's neural field MLP (`/head/field/field/`), its Fourier encoding
+# (`/head/field/Sin|Cos|MatMul`) or the objectness convs (`obj_preds`) in fp32 changed that by
+# under 0.001, keeping the whole head (`/head/`) halved it at a speed cost; mAP50 deltas:
+# `benchmarks/quantization.py` (docs/results.md, Speed).
 DEFAULT_KEEP_FP32: tuple[str, ...] = ()
 
 Run = list[tuple[np.ndarray, int]]  # consecutive frames of one sequence, with their bit depth
@@ -148,6 +153,7 @@ def quantizable_nodes(model_path: str | Path, keep_fp32: Sequence[str] = ()) -> 
     import onnx
 
     graph = onnx.load(str(model_path), load_external_data=False).graph
+    keep_fp32 = [k for k in keep_fp32 if k]  # an empty pattern would match every node
     return [
         n.name
         for n in graph.node
