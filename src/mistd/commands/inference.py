@@ -13,7 +13,7 @@ EXPORT_HELP = """Export a detector to ONNX: one deployable graph (default), or t
 Examples:
   mistd export --weights yolox-ir-s                  # runs/export/yolox-ir-s/model.onnx
   mistd export --weights chal-ir-s --nms --out chal.onnx
-  mistd export --weights mf-residual-ir-s --precision int8 --calibration drone_ir-train
+  mistd export --weights mf-residual-ir-s --precision int8 --calibration drone_ir/:train
   mistd export --weights chal.pt --size 256x256 --dynamic --raw --out exports/chal.onnx
 
 Writes <out> (default runs/export/<name>/model.onnx), a graph that takes one letterboxed frame
@@ -22,9 +22,12 @@ earlier frames, and returns the frame's top --top-k candidates (boxes xyxy in in
 scores, labels; with --nms also the NMS selection) and its own features. Class names, clip length,
 frame stride, input size rule and preprocessing are in its metadata. Run it with
 `mistd detect --weights model.onnx` or, without torch, mistd.inference.onnx_runtime.OnnxDetector.
---precision int8 quantizes it (onnxruntime static QDQ, per-channel weights) calibrated on
---calibration frames (default: drone_ir train clips and SIRST-V2 train frames when found);
-the calibration set and method go into the metadata.
+--precision int8 quantizes it (onnxruntime static QDQ, int8 per-channel weights, uint8
+activations; the backbone's stem and dark2 stay fp32) with activation ranges from streaming the
+--calibration frames through it: a data set, PATH:SELECT for a split (drone_ir/:train) or, for a
+folder of images, a .txt of their names (sirst_v2/images:train.txt); repeatable; a few hundred
+frames of the training sources, never the data you score. The calibration set, the method and
+the nodes kept in fp32 go into the metadata (mistd.calibration).
 --raw writes the raw graphs instead: the clip forward (input `clip` [B, T, 3, H, W] -> raw head
 maps), model.frame.onnx and model.clip.onnx (what `--backend onnxruntime` runs).
 The batch is dynamic; the spatial size is fixed to --size (default: the model's input size)

@@ -28,14 +28,17 @@ from mistd.errors import InputError
 
 CALIBRATION_RUN = 10  # consecutive frames per video sequence (the window sees real motion)
 
-# Node-name substrings kept in float32 by default: none. Measured on chal-ir-s and
-# mf-baseline-ir-s (100 calibration frames, 6 drone_ir val clips x 15 frames streamed, best
-# detection's score against fp32): quantizing everything moved it by 0.006-0.007 on average (at
-# most 0.021-0.028); keeping CHAL's neural field MLP (`/head/field/field/`), its Fourier encoding
-# (`/head/field/Sin|Cos|MatMul`) or the objectness convs (`obj_preds`) in fp32 changed that by
-# under 0.001, keeping the whole head (`/head/`) halved it at a speed cost; mAP50 deltas:
-# `benchmarks/quantization.py` (docs/results.md, Speed).
-DEFAULT_KEEP_FP32: tuple[str, ...] = ()
+# Node-name substrings kept in float32 by default: the backbone's first two stages (stem and
+# dark2, the highest-resolution layers). Why: the normalised input spans ~4.8 units, so one uint8
+# step (0.019) is more than one grey level of a channel (1/255/0.229 = 0.017); a target a few grey
+# levels above its background loses half its contrast at the first quantized layer. Measured on
+# mf-baseline-ir-s (`python benchmarks/quantization.py mf-baseline-ir-s --quick --precisions
+# onnx-int8 --keep-fp32 ...`, 300 calibration frames, drone_ir val sample of 114 key frames,
+# fp32 61.8 mAP50): everything quantized 59.0 (entropy ranges 59.0 too), head in fp32 59.5,
+# the logit convs (`_preds`) 59.9, the stem 60.7, stem + dark2 61.3. On chal-ir-s keeping the
+# neural field MLP (`/head/field/field/`), its Fourier encoding or the objectness convs in fp32
+# moved the best detection's score by under 0.001 (all: 0.006 on average against fp32).
+DEFAULT_KEEP_FP32: tuple[str, ...] = ("/encoder/backbone/stem/", "/encoder/backbone/dark2/")
 
 Run = list[tuple[np.ndarray, int]]  # consecutive frames of one sequence, with their bit depth
 
