@@ -133,6 +133,12 @@ def register(app: typer.Typer) -> None:
         calibration_frames: int = typer.Option(
             300, "--calibration-frames", help="int8: frames to calibrate on."
         ),
+        keep_fp32: list[str] = typer.Option(
+            None,
+            "--keep-fp32",
+            help="int8: node-name substrings left in fp32 (repeatable; default the backbone's "
+            "stem and dark2; 'none' quantizes every layer).",
+        ),
         out: Path | None = typer.Option(None, "--out", help="Graph path (.onnx)."),
         check: bool = typer.Option(
             True, "--check/--no-check", help="Run the export with onnxruntime and compare."
@@ -204,7 +210,10 @@ def register(app: typer.Typer) -> None:
                 from mistd.inference.quantize import quantize_int8
 
                 frames, description = read_calibration(calibration or None, calibration_frames)
-                quantize_int8(path, path, frames, description)
+                from mistd.inference.quantize import DEFAULT_KEEP_FP32
+
+                keep = DEFAULT_KEEP_FP32 if not keep_fp32 else [k for k in keep_fp32 if k != "none"]
+                quantize_int8(path, path, frames, description, keep_fp32=keep)
             typer.echo(f"graph: {path} ({precision}{', NMS inside' if nms else ''})")
             mode = "dynamic H, W" if dynamic else f"fixed {input_size[0]}x{input_size[1]}"
             typer.echo(
