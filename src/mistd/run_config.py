@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from mistd.config import apply_overrides, from_dict, to_dict
+from mistd.data.sources import SourceConfig
 from mistd.errors import InputError
 
 
@@ -47,6 +48,16 @@ class DataConfig:
             checkpoints so outputs carry the names).
         cache: read video frames from the decoded-frame cache (each video decoded once into
             `~/.cache/mistd/frames`, then random access; see `mistd.data.frame_cache`).
+        sources: several training data sets at once (`mistd.data.sources`: per-source path,
+            select, sampling weight, downscale range and validation set; a YAML `--cfg` list);
+            replaces `train`/`val`. Items are windows of `model.input_size` at the frames' own
+            scale; every class is merged into one (`classes`, default `target`).
+        target_crop: with `sources`, the probability that a window holds a target.
+        min_box: with `sources`, training boxes grow to at least this many pixels per side (0 =
+            as annotated).
+        flip: with `sources`, random horizontal flips.
+        source_epoch: with `sources`, items per epoch (each epoch draws new ones; evaluation
+            and `best.pt` follow epochs).
     """
 
     train: str = ""
@@ -61,6 +72,11 @@ class DataConfig:
     classes: str = ""
     class_names: list[str] = field(default_factory=list)
     cache: bool = True
+    sources: list[SourceConfig] = field(default_factory=list)
+    target_crop: float = 0.8
+    min_box: float = 0.0
+    flip: bool = True
+    source_epoch: int = 4000
 
     VALID_RANGES: ClassVar[dict[str, str]] = {
         "workers": "[0, 256]",
@@ -250,10 +266,19 @@ def _validate(cfg: RunConfig) -> None:
         (t.max_nan_steps >= 1, "train.max_nan_steps must be >= 1"),
         (t.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off)"),
         (0 < cfg.data.val_fraction < 1, "data.val_fraction must be in (0, 1)"),
+        (0 <= cfg.data.target_crop <= 1, "data.target_crop must be in [0, 1]"),
+        (cfg.data.min_box >= 0, "data.min_box must be >= 0 (0 = boxes as annotated)"),
+        (cfg.data.source_epoch >= 1, "data.source_epoch must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:
             raise InputError(message)
+    if cfg.data.sources:
+        from mistd.data.sources import check_sources
+
+        check_sources(cfg.data.sources)
+        if "," in cfg.data.classes:
+            raise InputError("data.sources merge every class into one: data.classes is one name")
 
 
 def absolute_paths(cfg: RunConfig) -> RunConfig:
@@ -263,8 +288,11 @@ def absolute_paths(cfg: RunConfig) -> RunConfig:
     from pathlib import Path
 
     d, t = cfg.data, cfg.train
-    for section, key in ((d, "train"), (d, "val"), (d, "root"), (d, "train_select"),
-                         (d, "val_select"), (t, "init_weights")):  # fmt: skip
+    pairs = [(d, "train"), (d, "val"), (d, "root"), (d, "train_select"), (d, "val_select"),
+             (t, "init_weights")]  # fmt: skip
+    for source in d.sources:
+        pairs += [(source, key) for key in ("path", "root", "select", "val", "val_select")]
+    for section, key in pairs:
         value = getattr(section, key)
         if value and Path(value).exists():
             setattr(section, key, str(Path(value).resolve()))

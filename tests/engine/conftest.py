@@ -52,3 +52,9 @@ def make_tiny_dataset(
 def tiny_data(tmp_path_factory) -> Path:
     """COCO json of 3 sequences x 8 frames of 64x64."""
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny_data"))
+
+
+@pytest.fixture
+def make_dataset():
+    """`make_tiny_dataset` for tests that need data sets of their own (sizes, seeds)."""
+    return make_tiny_dataset

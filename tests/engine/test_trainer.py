@@ -277,3 +277,48 @@ def test_run_paths_are_made_absolute(tmp_path, monkeypatch):
     absolute_paths(cfg)
     assert cfg.data.train == str((tmp_path / "data").resolve())
     assert cfg.data.val_select == "val" and cfg.train.init_weights == "x"  # names, not paths
+
+
+def test_multi_source_training_reports_each_source(tmp_path, make_dataset):
+    """`data.sources`: two data sets of different frame sizes train one model; validation gives
+    one row per source (frames at their own size), and the run resumes mid-way identically."""
+    first = make_dataset(tmp_path / "a", num_sequences=2, num_frames=4, size=64, seed=1)
+    second = make_dataset(tmp_path / "b", num_sequences=2, num_frames=4, size=96, seed=2)
+    sources = [
+        {"name": "a", "path": str(first), "weight": 2.0, "val": str(first)},
+        {"name": "b", "path": str(second), "scale": [1.0, 1.5], "val": str(second)},
+    ]
+    overrides = {
+        "model": {"width": 0.125, "input_size": [64, 64]},
+        "data": {
+            "sources": sources,
+            "workers": 0,
+            "source_epoch": 8,
+            "min_box": 8.0,
+            "val_max_frames": 4,
+        },
+        "train": {
+            "max_steps": 4,
+            "batch_size": 4,
+            "eval_interval": 1,
+            "seed": 3,
+            "epoch_fraction": 1.0,
+        },
+    }
+    cfg = build_run_config("yolox-s", overrides)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    losses = record_losses(trainer)
+    trainer.train()
+    rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
+    assert len(rows) == 2 and {"mAP50_a", "mAP50_b", "f1_a", "f1_b"} <= set(rows[-1])
+    assert float(rows[-1]["mAP50"]) == pytest.approx(
+        (float(rows[-1]["mAP50_a"]) + float(rows[-1]["mAP50_b"])) / 2
+    )
+    assert cfg.data.class_names == ["target"]
+
+    cut = build_run_config("yolox-s", overrides, {"train": {"max_iters": 2}})
+    Trainer(cut, tmp_path / "cut", progress=False).train()
+    resumed = Trainer.from_checkpoint(tmp_path / "cut", {"train": {"max_iters": 0}}, progress=False)
+    resumed_losses = record_losses(resumed)
+    resumed.train()
+    assert resumed_losses == losses[2:]

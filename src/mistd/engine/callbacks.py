@@ -87,6 +87,9 @@ class PeriodicEvaluation(Callback):
         for key in ("mAP50", "precision", "recall", "f1"):
             if key in trainer.metrics:
                 row[key] = float(trainer.metrics[key])
+        for name, numbers in trainer.metrics.get("sources", {}).items():
+            row[f"mAP50_{name}"] = float(numbers["mAP50"])
+            row[f"f1_{name}"] = float(numbers["f1"])
         agnostic = trainer.metrics.get("breakdown", {}).get("class_agnostic")
         if agnostic and len(trainer.val_data.class_names) > 1:
             row["agnostic_mAP50"] = float(agnostic["mAP50"])

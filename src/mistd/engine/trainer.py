@@ -189,23 +189,45 @@ class Trainer:
         seed_everything(t.seed)
 
         # Data: the same (seed, epoch) order on every process, each takes its slice.
-        self.train_data, self.val_data = self._datasets(train_data, val_data)
+        if cfg.data.sources:
+            self.train_data, self.val_sets = self._source_datasets()
+            self.val_data = next(iter(self.val_sets.values()), None)
+        else:
+            self.train_data, self.val_data = self._datasets(train_data, val_data)
+            self.val_sets = {}
         from mistd.data.clips import ClipTrainingSet
 
         if cfg.data.cache:
             from mistd.data import frame_cache
 
-            videos = {f.video for f in self.train_data.frames() if f.video is not None}
+            datasets = self.train_data if isinstance(self.train_data, list) else [self.train_data]
+            videos = {f.video for d in datasets for f in d.frames() if f.video is not None}
             if self.info.is_main:
                 frame_cache.prepare(videos, progress=self.progress)
             D.barrier(self.info)
-        self.train_set = ClipTrainingSet(
-            self.train_data,
-            cfg.model.num_frames,
-            tuple(cfg.model.input_size),
-            decoded_cache=cfg.data.cache,
-            frame_stride=getattr(cfg.model, "frame_stride", 1),
-        )
+        if cfg.data.sources:
+            from mistd.data.sources import MultiSourceTrainingSet
+
+            self.train_set = MultiSourceTrainingSet(
+                list(zip(cfg.data.sources, self.train_data, strict=True)),
+                cfg.model.num_frames,
+                tuple(cfg.model.input_size),
+                length=cfg.data.source_epoch,
+                seed=t.seed,
+                target_crop=cfg.data.target_crop,
+                min_box=cfg.data.min_box,
+                flip=cfg.data.flip,
+                decoded_cache=cfg.data.cache,
+                frame_stride=getattr(cfg.model, "frame_stride", 1),
+            )
+        else:
+            self.train_set = ClipTrainingSet(
+                self.train_data,
+                cfg.model.num_frames,
+                tuple(cfg.model.input_size),
+                decoded_cache=cfg.data.cache,
+                frame_stride=getattr(cfg.model, "frame_stride", 1),
+            )
         self.sampler = D.ShardedBatchSampler(
             len(self.train_set),
             t.batch_size,
@@ -327,6 +349,28 @@ class Trainer:
         if val_data is None and self.cfg.train.eval_interval > 0:
             train_data, val_data = split_sequences(train_data, d.val_fraction, self.cfg.train.seed)
         return train_data, val_data
+
+    def _source_datasets(self) -> tuple[list[FrameDataset], dict[str, FrameDataset]]:
+        """`data.sources`: each source's training frames and the validation sets by source name,
+        every class merged into one (`data.classes`, default `target`)."""
+        from mistd.data.readers import read_dataset
+
+        d = self.cfg.data
+        name = d.classes or "target"
+        train, val = [], {}
+        for source in d.sources:
+            options = {"format": source.format, "root": source.root or None, "classes": name}
+            train.append(read_dataset(source.path, select=source.select or None, **options))
+            if source.val:
+                val[source.label()] = read_dataset(
+                    source.val, select=source.val_select or None, **options
+                )
+        d.class_names = [name]
+        if getattr(self.cfg.model, "num_classes", None) not in (None, 1) and self.info.is_main:
+            print(f"model.num_classes=1 from data.sources (every class merged into '{name}')")
+        if getattr(self.cfg.model, "num_classes", None) is not None:
+            self.cfg.model.num_classes = 1
+        return train, val
 
     def _amp_dtype(self) -> torch.dtype | None:
         amp = self.cfg.train.amp
@@ -556,6 +600,8 @@ class Trainer:
         # global torch RNG is untouched (an iterator would draw its base seed from it).
         generator = torch.Generator().manual_seed(self.cfg.train.seed * 1000 + self.epoch)
         workers = self.cfg.data.workers
+        if hasattr(self.train_set, "epoch"):
+            self.train_set.epoch = self.epoch  # multi-source draws depend on (seed, epoch, item)
         return torch.utils.data.DataLoader(
             self.train_set,
             batch_sampler=self.sampler,
@@ -630,6 +676,8 @@ class Trainer:
         with the class-agnostic / per-class / per-attribute breakdown where the data has them."""
         from mistd.evaluation.runner import evaluate_sampled
 
+        if dataset is None and self.val_sets:
+            return self._evaluate_sources()
         dataset = dataset if dataset is not None else self.val_data
         if dataset is None:
             return {}
@@ -641,6 +689,30 @@ class Trainer:
         )
         unwrap(self.model).train()
         set_frozen_eval(unwrap(self.model), self.frozen)
+        return metrics
+
+    def _evaluate_sources(self) -> dict[str, Any]:
+        """Each source's validation set (frames at their own size, at most `data.val_max_frames`
+        each): the means of their headline numbers, and one row per source under `sources`."""
+        from mistd.evaluation.runner import evaluate_sampled
+
+        # one frame per forward: the sources' frames differ in size, each runs at its own
+        detector = self.detector()
+        rows = {
+            name: evaluate_sampled(detector, data, self.cfg.data.val_max_frames, batch=1)
+            for name, data in self.val_sets.items()
+        }
+        unwrap(self.model).train()
+        set_frozen_eval(unwrap(self.model), self.frozen)
+        keys = ("mAP50", "precision", "recall", "f1")
+        metrics: dict[str, Any] = {
+            k: float(np.mean([r[k] for r in rows.values()]))
+            for k in keys
+            if all(k in r for r in rows.values())
+        }
+        metrics["sources"] = {
+            name: {k: float(r[k]) for k in keys if k in r} for name, r in rows.items()
+        }
         return metrics
 
     # ------------------------------------------------------------------ run directory

@@ -36,6 +36,7 @@ from mistd.models.detectors.yolox import YOLOXDetector
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, DownsampleKind, LowLevelShortcut, ShortcutVariant
 from mistd.models.necks.fold import TopDownFold
+from mistd.models.necks.p2 import StrideFourLevel
 from mistd.models.necks.pafpn import PAFPN
 from mistd.models.temporal.appearance_anomaly import AppearanceAnomaly
 from mistd.models.temporal.background_field import NeuralBackgroundField
@@ -90,9 +91,25 @@ def build_criterion(cfg: LossConfig, num_classes: int, strides: tuple[int, ...])
 
 
 def backbone_features(cfg: Any) -> tuple[str, ...]:
-    """Backbone outputs a host needs: C3-C5, plus C2 (dark2) when BP-FPN's shortcut is on."""
+    """Backbone outputs a host needs: C3-C5, plus C2 (dark2) when BP-FPN's shortcut or the
+    stride-4 level is on."""
     base = ("dark3", "dark4", "dark5")
-    return ("dark2", *base) if cfg.gils != "off" else base
+    return ("dark2", *base) if cfg.gils != "off" or getattr(cfg, "p2", False) else base
+
+
+def build_p2(cfg: Any, backbone: CSPDarknet, neck: PAFPN) -> StrideFourLevel | None:
+    """The stride-4 level for a host config with `p2: true` (None otherwise); built under a forked
+    RNG so the host's own parameters are initialised as without it for the same seed."""
+    if not getattr(cfg, "p2", False):
+        return None
+    with torch.random.fork_rng(devices=[]):
+        c3 = neck.output_shape()["p3"][0]
+        return StrideFourLevel(
+            c2_channels=backbone.output_shape()["dark2"][0],
+            p3_channels=c3,
+            out_channels=c3 // 2,
+            depth=cfg.depth,
+        )
 
 
 def build_bpfpn(cfg: Any, backbone: CSPDarknet, neck: PAFPN) -> BPFPN | None:
@@ -157,6 +174,8 @@ class YOLOXConfig:
     # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
+    # A stride-4 level (P2) for 2-5 px targets (`mistd.models.necks.p2`), appended after P5.
+    p2: bool = False
     loss: LossConfig = field(default_factory=LossConfig)
 
     VALID_RANGES: ClassVar[dict[str, str]] = MODEL_RANGES
@@ -176,11 +195,14 @@ def build_yolox(cfg: YOLOXConfig) -> YOLOXDetector:
         out_features=backbone_features(cfg),
     )
     neck = PAFPN(in_shapes=backbone.output_shape(), depth=cfg.depth, depthwise=cfg.depthwise)
-    levels = neck.output_shape()
-    strides = tuple(s for _, s in levels.values())
+    p2 = build_p2(cfg, backbone, neck)
+    levels = list(neck.output_shape().values())
+    if p2 is not None:
+        levels.append((p2.out_channels, 4))
+    strides = tuple(s for _, s in levels)
     head = YOLOXHead(
         num_classes=cfg.num_classes,
-        in_channels=tuple(c for c, _ in levels.values()),
+        in_channels=tuple(c for c, _ in levels),
         strides=strides,
         hidden_channels=int(256 * cfg.width),
         depthwise=cfg.depthwise,
@@ -194,6 +216,7 @@ def build_yolox(cfg: YOLOXConfig) -> YOLOXDetector:
         criterion=criterion,
         num_frames=cfg.num_frames,
         bpfpn=build_bpfpn(cfg, backbone, neck),
+        p2=p2,
     )
 
 
@@ -278,6 +301,7 @@ def build_mf_residual(cfg: MultiFrameResidualConfig) -> MultiFrameResidual:
         criterion=single.criterion,
         num_frames=cfg.num_frames,
         bpfpn=single.bpfpn,
+        p2=single.p2,
     )
 
 

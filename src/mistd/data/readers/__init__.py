@@ -15,6 +15,8 @@ This module detects the format and dispatches; each format has its own module:
 - `video-csv` (`readers.video_csv`): a folder of videos with one label CSV per video
   (`frame,label,x,y,width,height`) and an optional `clips.csv` of per-clip attributes and splits
   (the thermal drone data set).
+- `sirst` (`readers.sirst`): SIRST-V2 style single frames: `images/` + VOC `bboxes/` (+ optional
+  `masks/` and `splits/<split>.txt`); each image its own one-frame sequence; `select` takes a split.
 - `mirsdt` (`readers.mirsdt`): the NUDT-MIRSDT release (DTUM): a split list `train.txt`/`test.txt`
   of `Sequence<N>/Mix/<00001>.mat` lines; frame k is the last slice of that file's `Mix` stack, its
   boxes the components of `Sequence<N>/masks/<00001>.png`.
@@ -45,6 +47,7 @@ from mistd.data.readers.common import siblings
 from mistd.data.readers.frames import IMAGE_SUFFIXES
 from mistd.data.readers.masks import read_masks
 from mistd.data.readers.mirsdt import looks_like_mirsdt_list, read_mirsdt
+from mistd.data.readers.sirst import looks_like_sirst, read_sirst
 from mistd.data.readers.uestc import read_uestc
 from mistd.data.readers.unlabelled import folder_images, read_image_folder, read_video
 from mistd.data.readers.video_csv import (
@@ -57,7 +60,7 @@ from mistd.data.video import VIDEO_SUFFIXES
 from mistd.errors import InputError, short
 from mistd.structures import FrameDataset
 
-FORMATS = ("uestc", "coco", "masks", "anti-uav", "video", "images", "mirsdt", "video-csv")
+FORMATS = ("uestc", "coco", "masks", "sirst", "anti-uav", "video", "images", "mirsdt", "video-csv")
 
 
 def _unknown(path: Path, why: str) -> InputError:
@@ -85,6 +88,8 @@ def _resolve_directory(path: Path) -> tuple[Path, str]:
     videos = siblings(path, VIDEO_SUFFIXES)
     if len(texts) == 1 and not videos:
         return texts[0], "uestc"
+    if looks_like_sirst(path):
+        return path, "sirst"
     if (path / "images").is_dir() and (path / "masks").is_dir():
         return path, "masks"
     if len(videos) == 1:
@@ -169,7 +174,8 @@ def read_dataset(
         root: folder the index's image paths are relative to (remaps absolute paths from another
             machine); UESTC and COCO only.
         select: keep these sequences: a split name of a `video-csv` folder's `clips.csv`
-            (`train`, `val`), comma-separated sequence names, or a .txt file of names.
+            or of a `sirst` folder's `splits/` (`train`, `val`), comma-separated sequence
+            names, or a .txt file of names.
         classes: None keeps the data's classes; `target` (any single name) merges them all into
             one class of that name; a comma-separated list fixes the class order
             (any format, see `order_classes`).
@@ -177,7 +183,7 @@ def read_dataset(
         a `FrameDataset` (sequences of `FrameRecord`, boxes xyxy in original pixels).
     """
     dataset = _read(Path(path), format, root, select, classes)
-    if select and dataset.format != "video-csv":
+    if select and dataset.format not in ("video-csv", "sirst"):
         dataset = _select_sequences(dataset, select)
     if classes and "," not in classes:
         dataset = merge_classes(dataset, classes.strip())
@@ -245,6 +251,8 @@ def _read(
         return read_coco(path, root)
     if format == "masks":
         return read_masks(path)
+    if format == "sirst":
+        return read_sirst(path, select=select)
     if format == "anti-uav":
         return read_anti_uav(path)
     if format == "video":

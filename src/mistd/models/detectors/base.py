@@ -35,6 +35,8 @@ class ClipDetectorModule(nn.Module):
         head: the YOLOX head (its `strides` decode the outputs).
         criterion: assignment + loss (not an `nn.Module`: it has no parameters or buffers).
         num_frames: frames per clip the model expects (1 for single-frame models).
+        p2: optional stride-4 level (`mistd.models.necks.p2`), appended after P3-P5; hosts
+            without one may leave it unset.
         frame_stride: frames between its clip frames in the video (1 = consecutive; set by
             `mistd.models.zoo.build_model` from the config). The model itself only sees T
             frames; samplers and streaming windows space them.
@@ -62,16 +64,24 @@ class ClipDetectorModule(nn.Module):
         this default has no split (TypeError)."""
         raise TypeError(f"no streaming decomposition for {type(self).__name__}")
 
-    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present)."""
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present),
+        plus P2 (stride 4) last when the model has that level."""
         features = self.backbone(frames)
         levels = self.neck(features)
-        return levels if self.bpfpn is None else self.bpfpn(features, levels)
+        if self.bpfpn is not None:
+            levels = self.bpfpn(features, levels)
+        # not a class attribute: nn.Module registers submodules per instance, and a class-level
+        # None would shadow the registered one
+        p2 = self._modules.get("p2")
+        if p2 is not None:
+            levels = (*levels, p2(features["dark2"], levels[0]))
+        return levels
 
-    def clip_levels(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def clip_levels(self, clip: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Per-frame pyramid of all T frames of `clip [B, T, 3, H, W]` as ONE batch: `(P3, P4,
-        P5)`, each `[B*T, C_l, H_l, W_l]` (frame-major within a clip). Raises ValueError unless
-        T is the model's `num_frames`."""
+        P5[, P2])`, each `[B*T, C_l, H_l, W_l]` (frame-major within a clip). Raises ValueError
+        unless T is the model's `num_frames`."""
         check_clip(clip)
         t = clip.shape[1]
         if t != self.num_frames:

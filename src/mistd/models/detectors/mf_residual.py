@@ -75,6 +75,7 @@ class MultiFrameResidual(ClipDetectorModule):
         criterion: YOLOXCriterion,
         num_frames: int,
         bpfpn: BPFPN | None = None,
+        p2: nn.Module | None = None,
     ):
         super().__init__()
         if num_frames < 2:
@@ -86,17 +87,20 @@ class MultiFrameResidual(ClipDetectorModule):
         self.criterion = criterion
         self.num_frames = num_frames
         self.bpfpn = bpfpn
+        self.p2 = p2
 
-    def fuse(self, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor) -> list[torch.Tensor]:
-        """Per-frame levels stacked over time `[B, T, C_l, H_l, W_l]` (oldest first) -> head maps.
-        Only P3 is read for the past frames."""
+    def fuse(self, p3: torch.Tensor, *rest: torch.Tensor) -> list[torch.Tensor]:
+        """Per-frame levels `(P3, P4, P5[, P2])` stacked over time `[B, T, C_l, H_l, W_l]` (oldest
+        first) -> head maps. Only P3 is read for the past frames; the other levels are the key
+        frame's."""
         key_p3 = p3[:, -1] + self.temporal(p3)
-        return self.head([key_p3, p4[:, -1], p5[:, -1]])
+        return self.head([key_p3, *(level[:, -1] for level in rest)])
 
     def forward_with_levels(
         self, clip: torch.Tensor
     ) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]:
-        """`forward` plus the per-frame pyramid `(P3, P4, P5)`, each `[B*T, C_l, H_l, W_l]`."""
+        """`forward` plus the per-frame pyramid `(P3, P4, P5[, P2])`, each
+        `[B*T, C_l, H_l, W_l]`."""
         levels = self.clip_levels(clip)
         return self.fuse(*(level.unflatten(0, clip.shape[:2]) for level in levels)), levels
 
@@ -106,7 +110,7 @@ class MultiFrameResidual(ClipDetectorModule):
     def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""
         outputs, levels = self.forward_with_levels(clip)
-        return add_pyramid_losses(self.bpfpn, self.criterion(outputs, targets), levels)
+        return add_pyramid_losses(self.bpfpn, self.criterion(outputs, targets), levels[:3])
 
     def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
         """Per frame: the pyramid; per window: the temporal residuals and head."""
@@ -114,7 +118,7 @@ class MultiFrameResidual(ClipDetectorModule):
 
 
 class PyramidFrameEncoder(nn.Module):
-    """Per-frame pyramid of a multi-frame residual model. `[N, 3, H, W] -> (P3, P4, P5)`."""
+    """Per-frame pyramid of a multi-frame residual model. `[N, 3, H, W] -> (P3, P4, P5[, P2])`."""
 
     def __init__(self, model: MultiFrameResidual):
         super().__init__()
@@ -125,11 +129,11 @@ class PyramidFrameEncoder(nn.Module):
 
 
 class ResidualClipHead(nn.Module):
-    """`(P3, P4, P5)` each `[B, T, C_l, H_l, W_l]` -> head maps (= `MultiFrameResidual.forward`)."""
+    """`(P3, P4, P5[, P2])` each `[B, T, C_l, H_l, W_l]` -> head maps (= `MultiFrameResidual.forward`)."""
 
     def __init__(self, model: MultiFrameResidual):
         super().__init__()
         self.model = model
 
-    def forward(self, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor) -> list[torch.Tensor]:
-        return self.model.fuse(p3, p4, p5)
+    def forward(self, p3: torch.Tensor, *rest: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.fuse(p3, *rest)

@@ -10,6 +10,7 @@ from mistd.models.backbones.cspdarknet import CSPDarknet
 from mistd.models.detectors.base import ClipDetectorModule, check_clip
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
+from mistd.models.necks.p2 import StrideFourLevel
 from mistd.models.necks.pafpn import PAFPN
 
 
@@ -19,7 +20,10 @@ class YOLOXDetector(ClipDetectorModule):
     `bpfpn` (optional): GILS into P3 and DGR on (P3, P4, P5) (`mistd.models.necks.bpfpn`); the
     backbone must then also return `dark2` when a shortcut is used.
 
-    `forward(clip [B, T, 3, H, W]) -> [P3 map, P4 map, P5 map]`, each `[B, 5 + C, H/s, W/s]`.
+    `p2` (optional): a stride-4 level (`mistd.models.necks.p2`), appended after P5.
+
+    `forward(clip [B, T, 3, H, W]) -> [P3 map, P4 map, P5 map(, P2 map)]`, each
+    `[B, 5 + C, H/s, W/s]`.
     """
 
     def __init__(
@@ -31,6 +35,7 @@ class YOLOXDetector(ClipDetectorModule):
         criterion: YOLOXCriterion,
         num_frames: int = 1,
         bpfpn: BPFPN | None = None,
+        p2: StrideFourLevel | None = None,
     ):
         super().__init__()
         self.backbone = backbone
@@ -39,6 +44,7 @@ class YOLOXDetector(ClipDetectorModule):
         self.criterion = criterion
         self.num_frames = num_frames
         self.bpfpn = bpfpn
+        self.p2 = p2
 
     def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
         check_clip(clip)
@@ -49,7 +55,7 @@ class YOLOXDetector(ClipDetectorModule):
         check_clip(clip)
         levels = self.levels(clip[:, -1])
         losses = self.criterion(self.head(list(levels)), targets)
-        return add_pyramid_losses(self.bpfpn, losses, levels)
+        return add_pyramid_losses(self.bpfpn, losses, levels[:3])
 
     def streaming_parts(self, fast_snf: bool = True) -> tuple[nn.Module, nn.Module]:
         """The whole detector per frame; the clip head keeps the key frame's maps."""
@@ -57,7 +63,7 @@ class YOLOXDetector(ClipDetectorModule):
 
 
 class YOLOXFrameEncoder(nn.Module):
-    """Single-frame YOLOX: the whole detector runs per frame. `[N, 3, H, W] -> 3 head maps`."""
+    """Single-frame YOLOX: the whole detector runs per frame. `[N, 3, H, W] -> head maps`."""
 
     def __init__(self, model: YOLOXDetector):
         super().__init__()
