@@ -129,7 +129,7 @@ class PyramidFrameEncoder(nn.Module):
 
 
 class ResidualClipHead(nn.Module):
-    """`(P3, P4, P5[, P2])` each `[B, T, C_l, H_l, W_l]` -> head maps (`MultiFrameResidual.fuse`)."""
+    """`(P3, P4, P5[, P2])`, each `[B, T, C_l, H_l, W_l]` -> head maps (as `fuse`)."""
 
     def __init__(self, model: MultiFrameResidual):
         super().__init__()
