@@ -56,6 +56,8 @@ class DataConfig:
         min_box: with `sources`, training boxes grow to at least this many pixels per side (0 =
             as annotated).
         flip: with `sources`, random horizontal flips.
+        overlay: with `sources`, the probability of a burned-in overlay (text, a crosshair)
+            drawn into a window as a negative (`mistd.data.sources.draw_overlay`).
         source_epoch: with `sources`, items per epoch (each epoch draws new ones; evaluation
             and `best.pt` follow epochs).
     """
@@ -76,12 +78,17 @@ class DataConfig:
     target_crop: float = 0.8
     min_box: float = 0.0
     flip: bool = True
+    overlay: float = 0.0
     source_epoch: int = 4000
 
     VALID_RANGES: ClassVar[dict[str, str]] = {
         "workers": "[0, 256]",
         "val_fraction": "(0, 1)",
         "val_max_frames": ">= 0",
+        "target_crop": "[0, 1]",
+        "min_box": ">= 0",
+        "overlay": "[0, 1]",
+        "source_epoch": ">= 1",
     }
 
 
@@ -266,9 +273,6 @@ def _validate(cfg: RunConfig) -> None:
         (t.max_nan_steps >= 1, "train.max_nan_steps must be >= 1"),
         (t.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off)"),
         (0 < cfg.data.val_fraction < 1, "data.val_fraction must be in (0, 1)"),
-        (0 <= cfg.data.target_crop <= 1, "data.target_crop must be in [0, 1]"),
-        (cfg.data.min_box >= 0, "data.min_box must be >= 0 (0 = boxes as annotated)"),
-        (cfg.data.source_epoch >= 1, "data.source_epoch must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:

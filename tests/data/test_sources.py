@@ -81,3 +81,32 @@ def test_grow_boxes_and_bad_sources(tmp_path):
         MultiSourceTrainingSet([(SourceConfig(path="x", weight=0), data)], 1, (32, 32))
     with pytest.raises(InputError, match="scale"):
         MultiSourceTrainingSet([(SourceConfig(path="x", scale=(0.5, 2)), data)], 1, (32, 32))
+
+
+def test_painted_targets_are_where_their_boxes_say_and_move_with_the_clip():
+    from mistd.data.sources import paint_targets
+
+    rng = np.random.default_rng(4)
+    frames = np.full((3, 48, 64), 40.0, np.float32)
+    painted, boxes = paint_targets(frames, 2, rng)
+    assert boxes.shape == (2, 4)
+    difference = np.abs(painted - frames)
+    for x1, y1, x2, y2 in boxes:
+        inside = difference[-1, int(y1) : int(y2) + 1, int(x1) : int(x2) + 1]
+        assert inside.max() >= 3.0  # a peak of at least 6 grey levels, sampled off its centre
+        assert 1 <= (x2 - x1) / 2 <= 3.2 and 1 <= (y2 - y1) / 2 <= 3.2  # 2-5 px targets
+    # away from the painted targets nothing changed
+    assert (difference[-1] > 0.5).mean() < 0.1
+
+
+def test_overlay_is_static_and_adds_no_target(tmp_path):
+    from mistd.data.sources import draw_overlay
+
+    frames = np.full((3, 64, 96), 30.0, np.float32)
+    draw_overlay(frames, np.random.default_rng(0))
+    assert np.array_equal(frames[0], frames[2]) and (frames[0] != 30.0).any()
+    data = _dataset(tmp_path, "a", (64, 96), (10, 10, 13, 13))
+    items = MultiSourceTrainingSet(
+        [(SourceConfig(), data)], 1, (64, 96), length=6, overlay=1.0, target_crop=1.0
+    )
+    assert all(len(items[i][1]) == 1 for i in range(6))  # the overlay is never a target

@@ -48,6 +48,10 @@ class SourceConfig:
         scale: `[min, max]` downscale factor drawn per item (`[2, 4]`: frames shrunk 2-4x, so
             8-32 px targets become 2-16 px); `[1, 1]` keeps the frames' own scale.
         val, val_select: this source's validation data (empty = no validation row).
+        painted: `[min, max]` synthetic targets painted into each window (`paint_targets`:
+            2-5 px Gaussian blobs at a random contrast against the window's own clutter, moving
+            across a clip's frames); `[0, 0]` = none. Real frames then carry tiny targets of
+            known position over real sky, cloud, ground and sea.
     """
 
     name: str = ""
@@ -59,6 +63,7 @@ class SourceConfig:
     scale: tuple[float, float] = (1.0, 1.0)
     val: str = ""
     val_select: str = ""
+    painted: tuple[int, int] = (0, 0)
 
     def label(self) -> str:
         from pathlib import Path
@@ -79,6 +84,12 @@ def check_sources(sources: list[SourceConfig], need_paths: bool = True) -> None:
         low, high = s.scale
         if not 1.0 <= low <= high:
             raise InputError(f"{where}: scale must be [min, max], 1 <= min <= max, got {s.scale}")
+    for i, s in enumerate(sources):
+        if not 0 <= s.painted[0] <= s.painted[1]:
+            raise InputError(
+                f"data.sources[{i}] ({names[i]}): painted must be [min, max], 0 <= min <= max, "
+                f"got {s.painted}"
+            )
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise InputError(f"data.sources: names must differ (give `name:`), repeated: {duplicates}")
@@ -112,6 +123,9 @@ class MultiSourceTrainingSet(torch.utils.data.Dataset):
         min_box: training boxes are grown to at least this many pixels per side (0 = as
             annotated).
         flip: random horizontal flips.
+        overlay: probability of drawing a burned-in overlay (text, digits, a crosshair) into a
+            window, identical in every frame and never a target (`draw_overlay`): cameras stamp
+            them on their video, and they are small, bright and sharp like a target.
         decoded_cache, frame_stride: as `ClipSampler`.
     """
 
@@ -126,6 +140,7 @@ class MultiSourceTrainingSet(torch.utils.data.Dataset):
         target_crop: float = 0.8,
         min_box: float = 0.0,
         flip: bool = True,
+        overlay: float = 0.0,
         decoded_cache: bool = False,
         frame_stride: int = 1,
     ):
@@ -148,6 +163,7 @@ class MultiSourceTrainingSet(torch.utils.data.Dataset):
         self.target_crop = float(target_crop)
         self.min_box = float(min_box)
         self.flip = flip
+        self.overlay = float(overlay)
         self.epoch = 0  # set by the trainer before each epoch's loader
 
     def __len__(self) -> int:
@@ -175,6 +191,13 @@ class MultiSourceTrainingSet(torch.utils.data.Dataset):
                 [new_w / width, new_h / height, new_w / width, new_h / height], np.float32
             )
         frames, boxes, labels = self._window(frames, boxes, labels, rng)
+        count = int(rng.integers(config.painted[0], config.painted[1] + 1))
+        if count:
+            frames, painted = paint_targets(frames, count, rng)
+            boxes = np.concatenate([boxes, painted])
+            labels = np.concatenate([labels, np.zeros(len(painted), np.float32)])
+        if self.overlay and rng.random() < self.overlay:
+            draw_overlay(frames, rng)
         if self.flip and rng.random() < 0.5:
             frames = frames[:, :, ::-1]
             w = frames.shape[2]
@@ -236,3 +259,62 @@ class MultiSourceTrainingSet(torch.utils.data.Dataset):
         inside = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
         keep = inside >= 0.5 * np.maximum(area, 1e-6)
         return out, clipped[keep], labels[keep]
+
+
+def paint_targets(
+    frames: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paint `count` small targets into `frames [T, H, W]` (float 0..255).
+
+    Each target is an elliptical Gaussian (sigma 0.5-1.6 px per axis: 2-5 px across) whose peak
+    is 2-8 times the standard deviation of the clutter around it (at least 6 grey levels), bright
+    or, one time in six, dark; it moves in a straight line at up to 1 px per clip frame and is at
+    the drawn position in the key frame (last). Returns the frames and the key frame's boxes
+    `[count, 4]` xyxy (+-2 sigma, at least 1 px a side)."""
+    t, h, w = frames.shape
+    out = frames.copy()
+    boxes = []
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(count):
+        cx, cy = rng.uniform(4, max(w - 4, 5)), rng.uniform(4, max(h - 4, 5))
+        sx, sy = rng.uniform(0.5, 1.6, size=2)
+        vx, vy = rng.uniform(-1.0, 1.0, size=2)
+        x0, x1 = int(max(cx - 16, 0)), int(min(cx + 16, w))
+        y0, y1 = int(max(cy - 16, 0)), int(min(cy + 16, h))
+        clutter = float(np.std(frames[-1, y0:y1, x0:x1])) if x1 > x0 and y1 > y0 else 0.0
+        amplitude = float(np.clip(rng.uniform(2.0, 8.0) * max(clutter, 1.0), 6.0, 120.0))
+        if rng.random() < 1 / 6:
+            amplitude = -amplitude
+        for k in range(t):
+            px, py = cx + vx * (k - (t - 1)), cy + vy * (k - (t - 1))
+            blob = np.exp(-0.5 * (((xx - px) / sx) ** 2 + ((yy - py) / sy) ** 2))
+            out[k] = np.clip(out[k] + amplitude * blob, 0.0, 255.0)
+        half_w, half_h = max(2 * sx, 1.0), max(2 * sy, 1.0)
+        boxes.append([cx - half_w, cy - half_h, cx + half_w, cy + half_h])
+    return out, np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+_OVERLAY_CHARACTERS = "0123456789:./-+ ABCDEFGHKLMNPRSTUVXYZ"
+
+
+def draw_overlay(frames: np.ndarray, rng: np.random.Generator) -> None:
+    """Draw a burned-in overlay into `frames [T, H, W]` (float 0..255) in place, the same in
+    every frame: 1-3 lines of text (a clock, coordinates, a label) and sometimes a crosshair,
+    white or (one time in five) black."""
+    t, h, w = frames.shape
+    canvas = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        length = int(rng.integers(3, 16))
+        text = "".join(rng.choice(list(_OVERLAY_CHARACTERS), size=length))
+        font = int(rng.choice([cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN,
+                               cv2.FONT_HERSHEY_DUPLEX]))  # fmt: skip
+        origin = (int(rng.integers(0, max(w - 20, 1))), int(rng.integers(10, max(h, 11))))
+        cv2.putText(canvas, text, origin, font, float(rng.uniform(0.4, 1.3)), 255,
+                    int(rng.integers(1, 3)), cv2.LINE_AA)  # fmt: skip
+    if rng.random() < 0.3:
+        cx, cy, size = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(6, 30))
+        cv2.line(canvas, (cx - size, cy), (cx + size, cy), 255, 1)
+        cv2.line(canvas, (cx, cy - size), (cx, cy + size), 255, 1)
+    alpha = canvas.astype(np.float32) / 255.0
+    value = 0.0 if rng.random() < 0.2 else float(rng.uniform(200, 255))
+    frames[:] = frames * (1.0 - alpha) + value * alpha

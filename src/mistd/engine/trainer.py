@@ -217,6 +217,7 @@ class Trainer:
                 target_crop=cfg.data.target_crop,
                 min_box=cfg.data.min_box,
                 flip=cfg.data.flip,
+                overlay=cfg.data.overlay,
                 decoded_cache=cfg.data.cache,
                 frame_stride=getattr(cfg.model, "frame_stride", 1),
             )
