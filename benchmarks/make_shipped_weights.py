@@ -1,6 +1,7 @@
 """Turn trained runs into the weights shipped inside the package.
 
     python benchmarks/make_shipped_weights.py \
+        --run yolox-gen-s=runs/gen-p2-stage2 --threshold yolox-gen-s=0.3 \
         --run yolox-ir-s=runs/real/yolox-s-seed0 \
         --run mf-baseline-ir-s=runs/real/mf-baseline-seed0-300 \
         --run chal-ir-s=runs/real/chal-seed0-300
@@ -30,7 +31,7 @@ from mistd.models.complexity import count_parameters
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "mistd" / "weights"
 
 
-def ship(name: str, run_dir: Path) -> Path:
+def ship(name: str, run_dir: Path, threshold: float | None = None) -> Path:
     data = load_checkpoint(run_dir / "weights" / "last.pt")
     state = {
         k: v.half() if v.is_floating_point() else v for k, v in checkpoint_weights(data).items()
@@ -40,6 +41,10 @@ def ship(name: str, run_dir: Path) -> Path:
     for key in ("train", "val", "root"):  # data paths of that machine: keep the data set's name
         if config["data"].get(key):
             config["data"][key] = Path(str(config["data"][key])).name
+    for source in config["data"].get("sources", []):
+        for key in ("path", "root", "val"):
+            if source.get(key):
+                source[key] = Path(str(source[key])).name
     out = WEIGHTS_DIR / f"{name}.pt"
     save_checkpoint(
         out,
@@ -49,14 +54,29 @@ def ship(name: str, run_dir: Path) -> Path:
             "config": config,
             "state_dict": state,
             "trained": {"iterations": data.get("iteration"), "source_run": run_dir.name},
+            **({"thresholds": thresholds} if (thresholds := _thresholds(data, threshold)) else {}),
         },
     )
     return out
 
 
+def _thresholds(checkpoint: dict, threshold: float | None) -> dict | None:
+    """`--threshold` (one score for display, operating point and tracks, chosen on validation
+    data) or what the run's checkpoint recorded."""
+    if threshold is not None:
+        return {"display": threshold, "operating": threshold, "track": threshold}
+    return checkpoint.get("thresholds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        help="NAME=SCORE: the model's display / operating / track threshold (best F1 on val)",
+    )
     parser.add_argument("--json", default="runs/real/shipped_weights.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -64,9 +84,10 @@ def main() -> None:
     from mistd.evaluation.runner import data_classes_for, evaluate_with_breakdown
 
     results = {}
+    thresholds = {k: float(v) for k, _, v in (t.partition("=") for t in args.threshold)}
     for item in args.run:
         name, _, run = item.partition("=")
-        path = ship(name, Path(run))
+        path = ship(name, Path(run), thresholds.get(name))
         detector = load_detector(name)
         clip = read_dataset(demo_clip(), classes=data_classes_for(detector))
         metrics, _ = evaluate_with_breakdown(detector, clip, progress=False)  # streamed
