@@ -696,9 +696,11 @@ class Trainer:
         """Each source's validation set (frames at their own size, at most `data.val_max_frames`
         each): the means of their headline numbers, and one row per source under `sources`."""
         from mistd.evaluation.runner import evaluate_sampled
+        from mistd.inference.predictor import Predictor
 
-        # one frame per forward: the sources' frames differ in size, each runs at its own
-        detector = self.detector()
+        # the sources' frames differ in size: each at its own (padded to a multiple of 32), as
+        # `mistd eval` runs a trained model by default; one frame per forward
+        detector = Predictor(self.detector(), input_size="native", keep_all=True)
         rows = {
             name: evaluate_sampled(detector, data, self.cfg.data.val_max_frames, batch=1)
             for name, data in self.val_sets.items()
