@@ -25,6 +25,7 @@ import torch
 from mistd.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from mistd.data.readers import read_dataset
 from mistd.inference.detector import load_detector
+from mistd.inference.predictor import Predictor
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_parameters
 
@@ -88,13 +89,13 @@ def main() -> None:
     for item in args.run:
         name, _, run = item.partition("=")
         path = ship(name, Path(run), thresholds.get(name))
-        detector = load_detector(name)
+        detector = Predictor(name, keep_all=True)  # as `mistd eval --weights NAME` runs it
         clip = read_dataset(demo_clip(), classes=data_classes_for(detector))
         metrics, _ = evaluate_with_breakdown(detector, clip, progress=False)  # streamed
-        agnostic = metrics["breakdown"]["class_agnostic"]
+        agnostic = metrics.get("breakdown", {}).get("class_agnostic", metrics)
         results[name] = {
             "file_mb": round(path.stat().st_size / 2**20, 2),
-            "params": count_parameters(detector.model),
+            "params": count_parameters(load_detector(name).model),
             "demo_clip": {k: agnostic[k] for k in ("mAP50", "f1", "op_f1")},
             "ms_per_frame": metrics["ms_per_frame"],
         }

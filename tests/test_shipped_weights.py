@@ -25,14 +25,15 @@ DEMO_CLIP_FLOOR = {
     "mf-residual-ir-s": 0.9,
     "mf-baseline-ir-s": 0.9,
     "chal-ir-s": 0.9,
+    "yolox-gen-s": 0.85,  # 89.1 (one class, trained on several cameras)
 }
 
 
-def test_package_weights_stay_under_25_mb_and_each_has_a_model_card():
+def test_package_weights_stay_under_40_mb_and_each_has_a_model_card():
     names = shipped_weights()
     assert names, "no weights shipped"
     total = sum((WEIGHTS / f"{name}.pt").stat().st_size for name in names)
-    assert total < 25 * 2**20
+    assert total < 40 * 2**20
     card = (WEIGHTS / "README.md").read_text()
     for name in names:
         assert f"## {name}\n" in card, f"{name} has no model card section"
@@ -75,17 +76,20 @@ def test_shipped_weights_reach_their_floor_on_the_real_demo_clip(name):
     from mistd.data.readers import read_dataset
     from mistd.demo import demo_clip
     from mistd.evaluation.runner import data_classes_for, evaluate_with_breakdown
+    from mistd.inference.predictor import Predictor
 
     assert name in DEMO_CLIP_FLOOR, f"{name}: add its demo-clip floor"
-    detector = load_detector(name)
-    assert detector.config["data"]["class_names"] == ["airplane", "bird", "drone", "helicopter"]
-    clip = read_dataset(demo_clip(), classes=data_classes_for(detector))
-    metrics, _ = evaluate_with_breakdown(detector, clip, progress=False)
-    agnostic = metrics["breakdown"]["class_agnostic"]
-    assert agnostic["frames"] == 300
+    predictor = Predictor(name, keep_all=True)  # as `mistd eval --weights NAME` runs it
+    clip = read_dataset(demo_clip(), classes=data_classes_for(predictor))
+    metrics, _ = evaluate_with_breakdown(predictor, clip, progress=False)
+    agnostic = metrics.get("breakdown", {}).get("class_agnostic", metrics)
+    assert metrics["n_images"] == 300
     assert agnostic["mAP50"] >= DEMO_CLIP_FLOOR[name], agnostic
-    # the clip is a drone: most confident detections should say so
-    assert metrics["breakdown"]["per_class"]["drone"]["mAP50"] >= 0.5 * DEMO_CLIP_FLOOR[name]
+    if list(predictor.names) == ["airplane", "bird", "drone", "helicopter"]:
+        # the clip is a drone: most confident detections should say so
+        assert metrics["breakdown"]["per_class"]["drone"]["mAP50"] >= 0.5 * DEMO_CLIP_FLOOR[name]
+    else:  # the generalist: one class
+        assert list(predictor.names) == ["target"]
 
 
 @pytest.mark.parametrize("host", ["mf-baseline", "chal"])
