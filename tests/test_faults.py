@@ -334,8 +334,9 @@ def test_nan_threshold_and_negative_max_frames_are_refused(synth, tmp_path):
     images = str(synth / "images" / "seq000")
     result = mistd("detect", "--model", "tophat", images, "--max-frames", "-3", cwd=tmp_path)
     one_line_error(result, 2, "--max-frames")
+    # --score-threshold is the old spelling of --display-threshold; the message names the option
     result = mistd("detect", "--model", "tophat", images, "--score-threshold", "nan", cwd=tmp_path)
-    one_line_error(result, 2, "--score-threshold")
+    one_line_error(result, 2, "--display-threshold")
     assert not (tmp_path / "runs").exists()
 
 

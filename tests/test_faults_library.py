@@ -466,7 +466,8 @@ def test_index_paths_that_leave_the_data_folder_are_refused(tmp_path):
         (data / name).write_text(json.dumps(content))
     (data / "up.txt").write_text("../outside/0.png 1,1,4,4,0\n")
     for name in ("up.json", "abs.json", "up.txt"):
-        with pytest.raises(InputError, match=f"{name}: entry 1 .*0.png' lies outside the data "):
+        # the echoed entry is cut to a readable length on long temporary paths: match around it
+        with pytest.raises(InputError, match=f"{name}: entry 1 '.* lies outside the data "):
             read_dataset(data / name)
     # The user's own --root allows files under it.
     assert read_dataset(data / "abs.json", root=tmp_path).num_frames == 1
