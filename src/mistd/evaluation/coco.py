@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from mistd.errors import InputError
-from mistd.evaluation.operating_point import MatchCounts, match_flags, match_image, score_curve
+from mistd.evaluation.operating_point import MatchCounts, counts_above, match_flags, score_curve
 from mistd.io import write_json_atomic
 from mistd.structures import Detections, FrameRecord
 from mistd.thresholds import DECODE_FLOOR
@@ -270,8 +270,8 @@ def _evaluate(
             np.asarray([d["score"] for d in dts], dtype=np.float64),
             np.asarray([d["category_id"] for d in dts]),
         )
-        counts[image_id] = match_image(*image, score_threshold=score_threshold)
-        flags.append(match_flags(*image))
+        flags.append(match_flags(*image))  # one greedy pass: this threshold and every other
+        counts[image_id] = counts_above(*flags[-1], len(gts), score_threshold)
 
     def summary(img_ids: list[int], where: str) -> tuple[dict, PRCurve]:
         numbers, curve = _official_numbers(coco_gt, coco_dt, img_ids, where)

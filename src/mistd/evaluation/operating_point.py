@@ -24,6 +24,7 @@ from mistd.boxes import box_iou_xyxy
 __all__ = [
     "MatchCounts",
     "box_iou_xyxy",
+    "counts_above",
     "match_flags",
     "match_image",
     "operating_point",
@@ -63,29 +64,19 @@ def match_image(
     iou: float = 0.5,
 ) -> MatchCounts:
     """Greedy matching on one image. Boxes xyxy `[N, 4]`; returns the image's TP/FP/n_gt."""
-    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-    gt_labels = np.asarray(gt_labels).reshape(-1)
-    det_boxes = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)
-    det_scores = np.asarray(det_scores, dtype=np.float64).reshape(-1)
-    det_labels = np.asarray(det_labels).reshape(-1)
-    keep = det_scores >= score_threshold
-    det_boxes, det_scores, det_labels = det_boxes[keep], det_scores[keep], det_labels[keep]
-    order = np.argsort(-det_scores, kind="stable")
-    det_boxes, det_labels = det_boxes[order], det_labels[order]
-    ious = box_iou_xyxy(det_boxes, gt_boxes)
-    # a detection may only match a target of its own class
-    ious[det_labels[:, None] != gt_labels[None, :]] = -1.0
-    matched = np.zeros(gt_boxes.shape[0], dtype=bool)
-    tp = 0
-    for i in range(det_boxes.shape[0]):
-        if gt_boxes.shape[0] == 0:
-            break
-        candidates = np.where(matched, -1.0, ious[i])
-        j = int(np.argmax(candidates))
-        if candidates[j] >= iou:
-            matched[j] = True
-            tp += 1
-    return MatchCounts(tp=tp, fp=int(det_boxes.shape[0]) - tp, n_gt=int(gt_boxes.shape[0]))
+    scores, flags = match_flags(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, iou)
+    return counts_above(scores, flags, int(np.asarray(gt_boxes).reshape(-1, 4).shape[0]),
+                        score_threshold)  # fmt: skip
+
+
+def counts_above(
+    scores: np.ndarray, flags: np.ndarray, n_gt: int, score_threshold: float
+) -> MatchCounts:
+    """TP/FP/n_gt of one image at `score_threshold`, from its `match_flags`: the detections above
+    a threshold are a prefix of the greedy order, so they match as if matched alone."""
+    above = scores >= score_threshold
+    tp = int(flags[above].sum())
+    return MatchCounts(tp=tp, fp=int(above.sum()) - tp, n_gt=n_gt)
 
 
 def operating_point(
