@@ -358,14 +358,19 @@ class Trainer:
 
         d = self.cfg.data
         name = d.classes or "target"
-        train, val = [], {}
-        for source in d.sources:
-            options = {"format": source.format, "root": source.root or None, "classes": name}
-            train.append(read_dataset(source.path, select=source.select or None, **options))
-            if source.val:
-                val[source.label()] = read_dataset(
-                    source.val, select=source.val_select or None, **options
-                )
+        read: dict[tuple, FrameDataset] = {}  # sources often share a data set (scaled, painted)
+
+        def once(path: str, select: str, source) -> FrameDataset:
+            key = (path, select, source.format, source.root)
+            if key not in read:
+                read[key] = read_dataset(
+                    path, select=select or None, format=source.format,
+                    root=source.root or None, classes=name,
+                )  # fmt: skip
+            return read[key]
+
+        train = [once(source.path, source.select, source) for source in d.sources]
+        val = {s.label(): once(s.val, s.val_select, s) for s in d.sources if s.val}
         d.class_names = [name]
         if getattr(self.cfg.model, "num_classes", None) not in (None, 1) and self.info.is_main:
             print(f"model.num_classes=1 from data.sources (every class merged into '{name}')")
