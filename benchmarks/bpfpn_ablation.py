@@ -182,7 +182,7 @@ def train_and_evaluate(
     evaluator = COCOEvaluator(class_names=["target"])
     with torch.no_grad():
         for i in range(0, len(val.targets), 32):
-            detections = model.predict(val.clips[i : i + 32], score_threshold=0.001, nms_iou=0.65)
+            detections = model.predict(val.clips[i : i + 32], decode_floor=0.001, nms_iou=0.65)
             evaluator.process(val.records[i : i + 32], detections)
     metrics = evaluator.compute()
     return {

@@ -156,7 +156,7 @@ def torch_profile(model, size, frames, stages: dict[str, list[float]]) -> None:
         t2 = time.perf_counter()
         decoded = decode_outputs(outputs, model.strides)
         t3 = time.perf_counter()
-        detections = postprocess(decoded, score_threshold=0.001, nms_iou=0.65)[0]
+        detections = postprocess(decoded, decode_floor=0.001, nms_iou=0.65)[0]
         t4 = time.perf_counter()
         predictor._to_original(detections, info)
         t5 = time.perf_counter()

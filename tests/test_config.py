@@ -95,3 +95,73 @@ def test_yaml_never_constructs_python_objects(tmp_path):
     path.write_text("name: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(InputError, match="invalid YAML"):
         load_yaml(path)
+
+
+# ----------------------------------------------------------------------------- renamed keys
+
+
+def test_old_train_keys_are_read_under_their_new_names_with_a_warning(tmp_path):
+    """`train.max_iters` is now `train.max_steps`, `train.score_threshold` (the decoding floor)
+    `train.decode_floor`: an old YAML file still reads, each old key with a warning naming the
+    new one, and the resolved config carries only the new names."""
+    from mistd.config import RenamedKeyWarning
+    from mistd.run_config import build_run_config, run_config_to_dict
+
+    path = tmp_path / "old.yaml"
+    path.write_text("train:\n  max_iters: 40\n  score_threshold: 0.01\n")
+    with pytest.warns(RenamedKeyWarning) as caught:
+        cfg = build_run_config("yolox-s", load_yaml(path))
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        "train.max_iters is renamed train.max_steps: read as train.max_steps=40 "
+        "(write train.max_steps)",
+        "train.score_threshold is renamed train.decode_floor: read as train.decode_floor=0.01 "
+        "(write train.decode_floor)",
+    ]
+    assert issubclass(RenamedKeyWarning, FutureWarning)  # shown to command-line users
+    assert cfg.train.max_steps == 40 and cfg.train.decode_floor == 0.01
+    stored = run_config_to_dict(cfg)["train"]
+    assert "max_iters" not in stored and "score_threshold" not in stored
+
+
+def test_configs_stored_in_old_checkpoints_still_read():
+    """An old checkpoint's config carries every key of its day, old names included: those at
+    their default are dropped silently, a set one is used under the new name (with a warning),
+    and a new key set in the same config wins over its old name."""
+    import warnings
+
+    from mistd.config import RenamedKeyWarning
+    from mistd.run_config import build_run_config, run_config_from_dict, run_config_to_dict
+
+    old = run_config_to_dict(build_run_config("yolox-s"))
+    old["train"] |= {"max_iters": 0, "max_steps": 1200, "score_threshold": 0.001}
+    del old["train"]["decode_floor"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cfg = run_config_from_dict(old)
+    assert cfg.train.max_steps == 1200 and cfg.train.decode_floor == 0.001
+
+    old["train"] |= {"max_iters": 8, "max_steps": 0}  # a run cut short by the old cap
+    with pytest.warns(RenamedKeyWarning, match="read as train.max_steps=8"):
+        cfg = run_config_from_dict(old)
+    assert cfg.train.max_steps == 8
+    # resuming it with the old spelling of "no cap" lifts the cap, as it did
+    assert apply_overrides(cfg, parse_dotted(["train.max_iters=0"])).train.max_steps == 0
+
+    old["train"] |= {"max_iters": 8, "max_steps": 100}
+    with pytest.warns(RenamedKeyWarning, match=r"max_iters=8 ignored.*max_steps.*\(100\)"):
+        cfg = run_config_from_dict(old)
+    assert cfg.train.max_steps == 100
+
+
+def test_shipped_weights_configs_read_without_a_warning():
+    """The shipped checkpoints were written with the old key names (at their defaults)."""
+    import warnings
+
+    from mistd.weights import read_weights, shipped_weights
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in shipped_weights():
+            train = read_weights(name).run_config.train
+            assert train.decode_floor == 0.001 and train.max_steps > 0, name

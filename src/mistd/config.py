@@ -8,8 +8,10 @@ takes dotted `key=value` overrides.
 Unknown keys are rejected with a "did you mean" suggestion; values are parsed with safe YAML and
 checked against the field's type, and against the field's valid range where its dataclass lists
 one in a `VALID_RANGES` class attribute (`{"ema_decay": "[0, 1)", "epochs": ">= 1"}`, see
-`mistd.errors.in_range`). Nothing is ever `eval`-ed; YAML text is bounded in size and in alias
-expansion (an "alias bomb" of a few lines cannot expand into gigabytes).
+`mistd.errors.in_range`). A renamed key stays readable (old YAML files, the configs stored in
+old checkpoints) where its dataclass lists it in a `RENAMED_KEYS` class attribute
+(`{"old_name": "new_name"}`, see `renamed_keys`). Nothing is ever `eval`-ed; YAML text is bounded
+in size and in alias expansion (an "alias bomb" of a few lines cannot expand into gigabytes).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 import re
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +232,7 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], prefix: str = "") -> An
         raise TypeError(f"apply_overrides needs a dataclass instance, got {type(cfg).__name__}")
     hints = typing.get_type_hints(type(cfg))
     fields = {f.name: f for f in dataclasses.fields(cfg) if f.init}
+    overrides = renamed_keys(cfg, overrides, prefix)
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         where = f"{prefix}{key}"
@@ -246,6 +250,48 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], prefix: str = "") -> An
             changes[key] = _coerce(value, hints[key], where)
             check_field_range(cfg, key, changes[key], where)
     return dataclasses.replace(cfg, **changes)
+
+
+class RenamedKeyWarning(FutureWarning):
+    """A config gives a key by its old name (shown by default: config files are user input)."""
+
+
+def renamed_keys(cfg: Any, overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`overrides` with the old names of `type(cfg).RENAMED_KEYS` (`{old: new}`) read as the new.
+
+    An old key whose value is the new key's default changes nothing and is dropped silently (the
+    configs stored in old checkpoints carry every key); any other value is used under the new
+    name with a `RenamedKeyWarning` naming both, unless the same mapping also gives the new key a
+    value of its own, which wins (a warning says the old one is ignored)."""
+    renamed = getattr(type(cfg), "RENAMED_KEYS", {})
+    if not renamed or not renamed.keys() & overrides.keys():
+        return overrides
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    out = dict(overrides)
+    for old, new in renamed.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        field = fields[new]
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        if new in out and out[new] != default:
+            if value not in (default, out[new]):
+                warnings.warn(
+                    f"{prefix}{old}={short(value)} ignored: it is the old name of {prefix}{new}, "
+                    f"which is also given ({short(out[new])})",
+                    RenamedKeyWarning,
+                    stacklevel=3,
+                )
+            continue
+        out[new] = value
+        if value != default:
+            warnings.warn(
+                f"{prefix}{old} is renamed {prefix}{new}: read as {prefix}{new}={short(value)} "
+                f"(write {prefix}{new})",
+                RenamedKeyWarning,
+                stacklevel=3,
+            )
+    return out
 
 
 def check_field_range(cfg: Any, key: str, value: Any, where: str | None = None) -> None:

@@ -109,7 +109,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo and return what it wrote (see module docstring)."""
     from mistd.data.readers import read_dataset
-    from mistd.evaluation.coco import MIN_SCORE, COCOEvaluator
+    from mistd.evaluation.coco import COCOEvaluator
     from mistd.evaluation.runner import evaluate_detector
     from mistd.io import increment_path, write_json_atomic
     from mistd.viz.plots import plot_pr_curve
@@ -145,7 +145,7 @@ def run_demo(
     all_results: dict[str, list[Results]] = {}
     curves = {}
     for det_name, predictor in demo_detectors(device, input_size).items():
-        evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, display_threshold)
+        evaluator = COCOEvaluator(dataset.class_names, operating_threshold=display_threshold)
         panels = None
         if predictor.detector.maps:
             from mistd.inference.panels import MapPanelWriter
@@ -164,7 +164,7 @@ def run_demo(
                 evaluator=evaluator,
                 max_frames=max_frames,
                 progress=True,
-                op_threshold=display_threshold,
+                operating_threshold=display_threshold,
                 on_results=on_results,
             )
         if panels is not None:

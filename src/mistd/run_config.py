@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 from mistd.config import apply_overrides, from_dict, to_dict
 from mistd.data.sources import SourceConfig
 from mistd.errors import InputError
+from mistd.thresholds import DECODE_FLOOR
 
 
 @dataclass
@@ -123,11 +124,10 @@ class TrainConfig:
         checkpoint_interval: also write `last.pt` every N iterations (0 = only each epoch).
         init_weights: start from these weights (a mistd checkpoint, a shipped name or an official
             CHAL state dict; tensors are matched by name and shape), e.g. a pretrained model.
-        max_iters: stop after this many iterations in total (0 = no cap); for short runs. The
-            schedule still spans `epochs`.
         max_steps: a step budget (0 = off): the run is exactly this many iterations, the
             learning-rate schedule spans them (per-iteration updates; warm-up and the flat tail
-            each capped at 5% of the budget), `epochs` is derived, the last step evaluates.
+            each capped at 5% of the budget), `epochs` is derived, the last step evaluates. Old
+            configs' `max_iters` (a cap on an epoch schedule) is read as `max_steps`.
         freeze: comma-separated top-level model parts to keep frozen (e.g. `backbone,neck`:
             a pretrained single-frame backbone while a multi-frame neck learns; no gradients,
             BatchNorm statistics fixed). Empty = train everything.
@@ -136,7 +136,9 @@ class TrainConfig:
         sync_bn: synchronise BatchNorm statistics over data-parallel processes.
         find_unused_parameters: DDP option; some models have parameters unused in forward.
         log_interval: refresh the progress bar / iteration log every N iterations.
-        score_threshold, nms_iou: decoding for evaluation (official protocol: 0.001, 0.65).
+        decode_floor, nms_iou: decoding for evaluation (official protocol: 0.001, 0.65;
+            `mistd.thresholds.DECODE_FLOOR`). Old configs' `score_threshold` is read as
+            `decode_floor`.
     """
 
     epochs: int = 100
@@ -163,7 +165,6 @@ class TrainConfig:
     eval_interval: int = 10
     checkpoint_interval: int = 0
     init_weights: str = ""
-    max_iters: int = 0
     max_steps: int = 0
     freeze: str = ""
     max_nan_steps: int = 10
@@ -171,7 +172,7 @@ class TrainConfig:
     sync_bn: bool = False
     find_unused_parameters: bool = True
     log_interval: int = 1
-    score_threshold: float = 0.001
+    decode_floor: float = DECODE_FLOOR
     nms_iou: float = 0.65
 
     VALID_RANGES: ClassVar[dict[str, str]] = {
@@ -192,12 +193,16 @@ class TrainConfig:
         "seed": "[0, 4294967295]",
         "eval_interval": ">= 0",
         "checkpoint_interval": ">= 0",
-        "max_iters": ">= 0",
         "max_steps": ">= 0",
         "max_nan_steps": ">= 1",
         "log_interval": ">= 1",
-        "score_threshold": "[0, 1]",
+        "decode_floor": "[0, 1]",
         "nms_iou": "(0, 1]",
+    }
+    # old name -> new name: old configs and the configs stored in old checkpoints still read
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "max_iters": "max_steps",
+        "score_threshold": "decode_floor",
     }
 
 

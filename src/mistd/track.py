@@ -47,7 +47,7 @@ def track_dataset(
     out_dir: str | Path,
     *,
     unconfirmed_weight: float = 0.1,
-    op_threshold: float | None = None,
+    operating_threshold: float | None = None,
     video: bool = True,
     fps: float = 25.0,
     max_frames: int | None = None,
@@ -63,7 +63,7 @@ def track_dataset(
     predictor.add_stage(stage)
     run = TrackRun(rows={s.name: [] for s in dataset.sequences})
     labelled = any(r.num_targets for r in dataset.frames())
-    raw_eval = COCOEvaluator(dataset.class_names, op_threshold=op_threshold or 0.5)
+    raw_eval = COCOEvaluator(dataset.class_names, operating_threshold=operating_threshold or 0.5)
     raw_eval.reset()
     pending: list[tuple] = []
 
@@ -92,7 +92,7 @@ def track_dataset(
                 predictor,
                 dataset,
                 max_frames=max_frames,
-                op_threshold=op_threshold,
+                operating_threshold=operating_threshold,
                 on_results=on_results,
             )
         finally:

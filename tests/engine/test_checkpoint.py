@@ -114,7 +114,7 @@ def test_cli_errors_exit_2_without_traceback(tiny_data):
 @pytest.mark.slow
 def test_load_detector_maps_detections_to_original_pixels(trained_run, tiny_data):
     run, _ = trained_run
-    detector = load_detector(run / "weights" / "best.pt", score_threshold=0.0, nms_iou=0.65)
+    detector = load_detector(run / "weights" / "best.pt", decode_floor=0.0, nms_iou=0.65)
     assert isinstance(detector, ClipDetector)
     assert detector.num_frames == 2 and detector.input_size == (64, 64)
     assert detector.config["model_name"] == "mf-baseline"
@@ -128,7 +128,7 @@ def test_load_detector_maps_detections_to_original_pixels(trained_run, tiny_data
     dets = detector.detect(big, clip.bit_depth)
     x, info = to_model_input(big, clip.bit_depth, (64, 64))
     with torch.no_grad():
-        ref = detector.model.predict(x[None], score_threshold=0.0, nms_iou=0.65)[0]
+        ref = detector.model.predict(x[None], decode_floor=0.0, nms_iou=0.65)[0]
     assert len(dets) == len(ref) > 0
     torch.testing.assert_close(dets.boxes, ref.boxes * 2.0)  # input 64 px -> original 128 px
     torch.testing.assert_close(dets.scores, ref.scores)

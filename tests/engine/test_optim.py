@@ -78,7 +78,7 @@ def test_mixed_precision_steps_on_cpu(tiny_data, amp):
         {
             "model": ZOO["yolox-s"][0].tiny_overrides(),
             "data": {"train": str(tiny_data), "workers": 0},
-            "train": {"amp": amp, "max_iters": 2, "eval_interval": 0, "batch_size": 2,
+            "train": {"amp": amp, "max_steps": 2, "eval_interval": 0, "batch_size": 2,
                       "lr": 1e-3, "warmup_epochs": 0.0},
         },
     )  # fmt: skip

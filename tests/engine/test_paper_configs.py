@@ -66,7 +66,7 @@ LAYOUTS = {
 TINY = {
     "model": {"width": 0.125, "input_size": [64, 64]},
     "data": {"workers": 0},
-    "train": {"batch_size": 2, "max_iters": 1, "eval_interval": 0, "device": "cpu"},
+    "train": {"batch_size": 2, "max_steps": 1, "eval_interval": 0, "device": "cpu"},
 }
 
 

@@ -41,6 +41,18 @@ def tiny_cfg(name: str, data, **train):
     )
 
 
+def stop_after(trainer: Trainer, iterations: int) -> Trainer:
+    """Stop `trainer` after `iterations` steps as an interruption would (`stop_reason`; the
+    schedule is untouched, `last.pt` is written); a resumed run goes on."""
+
+    def stop(t: Trainer) -> None:
+        if t.iteration >= iterations:
+            t.stop_reason = f"test: stopped after {iterations} iterations"
+
+    trainer.add_callback("on_step_end", stop)
+    return trainer
+
+
 def record_losses(trainer: Trainer) -> list[tuple[int, dict[str, float]]]:
     losses: list[tuple[int, dict[str, float]]] = []
     trainer.add_callback("on_step_end", lambda t: losses.append((t.iteration, t.last_losses)))
@@ -94,8 +106,8 @@ def _final_state(run_dir) -> dict:
 
 
 @pytest.mark.slow
-def test_resume_after_max_iters_matches_uninterrupted(tiny_data, tmp_path):
-    """Stop mid-epoch (max_iters), resume: same losses, weights, EMA and logs as one run.
+def test_resume_after_a_stop_matches_uninterrupted(tiny_data, tmp_path):
+    """Stop mid-epoch, resume: same losses, weights, EMA and logs as one run.
 
     CHAL has Dropout2d, so this also checks that the torch RNG is restored."""
     cfg = tiny_cfg("chal", tiny_data)
@@ -104,14 +116,12 @@ def test_resume_after_max_iters_matches_uninterrupted(tiny_data, tmp_path):
     full.train()
     assert len(full_losses) == 12  # 2 epochs x 6 batches of 4 clips (24 clips)
 
-    cut_cfg = tiny_cfg("chal", tiny_data, max_iters=8)  # epoch 2, batch 2 of 6
-    part = Trainer(cut_cfg, tmp_path / "part", progress=False)
+    part = Trainer(tiny_cfg("chal", tiny_data), tmp_path / "part", progress=False)
+    part = stop_after(part, 8)  # epoch 2, batch 2 of 6
     part_losses = record_losses(part)
     summary = part.train()
     assert summary["iterations"] == 8 and summary["epochs_done"] == 1
-    resumed = Trainer.from_checkpoint(
-        tmp_path / "part", {"train": {"max_iters": 0}}, progress=False
-    )
+    resumed = Trainer.from_checkpoint(tmp_path / "part", progress=False)
     assert (resumed.epoch, resumed.batch_in_epoch, resumed.iteration) == (1, 2, 8)
     resumed_losses = record_losses(resumed)
     resumed.train()
@@ -238,8 +248,8 @@ def test_bad_configs_fail_with_a_message(tiny_data):
 
 @pytest.mark.slow
 def test_schedule_per_epoch_follows_official_warm_cosine(tiny_data):
-    cfg = tiny_cfg("mf-baseline", tiny_data, lr_step="epoch", epochs=3, max_iters=13)
-    trainer = Trainer(cfg, None, progress=False)
+    cfg = tiny_cfg("mf-baseline", tiny_data, lr_step="epoch", epochs=3)
+    trainer = stop_after(Trainer(cfg, None, progress=False), 13)  # epoch 3 has begun
     lrs = []
     trainer.add_callback("on_epoch_start", lambda t: lrs.append(t.optimizer.param_groups[0]["lr"]))
     trainer.train()
@@ -321,9 +331,34 @@ def test_multi_source_training_reports_each_source(tmp_path, make_dataset):
     )
     assert cfg.data.class_names == ["target"]
 
-    cut = build_run_config("yolox-s", overrides, {"train": {"max_iters": 2}})
-    Trainer(cut, tmp_path / "cut", progress=False).train()
-    resumed = Trainer.from_checkpoint(tmp_path / "cut", {"train": {"max_iters": 0}}, progress=False)
+    cut = build_run_config("yolox-s", overrides)
+    stop_after(Trainer(cut, tmp_path / "cut", progress=False), 2).train()
+    resumed = Trainer.from_checkpoint(tmp_path / "cut", progress=False)
     resumed_losses = record_losses(resumed)
     resumed.train()
     assert resumed_losses == losses[2:]
+
+
+def test_a_checkpoint_with_the_old_key_names_resumes(tiny_data, tmp_path):
+    """A `last.pt` written before `train.max_iters` / `train.score_threshold` were renamed
+    (`max_steps` / `decode_floor`) resumes, silently where the old keys hold their defaults."""
+    from mistd.checkpoint import save_checkpoint
+    from mistd.config import RenamedKeyWarning
+
+    Trainer(tiny_cfg("yolox-s", tiny_data, max_steps=2), tmp_path / "run", progress=False).train()
+    path = tmp_path / "run" / "weights" / "last.pt"
+    ckpt = load_checkpoint(path)
+    train = ckpt["config"]["train"]
+    train["score_threshold"] = train.pop("decode_floor")
+    train["max_iters"] = 0
+    save_checkpoint(path, ckpt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = Trainer.from_checkpoint(
+            tmp_path / "run", {"train": {"max_steps": 8}}, progress=False
+        )
+    assert not [w for w in caught if issubclass(w.category, RenamedKeyWarning)]
+    assert resumed.iteration == 2 and resumed.cfg.train.decode_floor == 0.001
+    assert resumed.train()["iterations"] == 8
+    stored = load_checkpoint(path)["config"]["train"]
+    assert stored["max_steps"] == 8 and "max_iters" not in stored and "decode_floor" in stored

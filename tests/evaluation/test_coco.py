@@ -122,7 +122,7 @@ def test_empty_detections_all_zero() -> None:
     assert metrics["n_dets"] == 0 and metrics["n_gt"] == 1 and metrics["n_images"] == 3
 
 
-def test_perfect_detections_and_min_score() -> None:
+def test_perfect_detections_and_decode_floor() -> None:
     gt = _gt(4, {1: [[1.0, 1.0, 5.0, 5.0]], 3: [[20.0, 20.0, 6.0, 4.0]]})
     dets = [
         _det(1, [1.0, 1.0, 5.0, 5.0], 0.9),
@@ -136,6 +136,21 @@ def test_perfect_detections_and_min_score() -> None:
     assert metrics["n_dets"] == 2
     assert set(metrics["per_sequence"]) == {"seq0", "seq1"}
     assert metrics["per_sequence"]["seq1"]["n_gt"] == 2
+    assert metrics["decode_floor"] == 0.001 and metrics["operating_threshold"] == 0.5
+
+
+def test_metrics_table_reads_the_old_operating_threshold_key() -> None:
+    """A metrics.json written before the rename calls the operating point `score_threshold`."""
+    from mistd.evaluation.coco import metrics_table
+
+    metrics = evaluate_coco(
+        _gt(1, {1: [[1.0, 1.0, 5.0, 5.0]]}), [_det(1, [1.0, 1.0, 5.0, 5.0], 0.9)]
+    )
+    new = [c.header for c in metrics_table(metrics).columns]
+    assert "F1@0.5" in new
+    old = metrics | {"score_threshold": 0.25}
+    del old["operating_threshold"]
+    assert "F1@0.25" in [c.header for c in metrics_table(old).columns]
 
 
 def test_sequence_of() -> None:

@@ -24,12 +24,12 @@ def _images():
 
 def test_hand_case_at_two_thresholds() -> None:
     # thr 0.5: TP 1 (d1), FP 2 (d2, image2), 2 targets -> P 1/3, R 1/2, F1 0.4
-    m = operating_point(_images(), score_threshold=0.5)
+    m = operating_point(_images(), operating_threshold=0.5)
     assert m["op_precision"] == pytest.approx(1 / 3)
     assert m["op_recall"] == pytest.approx(0.5)
     assert m["op_f1"] == pytest.approx(0.4)
     # thr 0.2: d3 joins as TP -> TP 2, FP 2 -> P 0.5, R 1, F1 2/3
-    m = operating_point(_images(), score_threshold=0.2)
+    m = operating_point(_images(), operating_threshold=0.2)
     assert (m["op_precision"], m["op_recall"]) == pytest.approx((0.5, 1.0))
     assert m["op_f1"] == pytest.approx(2 / 3)
 
@@ -68,10 +68,10 @@ def test_score_curve_equals_the_operating_point_at_every_threshold():
     curve = score_curve([match_flags(*image) for image in images], n_gt=18)
     for k in range(0, 101, 7):
         t = curve["f1_curve"]["score"][k]
-        expected = operating_point(images, score_threshold=t)
+        expected = operating_point(images, operating_threshold=t)
         assert curve["f1_curve"]["f1"][k] == pytest.approx(expected["op_f1"], abs=1e-6), t
         assert curve["f1_curve"]["precision"][k] == pytest.approx(expected["op_precision"], 1e-5)
-    best = operating_point(images, score_threshold=curve["best_f1_threshold"])["op_f1"]
+    best = operating_point(images, operating_threshold=curve["best_f1_threshold"])["op_f1"]
     assert curve["best_f1"] == pytest.approx(best)
     assert curve["best_f1"] >= max(curve["f1_curve"]["f1"]) - 1e-6  # the curve is rounded
     empty = score_curve([], n_gt=0)

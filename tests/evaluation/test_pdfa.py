@@ -42,7 +42,7 @@ def test_boxes_to_mask_and_box_variant() -> None:
     rows, cols = np.nonzero(mask[:20, :20])
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (9, 11, 9, 12)
     assert mask[60:, 60:].all() and mask.sum() == 12 + 16  # the second box is clipped
-    assert not boxes_to_mask([[1, 1, 5, 5]], (8, 8), scores=[0.2], score_threshold=0.3).any()
+    assert not boxes_to_mask([[1, 1, 5, 5]], (8, 8), scores=[0.2], operating_threshold=0.3).any()
     gt = np.zeros((32, 32), dtype=np.uint8)
     gt[15:18, 15:18] = 1  # centroid (16, 16)
     metric = PdFaMetric()

@@ -40,7 +40,7 @@ def test_overlay_colours_and_16bit() -> None:
         boxes=np.array([[5.0, 5.0, 15.0, 15.0], [30.0, 20.0, 40.0, 30.0]]),
         scores=np.array([0.9, 0.1]),
         gt_boxes=np.array([[2.0, 25.0, 12.0, 35.0]]),
-        score_threshold=0.5,
+        display_threshold=0.5,
     )
     assert tuple(image[10, 5]) == DET_COLOR  # left edge of the shown detection
     assert tuple(image[30, 2]) == GT_COLOR

@@ -220,7 +220,7 @@ def test_eval_uses_the_model_operating_threshold(tmp_path: Path):
     result = runner.invoke(app, [*args, "--project", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
-    assert metrics["score_threshold"] == 0.35 and metrics["thresholds"]["operating"] == 0.35
+    assert metrics["operating_threshold"] == 0.35 and metrics["thresholds"]["operating"] == 0.35
     assert 0.0 <= metrics["best_f1_threshold"] <= 1.0 and 0.0 <= metrics["best_f1"] <= 1.0
     assert len(metrics["f1_curve"]["f1"]) == len(metrics["f1_curve"]["score"]) == 101
 
@@ -436,7 +436,7 @@ def test_one_name_per_option_and_the_old_spellings_still_work(tmp_path: Path):
         m = tmp_path / f"{out.strip('-')}.json"
         run("eval", "--model", "tophat", "--data", str(frames), out, str(runs / "eval"),
             option, "0.4", "--json", str(m))  # fmt: skip
-        assert json.loads(m.read_text())["score_threshold"] == 0.4
+        assert json.loads(m.read_text())["operating_threshold"] == 0.4
     assert len(list((runs / "eval").iterdir())) == 2
     result = runner.invoke(app, ["detect", "--model", "tophat", str(frames),
                                  "--display-threshold", "2"])  # fmt: skip

@@ -104,10 +104,8 @@ def test_push_detections_match_clip_detector(name):
     model = tiny_model(name)
     frames = sequence(np.uint16)
     # random init scores ~1e-4 (prior 0.01): keep them all
-    detector = ClipDetector(
-        model, num_frames=model.num_frames, input_size=SIZE, score_threshold=1e-8
-    )
-    predictor = VideoPredictor(model, input_size=SIZE, score_threshold=1e-8)
+    detector = ClipDetector(model, num_frames=model.num_frames, input_size=SIZE, decode_floor=1e-8)
+    predictor = VideoPredictor(model, input_size=SIZE, decode_floor=1e-8)
     for key, det in enumerate(predictor.run(frames)):
         expected = detector.detect(frames[: key + 1], 16)
         assert len(det) == len(expected) > 0
@@ -184,7 +182,7 @@ def test_predictor_streams_like_clip_mode_and_encodes_each_frame_once():
 
     model = tiny_model("chal", 3)
     frames = sequence()
-    detector = ClipDetector(model, num_frames=3, input_size=SIZE, score_threshold=1e-8)
+    detector = ClipDetector(model, num_frames=3, input_size=SIZE, decode_floor=1e-8)
     predictor = Predictor(detector, keep_all=True)
     runs = [[0, 1, 2, 3, 4], [0, 1], [6]]  # a new sequence, then another (a seek)
     for run in runs:

@@ -72,11 +72,11 @@ def test_postprocess_scores_threshold_and_classes():
             ]
         ]
     )
-    (dets,) = postprocess(decoded, score_threshold=0.001, nms_iou=0.65)
+    (dets,) = postprocess(decoded, decode_floor=0.001, nms_iou=0.65)
     assert dets.scores.tolist() == pytest.approx([0.72, 0.20])
     assert dets.labels.tolist() == [1, 0]
     assert dets.boxes[0].tolist() == pytest.approx([8.0, 8.0, 12.0, 12.0])
-    (high,) = postprocess(decoded, score_threshold=0.5)
+    (high,) = postprocess(decoded, decode_floor=0.5)
     assert len(high) == 1
 
 

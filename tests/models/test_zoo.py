@@ -70,7 +70,7 @@ def test_forward_loss_backward_predict(name):
     assert all(torch.isfinite(p.grad).all() for p in with_grad)
 
     model.eval()
-    detections = model.predict(clip, score_threshold=0.0, nms_iou=0.65)
+    detections = model.predict(clip, decode_floor=0.0, nms_iou=0.65)
     assert len(detections) == BATCH
     for det in detections:
         assert isinstance(det, Detections) and len(det) > 0

@@ -187,7 +187,7 @@ def test_eval_relabels_a_streamed_multiclass_model_on_one_class_data(tmp_path: P
             conv.bias[0] = -20.0
     config = {"data": {"class_names": ["airplane", "bird", "drone"]}}
     detector = ClipDetector(
-        model, num_frames=1, input_size=(64, 64), config=config, score_threshold=0.0
+        model, num_frames=1, input_size=(64, 64), config=config, decode_floor=0.0
     )
     dataset = read_dataset(_clip(tmp_path), classes="target")
     _, found = evaluate_with_breakdown(detector, dataset, progress=False)
@@ -230,7 +230,7 @@ def test_confirm_tracks_streams_a_strided_model(tmp_path: Path):
     overrides = {**ZOO["mf-residual"][0].tiny_overrides(), "num_frames": 3, "frame_stride": 2}
     model, _ = build_model("mf-residual", overrides)
     torch.nn.init.normal_(model.temporal.out.weight, std=0.1)
-    detector = ClipDetector(model, num_frames=3, input_size=(64, 64), score_threshold=1e-3)
+    detector = ClipDetector(model, num_frames=3, input_size=(64, 64), decode_floor=1e-3)
     dataset = read_dataset(_clip(tmp_path))
     confirmed = Predictor(detector, confirm_tracks=True)
     assert confirmed.detector.stream and confirmed.track_confirmation is not None

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("runs/detect"), "--out", help="Output parent folder."),
         name: str | None = typer.Option(None, "--name", help="Run name (default: the model)."),
-        score_threshold: float | None = typer.Option(
+        display_threshold: float | None = typer.Option(
             None,
             "--display-threshold",
             "--score-threshold",
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         from mistd.inference.predictor import open_predictor
         from mistd.io import increment_path
 
-        check_options(score_threshold, max_frames, "--display-threshold")
+        check_options(display_threshold, max_frames, "--display-threshold")
         check_range("--fps", fps, "(0, 1000]") if fps is not None else None
         predictor, default_name = open_predictor(
             model,
@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
             precision=precision,
             maps=maps,
             confirm_tracks=confirm_tracks,
-            display_threshold=score_threshold,
+            display_threshold=display_threshold,
         )
         if fps is None:
             fps = source_fps(source)

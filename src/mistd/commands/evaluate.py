@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
     def eval_dets(
         gt: Path = typer.Option(..., "--gt", help="COCO ground-truth json (all frames)."),
         dets: Path = typer.Option(..., "--dets", help="COCO result json (list of detections)."),
-        score_threshold: float = typer.Option(
+        operating_threshold: float = typer.Option(
             0.5,
             "--operating-threshold",
             "--score-threshold",
@@ -111,10 +111,10 @@ def register(app: typer.Typer) -> None:
         from mistd.evaluation.coco import evaluate_coco_files
         from mistd.io import write_json_atomic
 
-        check_options(score_threshold)
+        check_options(operating_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            metrics, curve = evaluate_coco_files(gt, dets, score_threshold=score_threshold)
+            metrics, curve = evaluate_coco_files(gt, dets, operating_threshold=operating_threshold)
         print_metrics(metrics)
         echo_warnings(caught)
         if json_out is not None:
@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
         weights: str | None = typer.Option(None, "--weights", help="Trained weights file."),
         root: str | None = typer.Option(None, "--root", help="Remap image paths under this root."),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
-        score_threshold: float | None = typer.Option(
+        operating_threshold: float | None = typer.Option(
             None,
             "--operating-threshold",
             "--score-threshold",
@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
         from mistd.io import increment_path, write_json_atomic
         from mistd.viz.plots import plot_pr_curve
 
-        check_options(score_threshold, max_frames)
+        check_options(operating_threshold, max_frames)
         predictor, default_name = open_predictor(
             model,
             weights,
@@ -199,9 +199,9 @@ def register(app: typer.Typer) -> None:
         dataset = read_dataset(
             data, root=root, select=select, classes=data_classes_for(predictor, classes)
         )
-        if score_threshold is None:
-            score_threshold = predictor.thresholds.operating
-        evaluator = COCOEvaluator(dataset.class_names, op_threshold=score_threshold)
+        if operating_threshold is None:
+            operating_threshold = predictor.thresholds.operating
+        evaluator = COCOEvaluator(dataset.class_names, operating_threshold=operating_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             metrics, _ = evaluate_with_breakdown(
@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
                 dataset,
                 max_frames=max_frames,
                 evaluator=evaluator,
-                op_threshold=score_threshold,
+                operating_threshold=operating_threshold,
             )
         metrics["model"] = default_name
         metrics["data"] = str(data)
@@ -229,7 +229,7 @@ def register(app: typer.Typer) -> None:
         if "pd" in metrics:
             typer.echo(
                 f"Pd {100 * metrics['pd']:.2f}%  Fa {metrics['fa']:.3e} "
-                f"(mask targets; boxes >= {score_threshold} filled, centroid within 3 px)"
+                f"(mask targets; boxes >= {operating_threshold} filled, centroid within 3 px)"
             )
         echo_warnings(caught)
         if json_out is not None:

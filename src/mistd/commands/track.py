@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
         unconfirmed_weight: float = typer.Option(
             0.1, "--unconfirmed-weight", help="Score factor of detections off confirmed tracks."
         ),
-        score_threshold: float | None = typer.Option(
+        operating_threshold: float | None = typer.Option(
             None,
             "--operating-threshold",
             "--score-threshold",
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
             ("--sequences", sequences, ">= 1"),
             ("--max-frames", max_frames, ">= 1"),
             ("--unconfirmed-weight", unconfirmed_weight, "[0, 1]"),
-            ("--operating-threshold", score_threshold, "[0, 1]"),
+            ("--operating-threshold", operating_threshold, "[0, 1]"),
         )
         predictor, default_name = open_predictor(
             model,
@@ -189,8 +189,8 @@ def register(app: typer.Typer) -> None:
             # class-agnostic before the tracker, so that one target's boxes of two classes are
             # one detection to track, not two, and match the one-class ground truth
             predictor.set_merge_classes(True)
-        if score_threshold is None:
-            score_threshold = predictor.thresholds.operating
+        if operating_threshold is None:
+            operating_threshold = predictor.thresholds.operating
         if fps is None:
             from mistd.commands.detect import source_fps
 
@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
                 config,
                 out_dir,
                 unconfirmed_weight=unconfirmed_weight,
-                op_threshold=score_threshold,
+                operating_threshold=operating_threshold,
                 video=video,
                 fps=fps,
                 max_frames=max_frames,
@@ -232,7 +232,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             "boxes   mAP50 / F1 / F1@{thr}:  raw {r[mAP50]:.4f} / {r[f1]:.4f} / {r[op_f1]:.4f}   "
             "track-confirmed {c[mAP50]:.4f} / {c[f1]:.4f} / {c[op_f1]:.4f}".format(
-                thr=score_threshold, r=boxes["raw"], c=boxes["track_confirmed"]
+                thr=operating_threshold, r=boxes["raw"], c=boxes["track_confirmed"]
             )
         )
         for item in caught:

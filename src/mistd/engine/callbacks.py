@@ -162,7 +162,7 @@ class ProgressLogger(Callback):
             )
         elif _writes(trainer):
             # No progress bar (--no-progress, logs to a file): one plain line per interval.
-            total = trainer.cfg.train.max_steps or trainer.cfg.train.max_iters or ""
+            total = trainer.cfg.train.max_steps or ""
             print(
                 f"iteration {trainer.iteration}{'/' + str(total) if total else ''} "
                 f"loss {loss:.4g} lr {lr:.2e} {trainer.clips_per_s:.1f} clips/s",

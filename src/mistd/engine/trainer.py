@@ -467,7 +467,8 @@ class Trainer:
     ) -> Trainer:
         """Resume the run a checkpoint (or its run directory) belongs to.
 
-        `overrides` (nested dict) change the saved config, e.g. `{"train": {"max_iters": 0}}`.
+        `overrides` (nested dict) change the saved config, e.g. `{"train": {"max_steps": 2000}}`
+        (a larger step budget; its learning-rate schedule then spans the 2000 steps).
         The run continues in the same run directory.
         """
         from mistd.config import apply_overrides
@@ -594,10 +595,9 @@ class Trainer:
         }
 
     def iteration_cap_reached(self) -> bool:
-        """True once `train.max_iters` or `train.max_steps` iterations are done."""
-        t = self.cfg.train
-        caps = [c for c in (t.max_iters, t.max_steps) if c]
-        return bool(caps) and self.iteration >= min(caps)
+        """True once the step budget `train.max_steps` is spent."""
+        max_steps = self.cfg.train.max_steps
+        return bool(max_steps) and self.iteration >= max_steps
 
     def _loader(self) -> torch.utils.data.DataLoader:
         from mistd.data.clips import collate_clips
@@ -618,7 +618,7 @@ class Trainer:
         )
 
     def _train_epoch(self) -> bool:
-        """Train the rest of the current epoch; False if stopped early (max_iters, NaNs)."""
+        """Train the rest of the current epoch; False if stopped early (max_steps, NaNs)."""
         t = self.cfg.train
         num_batches = self.sampler.num_batches
         tick = time.perf_counter()
@@ -670,7 +670,7 @@ class Trainer:
             num_frames=self.cfg.model.num_frames,
             input_size=tuple(self.cfg.model.input_size),
             device=self.device,
-            score_threshold=self.cfg.train.score_threshold,
+            decode_floor=self.cfg.train.decode_floor,
             nms_iou=self.cfg.train.nms_iou,
             name=self.cfg.model_name,
         )

@@ -25,7 +25,7 @@ from collections.abc import Sequence as SequenceABC
 import numpy as np
 import torch
 
-from mistd.evaluation.coco import MIN_SCORE, COCOEvaluator
+from mistd.evaluation.coco import COCOEvaluator
 from mistd.evaluation.operating_point import box_iou_xyxy
 from mistd.models.ops import nms
 from mistd.structures import Detections, FrameDataset, FrameRecord
@@ -64,9 +64,9 @@ def _of_class(dets: Detections, label: int) -> Detections:
 
 
 def _score(
-    records: SequenceABC[FrameRecord], dets: SequenceABC[Detections], op_threshold: float
+    records: SequenceABC[FrameRecord], dets: SequenceABC[Detections], operating_threshold: float
 ) -> dict:
-    evaluator = COCOEvaluator(["target"], MIN_SCORE, op_threshold)
+    evaluator = COCOEvaluator(["target"], operating_threshold=operating_threshold)
     evaluator.process(records, dets)
     # pycocotools prints its tables; the undefined-precision warning is the main table's to give
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -87,13 +87,13 @@ def confusion_matrix(
     records: SequenceABC[FrameRecord],
     dets: SequenceABC[Detections],
     num_classes: int,
-    op_threshold: float,
+    operating_threshold: float,
 ) -> np.ndarray:
     """`[C + 1, C + 1]` int64: rows true class (last row: false alarm), columns predicted class
     (last column: missed). Greedy IoU >= 0.5 matching per frame, any class, highest score first."""
     matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     for record, det in zip(records, dets, strict=True):
-        keep = det.scores.numpy() >= op_threshold
+        keep = det.scores.numpy() >= operating_threshold
         boxes = det.boxes.numpy()[keep]
         labels = det.labels.numpy()[keep]
         order = np.argsort(-det.scores.numpy()[keep], kind="stable")
@@ -118,14 +118,14 @@ def breakdown(
     dataset: FrameDataset,
     records: SequenceABC[FrameRecord],
     detections: SequenceABC[Detections],
-    op_threshold: float = 0.5,
+    operating_threshold: float = 0.5,
 ) -> dict:
     """Class-agnostic, per-class, confusion and per-attribute metrics (see the module docstring).
 
     Args:
         dataset: the data set `records` come from (class names, sequence attributes).
         records, detections: key frames and their detections, in the same order.
-        op_threshold: score threshold of the operating point and the confusion table.
+        operating_threshold: score threshold of the operating point and the confusion table.
     Returns:
         `{"class_agnostic": {...}, "per_class": {name: {...}}, "confusion": {"classes": [...],
         "matrix": [[...]]}, "by_attribute": {attribute: {value: {...}}}}` (the last three only
@@ -133,7 +133,7 @@ def breakdown(
     """
     merged_dets = [agnostic(d) for d in detections]
     merged_records = [_relabelled(r) for r in records]
-    out: dict = {"class_agnostic": _score(merged_records, merged_dets, op_threshold)}
+    out: dict = {"class_agnostic": _score(merged_records, merged_dets, operating_threshold)}
     names = list(dataset.class_names)
     if len(names) > 1:
         out["per_class"] = {}
@@ -142,9 +142,9 @@ def breakdown(
             if not any(r.num_targets for r in subset):
                 continue
             out["per_class"][name] = _score(
-                subset, [_of_class(d, label) for d in detections], op_threshold
+                subset, [_of_class(d, label) for d in detections], operating_threshold
             )
-        matrix = confusion_matrix(records, detections, len(names), op_threshold)
+        matrix = confusion_matrix(records, detections, len(names), operating_threshold)
         out["confusion"] = {"classes": names, "matrix": matrix.tolist()}
     attributes = {s.name: s.attributes for s in dataset.sequences}
     keys = sorted({k for a in attributes.values() for k in a if k not in ("clip", "split")})
@@ -158,7 +158,7 @@ def breakdown(
             continue
         out.setdefault("by_attribute", {})[key] = {
             value: _score(
-                [merged_records[i] for i in idx], [merged_dets[i] for i in idx], op_threshold
+                [merged_records[i] for i in idx], [merged_dets[i] for i in idx], operating_threshold
             )
             for value, idx in sorted(groups.items())
         }

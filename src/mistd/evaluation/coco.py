@@ -2,7 +2,7 @@
 
 Protocol, exactly as the official evaluation computes it:
 
-1. detections with `score >= 0.001` are kept (`min_score`);
+1. detections with `score >= 0.001` are kept (`decode_floor`, `mistd.thresholds.DECODE_FLOOR`);
 2. class-aware NMS with IoU 0.65 — **the detector's job**: learned models apply it in
    `predict(..., nms_iou=0.65)` and classical detectors return non-overlapping component boxes,
    so this module takes detections as given (a COCO result file is scored as it is);
@@ -42,7 +42,6 @@ from mistd.io import write_json_atomic
 from mistd.structures import Detections, FrameRecord
 from mistd.thresholds import DECODE_FLOOR
 
-MIN_SCORE = DECODE_FLOOR  # the official protocol scores every box from 0.001 (mistd.thresholds)
 NO_SEQUENCE = "(root)"
 METRIC_KEYS = ("mAP50", "precision", "recall", "f1", "op_precision", "op_recall", "op_f1")
 
@@ -241,9 +240,9 @@ def _official_numbers(coco_gt, coco_dt, img_ids: list[int], where: str) -> tuple
 
 
 def _evaluate(
-    gt: dict, results: list[dict], score_threshold: float, min_score: float
+    gt: dict, results: list[dict], operating_threshold: float, decode_floor: float
 ) -> tuple[dict, PRCurve]:
-    results = [r for r in results if r["score"] >= min_score]
+    results = [r for r in results if r["score"] >= decode_floor]
     coco_gt, coco_dt = _coco_objects(gt, results)
 
     # per-image arrays for the operating point (xyxy boxes)
@@ -271,7 +270,7 @@ def _evaluate(
             np.asarray([d["category_id"] for d in dts]),
         )
         flags.append(match_flags(*image))  # one greedy pass: this threshold and every other
-        counts[image_id] = counts_above(*flags[-1], len(gts), score_threshold)
+        counts[image_id] = counts_above(*flags[-1], len(gts), operating_threshold)
 
     def summary(img_ids: list[int], where: str) -> tuple[dict, PRCurve]:
         numbers, curve = _official_numbers(coco_gt, coco_dt, img_ids, where)
@@ -286,8 +285,8 @@ def _evaluate(
 
     all_ids = [img["id"] for img in gt["images"]]
     metrics, curve = summary(all_ids, "all frames")
-    metrics["score_threshold"] = float(score_threshold)
-    metrics["min_score"] = float(min_score)
+    metrics["operating_threshold"] = float(operating_threshold)
+    metrics["decode_floor"] = float(decode_floor)
     # the operating point at every threshold: best F1, the score reaching it, F1-vs-score curve
     metrics.update(score_curve(flags, metrics["n_gt"]))
     sequences: dict[str, list[int]] = {}
@@ -307,8 +306,8 @@ def evaluate_coco(
     gt: dict,
     results: list[dict],
     *,
-    score_threshold: float = 0.5,
-    min_score: float = MIN_SCORE,
+    operating_threshold: float = 0.5,
+    decode_floor: float = DECODE_FLOOR,
     gt_name: str = "ground truth",
     results_name: str = "detections",
 ) -> dict:
@@ -317,19 +316,19 @@ def evaluate_coco(
     Args:
         gt: COCO ground-truth dict (images, annotations, categories); frames without targets count.
         results: COCO result list `[{image_id, category_id, bbox: xywh, score}]`, used as given
-            (no NMS) apart from dropping scores below `min_score`.
-        score_threshold: the operating point for `op_precision/op_recall/op_f1`.
-        min_score: detections below it are dropped first (official: 0.001).
+            (no NMS) apart from dropping scores below `decode_floor`.
+        operating_threshold: the operating point for `op_precision/op_recall/op_f1`.
+        decode_floor: detections below it are dropped first (official: 0.001).
 
     Returns:
         dict with `mAP50, precision, recall, f1, op_precision, op_recall, op_f1, n_images, n_gt,
-        n_dets, score_threshold, min_score, per_sequence: {name: {same numbers}}`.
+        n_dets, operating_threshold, decode_floor, per_sequence: {name: {same numbers}}`.
     """
     return evaluate_coco_with_curve(
         gt,
         results,
-        score_threshold=score_threshold,
-        min_score=min_score,
+        operating_threshold=operating_threshold,
+        decode_floor=decode_floor,
         gt_name=gt_name,
         results_name=results_name,
     )[0]
@@ -339,8 +338,8 @@ def evaluate_coco_with_curve(
     gt: dict,
     results: list[dict],
     *,
-    score_threshold: float = 0.5,
-    min_score: float = MIN_SCORE,
+    operating_threshold: float = 0.5,
+    decode_floor: float = DECODE_FLOOR,
     gt_name: str = "ground truth",
     results_name: str = "detections",
 ) -> tuple[dict, PRCurve]:
@@ -356,7 +355,7 @@ def evaluate_coco_with_curve(
             f"{sorted(known)}; those detections are ignored",
             stacklevel=2,
         )
-    return _evaluate(gt, results, score_threshold, min_score)
+    return _evaluate(gt, results, operating_threshold, decode_floor)
 
 
 def _load_json(path: Path) -> Any:
@@ -374,16 +373,16 @@ def evaluate_coco_files(
     gt_path: str | Path,
     dets_path: str | Path,
     *,
-    score_threshold: float = 0.5,
-    min_score: float = MIN_SCORE,
+    operating_threshold: float = 0.5,
+    decode_floor: float = DECODE_FLOOR,
 ) -> tuple[dict, PRCurve]:
     """Score the COCO result file `dets_path` against `gt_path` (see `evaluate_coco`)."""
     gt_path, dets_path = Path(gt_path), Path(dets_path)
     return evaluate_coco_with_curve(
         _load_json(gt_path),
         _load_json(dets_path),
-        score_threshold=score_threshold,
-        min_score=min_score,
+        operating_threshold=operating_threshold,
+        decode_floor=decode_floor,
         gt_name=str(gt_path),
         results_name=str(dets_path),
     )
@@ -403,19 +402,19 @@ class COCOEvaluator:
 
     Args:
         class_names: class names indexed by 0-based label (COCO category id = label + 1).
-        score_threshold: minimum score kept (official 0.001). NMS is the detector's job.
-        op_threshold: score threshold of the operating-point P/R/F1.
+        decode_floor: minimum score kept (official 0.001). NMS is the detector's job.
+        operating_threshold: score threshold of the operating-point P/R/F1.
     """
 
     def __init__(
         self,
         class_names: SequenceABC[str] = ("target",),
-        score_threshold: float = MIN_SCORE,
-        op_threshold: float = 0.5,
+        decode_floor: float = DECODE_FLOOR,
+        operating_threshold: float = 0.5,
     ) -> None:
         self.class_names = list(class_names)
-        self.score_threshold = float(score_threshold)
-        self.op_threshold = float(op_threshold)
+        self.decode_floor = float(decode_floor)
+        self.operating_threshold = float(operating_threshold)
         self.reset()
 
     def reset(self) -> None:
@@ -475,7 +474,7 @@ class COCOEvaluator:
                     }
                 )
             self._results.extend(
-                r for r in dets.to_coco(image_id) if r["score"] >= self.score_threshold
+                r for r in dets.to_coco(image_id) if r["score"] >= self.decode_floor
             )
         self._curve = None
 
@@ -486,7 +485,7 @@ class COCOEvaluator:
 
     @property
     def results(self) -> list[dict]:
-        """The COCO result entries collected so far (scores >= `score_threshold`)."""
+        """The COCO result entries collected so far (scores >= `decode_floor`)."""
         return self._results
 
     def compute(self) -> dict:
@@ -494,8 +493,8 @@ class COCOEvaluator:
         metrics, self._curve = _evaluate(
             validate_ground_truth(self.gt_dict()),
             self._results,
-            self.op_threshold,
-            self.score_threshold,
+            self.operating_threshold,
+            self.decode_floor,
         )
         return metrics
 
@@ -526,7 +525,8 @@ def metrics_table(metrics: dict, title: str = "Detection metrics (official proto
     table.add_column("sequence")
     for col in ("frames", "targets", "dets"):
         table.add_column(col, justify="right")
-    thr = metrics.get("score_threshold", 0.5)
+    # metrics written before the rename (an old metrics.json) call it score_threshold
+    thr = metrics.get("operating_threshold", metrics.get("score_threshold", 0.5))
     headers = ("mAP50", "P", "R", "F1", f"P@{thr:g}", f"R@{thr:g}", f"F1@{thr:g}")
     for header in headers:
         table.add_column(header, justify="right")

@@ -60,28 +60,28 @@ def match_image(
     det_boxes: np.ndarray,
     det_scores: np.ndarray,
     det_labels: np.ndarray,
-    score_threshold: float = 0.5,
+    operating_threshold: float = 0.5,
     iou: float = 0.5,
 ) -> MatchCounts:
     """Greedy matching on one image. Boxes xyxy `[N, 4]`; returns the image's TP/FP/n_gt."""
     scores, flags = match_flags(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, iou)
     return counts_above(scores, flags, int(np.asarray(gt_boxes).reshape(-1, 4).shape[0]),
-                        score_threshold)  # fmt: skip
+                        operating_threshold)  # fmt: skip
 
 
 def counts_above(
-    scores: np.ndarray, flags: np.ndarray, n_gt: int, score_threshold: float
+    scores: np.ndarray, flags: np.ndarray, n_gt: int, operating_threshold: float
 ) -> MatchCounts:
-    """TP/FP/n_gt of one image at `score_threshold`, from its `match_flags`: the detections above
-    a threshold are a prefix of the greedy order, so they match as if matched alone."""
-    above = scores >= score_threshold
+    """TP/FP/n_gt of one image at `operating_threshold`, from its `match_flags`: the detections
+    above a threshold are a prefix of the greedy order, so they match as if matched alone."""
+    above = scores >= operating_threshold
     tp = int(flags[above].sum())
     return MatchCounts(tp=tp, fp=int(above.sum()) - tp, n_gt=n_gt)
 
 
 def operating_point(
     images: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-    score_threshold: float = 0.5,
+    operating_threshold: float = 0.5,
     iou: float = 0.5,
 ) -> dict[str, float]:
     """P/R/F1 over images given as `(gt_boxes, gt_labels, det_boxes, det_scores, det_labels)`."""
@@ -89,7 +89,7 @@ def operating_point(
     for gt_boxes, gt_labels, det_boxes, det_scores, det_labels in images:
         total.add(
             match_image(
-                gt_boxes, gt_labels, det_boxes, det_scores, det_labels, score_threshold, iou
+                gt_boxes, gt_labels, det_boxes, det_scores, det_labels, operating_threshold, iou
             )
         )
     return total.metrics()
@@ -105,7 +105,7 @@ def match_flags(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`(scores, true_positive)` of every detection of one image, matched greedily in decreasing
     score order as `match_image`. Greedy matching visits the detections by score, so those above
-    any threshold match exactly as `match_image(..., score_threshold)` matches them: one pass
+    any threshold match exactly as `match_image(..., operating_threshold)` matches them: one pass
     gives the operating point at every threshold (`score_curve`)."""
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     gt_labels = np.asarray(gt_labels).reshape(-1)

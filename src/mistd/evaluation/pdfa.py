@@ -32,17 +32,17 @@ def boxes_to_mask(
     boxes: np.ndarray,
     shape: tuple[int, int],
     scores: np.ndarray | None = None,
-    score_threshold: float = 0.5,
+    operating_threshold: float = 0.5,
 ) -> np.ndarray:
     """Fill boxes `[N, 4]` xyxy (pixels) into a `[H, W]` bool mask (see module docstring).
 
-    With `scores`, only boxes with `score >= score_threshold` are filled.
+    With `scores`, only boxes with `score >= operating_threshold` are filled.
     """
     height, width = shape
     mask = np.zeros((height, width), dtype=bool)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if scores is not None:
-        boxes = boxes[np.asarray(scores).reshape(-1) >= score_threshold]
+        boxes = boxes[np.asarray(scores).reshape(-1) >= operating_threshold]
     for x1, y1, x2, y2 in boxes:
         c1, r1 = max(int(np.floor(x1)), 0), max(int(np.floor(y1)), 0)
         c2, r2 = min(int(np.ceil(x2)), width), min(int(np.ceil(y2)), height)
@@ -94,11 +94,11 @@ class PdFaMetric:
         boxes: np.ndarray,
         scores: np.ndarray,
         gt_mask: np.ndarray,
-        score_threshold: float = 0.5,
+        operating_threshold: float = 0.5,
     ) -> None:
         """Add one frame of box detections (filled into a mask, see `boxes_to_mask`)."""
         gt_mask = np.asarray(gt_mask)
-        self.update(boxes_to_mask(boxes, gt_mask.shape[:2], scores, score_threshold), gt_mask)
+        self.update(boxes_to_mask(boxes, gt_mask.shape[:2], scores, operating_threshold), gt_mask)
 
     def compute(self) -> dict[str, float | int]:
         """`{"pd", "fa", "n_targets", "n_detected", "false_pixels", "n_pixels"}`."""

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from mistd.errors import InputError
-from mistd.evaluation.coco import MIN_SCORE, COCOEvaluator
+from mistd.evaluation.coco import COCOEvaluator
 from mistd.evaluation.pdfa import PdFaMetric
 from mistd.inference.predictor import Predictor
 from mistd.inference.results import Results
@@ -72,7 +72,7 @@ def evaluate_detector(
     *,
     progress: bool = True,
     max_frames: int | None = None,
-    op_threshold: float | None = None,
+    operating_threshold: float | None = None,
     evaluator: COCOEvaluator | None = None,
     on_results: Callable[[Results], None] | None = None,
     stream: bool = True,
@@ -84,7 +84,7 @@ def evaluate_detector(
         dataset: the frames to score; records carry the ground-truth boxes.
         progress: show a progress bar.
         max_frames: stop after this many frames (sequence order), e.g. for a quick look.
-        op_threshold: score threshold of the operating-point P/R/F1 (default: the model's
+        operating_threshold: score threshold of the operating-point P/R/F1 (default: the model's
             operating threshold, `Predictor.thresholds.operating`).
         evaluator: a `COCOEvaluator` to fill (reset first); a new one by default.
         on_results: called with every frame's `Results` (e.g. to write videos on the way).
@@ -93,14 +93,14 @@ def evaluate_detector(
     Returns:
         `(metrics, results)`: the `COCOEvaluator.compute()` dict (plus `ms_per_frame`, the mean
         detector time, `thresholds`, and for mask data sets `pd`/`fa`: the box variant of
-        `mistd.evaluation.pdfa` at `op_threshold`) and the `Results` of every frame in data set
-        order.
+        `mistd.evaluation.pdfa` at `operating_threshold`) and the `Results` of every frame in
+        data set order.
     """
     predictor = as_predictor(detector, stream)
-    if op_threshold is None:
-        op_threshold = predictor.thresholds.operating
+    if operating_threshold is None:
+        operating_threshold = predictor.thresholds.operating
     if evaluator is None:
-        evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, op_threshold)
+        evaluator = COCOEvaluator(dataset.class_names, operating_threshold=operating_threshold)
     evaluator.reset()
     found: list[Results] = []
     records: list[FrameRecord] = []
@@ -119,7 +119,7 @@ def evaluate_detector(
             gt_mask = cv2.imread(str(record.mask), cv2.IMREAD_GRAYSCALE)
             if gt_mask is None:
                 raise InputError("cannot read the target mask image", path=record.mask)
-            pdfa.update_boxes(results.boxes, results.scores, gt_mask, op_threshold)
+            pdfa.update_boxes(results.boxes, results.scores, gt_mask, operating_threshold)
         if len(records) == 256:
             evaluator.process(records, pending)
             records, pending = [], []
@@ -127,7 +127,8 @@ def evaluate_detector(
         evaluator.process(records, pending)
     metrics = evaluator.compute()
     metrics["ms_per_frame"] = 1000.0 * sum(timings) / len(timings) if timings else 0.0
-    metrics["thresholds"] = predictor.thresholds.to_dict() | {"operating": float(op_threshold)}
+    operating = {"operating": float(operating_threshold)}
+    metrics["thresholds"] = predictor.thresholds.to_dict() | operating
     if pdfa.n_pixels:
         metrics.update({k: v for k, v in pdfa.compute().items() if k in ("pd", "fa")})
     return metrics, found
@@ -186,7 +187,7 @@ def evaluate_sampled(
     limit: int = 0,
     *,
     batch: int = 8,
-    op_threshold: float | None = None,
+    operating_threshold: float | None = None,
 ) -> dict:
     """Official metrics on at most `limit` key frames spread evenly over `dataset` (0 = all): the
     periodic evaluation of training. A sample (`0 < limit <` the data's frames) is scored in clip
@@ -199,11 +200,11 @@ def evaluate_sampled(
     from mistd.evaluation.breakdown import breakdown
 
     predictor = as_predictor(detector)
-    if op_threshold is None:
-        op_threshold = predictor.thresholds.operating
+    if operating_threshold is None:
+        operating_threshold = predictor.thresholds.operating
     if not 0 < limit < dataset.num_frames:
         metrics, _ = evaluate_with_breakdown(
-            predictor, dataset, progress=False, op_threshold=op_threshold
+            predictor, dataset, progress=False, operating_threshold=operating_threshold
         )
         return metrics
 
@@ -220,12 +221,12 @@ def evaluate_sampled(
         found = predictor.predict_clips([clips[i] for i in indices], batch)
     finally:
         predictor.set_merge_classes(merged)
-    evaluator = COCOEvaluator(dataset.class_names, MIN_SCORE, op_threshold)
+    evaluator = COCOEvaluator(dataset.class_names, operating_threshold=operating_threshold)
     records = [r.record for r in found]
     detections = [r.to_detections() for r in found]
     evaluator.process(records, detections)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
         metrics = evaluator.compute()
     if len(dataset.class_names) > 1 or any(s.attributes for s in dataset.sequences):
-        metrics["breakdown"] = breakdown(dataset, records, detections, op_threshold)
+        metrics["breakdown"] = breakdown(dataset, records, detections, operating_threshold)
     return metrics

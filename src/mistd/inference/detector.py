@@ -62,7 +62,7 @@ class ClipDetector:
         num_frames: int,
         input_size: tuple[int, int],
         device: str | torch.device = "cpu",
-        score_threshold: float = 0.001,
+        decode_floor: float = 0.001,
         nms_iou: float = 0.65,
         config: dict[str, Any] | None = None,
         name: str = "",
@@ -72,7 +72,7 @@ class ClipDetector:
         self.num_frames = int(num_frames)
         self.frame_stride = int(getattr(model, "frame_stride", 1))
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.score_threshold = float(score_threshold)
+        self.decode_floor = float(decode_floor)
         self.nms_iou = float(nms_iou)
         self.config = config or {}
         self.name = name
@@ -105,7 +105,7 @@ class ClipDetector:
             infos.append(info)
         batch = torch.stack(tensors).to(self.device)
         predictions = self.model.predict(
-            batch, score_threshold=self.score_threshold, nms_iou=self.nms_iou
+            batch, decode_floor=self.decode_floor, nms_iou=self.nms_iou
         )
         out = []
         for pred, info in zip(predictions, infos, strict=True):
@@ -131,7 +131,7 @@ class ClipDetector:
 def load_detector(
     weights: str | Path,
     device: str | torch.device = "cpu",
-    score_threshold: float = 0.001,
+    decode_floor: float = 0.001,
     nms_iou: float = 0.65,
 ) -> ClipDetector:
     """A `ClipDetector` from a mistd checkpoint, a shipped-weights name or an official checkpoint.
@@ -140,7 +140,7 @@ def load_detector(
         weights: checkpoint path (`runs/train/exp/weights/best.pt`), the name of shipped weights,
             or an official CHAL `.pth` state dict (converted by `mistd.models.official`).
         device: torch device (`auto` = CUDA if available, else CPU).
-        score_threshold, nms_iou: decoding (official protocol: 0.001 and 0.65).
+        decode_floor, nms_iou: decoding (official protocol: 0.001 and 0.65).
     """
     from mistd.config import to_dict
     from mistd.device import resolve_device
@@ -158,7 +158,7 @@ def load_detector(
         num_frames=cfg.model.num_frames,
         input_size=tuple(cfg.model.input_size),
         device=device,
-        score_threshold=score_threshold,
+        decode_floor=decode_floor,
         nms_iou=nms_iou,
         config=config,
         name=loaded.name,

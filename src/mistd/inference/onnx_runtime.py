@@ -10,7 +10,7 @@ letterboxed frame plus the cached features of the window's earlier frames in, th
 candidates (decoded boxes, scores, labels) and its own features out. This class keeps the window
 (a multi-frame model streams: one backbone pass per frame), letterboxes frames as the metadata says
 (the official preprocessing: Pillow bicubic, gray 128 padding; 16-bit frames x 255/65535), drops
-candidates below `score_threshold` and runs class-aware NMS (in the graph when it was exported with
+candidates below `decode_floor` and runs class-aware NMS (in the graph when it was exported with
 NMS, else here in numpy), and maps boxes back to the frame. Everything it needs is in the file's
 `mistd.*` metadata: class names, clip length and frame stride, input size rule, preprocessing.
 
@@ -199,7 +199,7 @@ class OnnxDetector:
 
     Args:
         path: the `.onnx` written by `mistd export` (a deployable step graph).
-        score_threshold: candidates below it are dropped before NMS (default 0.001, the
+        decode_floor: candidates below it are dropped before NMS (default 0.001, the
             scoring floor of the official protocol; raise it for display).
         nms_iou: class-aware NMS IoU (default: the one the graph was exported with, else 0.65).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice, one per core).
@@ -225,7 +225,7 @@ class OnnxDetector:
         self,
         path: str | Path,
         *,
-        score_threshold: float = 0.001,
+        decode_floor: float = 0.001,
         nms_iou: float | None = None,
         threads: int | None = None,
         providers: list[str] | None = None,
@@ -271,7 +271,7 @@ class OnnxDetector:
         # dynamic-size graph at each frame's own size rounded up to a multiple of 32)
         self.pad_only = False
         self.precision = str(meta.get("precision", "fp32"))
-        self.score_threshold = float(score_threshold)
+        self.decode_floor = float(decode_floor)
         if max_candidates is not None and max_candidates < 1:
             raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
         self.max_candidates = max_candidates
@@ -445,11 +445,11 @@ class OnnxDetector:
         if self.nms_in_graph:
             selected = outputs[3]
             index = selected[selected[:, 0] == batch, 2]
-            index = index[scores[index] >= self.score_threshold]
+            index = index[scores[index] >= self.decode_floor]
             index = index[np.argsort(-scores[index], kind="stable")]
             start = self._timed("filter + NMS (graph's selection)", start)
         else:
-            keep = np.flatnonzero(scores >= self.score_threshold)
+            keep = np.flatnonzero(scores >= self.decode_floor)
             start = self._timed("filter", start)
             index = keep[batched_nms(boxes[keep], scores[keep], labels[keep], self.nms_iou)]
             start = self._timed("NMS", start)

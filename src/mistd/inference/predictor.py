@@ -261,7 +261,7 @@ class TorchDetector:
                     input_size=self.trained_input_size,
                     num_frames=self.num_frames,
                     frame_stride=self.frame_stride,
-                    score_threshold=clip_detector.score_threshold,
+                    decode_floor=clip_detector.decode_floor,
                     nms_iou=clip_detector.nms_iou,
                     parts=parts,
                     precision=precision,
@@ -289,7 +289,7 @@ class TorchDetector:
             num_frames=cfg.model.num_frames,
             input_size=tuple(cfg.model.input_size),
             device=resolve_device(str(device), option="device"),
-            score_threshold=DECODE_FLOOR,
+            decode_floor=DECODE_FLOOR,
             config=config,
             name=weights.name,
         )

@@ -134,7 +134,7 @@ class Results:
             self.boxes,
             self.scores,
             gt_boxes,
-            score_threshold=threshold,
+            display_threshold=threshold,
             labels=self.labels,
             class_names=self.names,
         )

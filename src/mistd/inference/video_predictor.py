@@ -77,7 +77,7 @@ class VideoPredictor:
         frame_stride: frames between consecutive clip frames (default the model's
             `frame_stride`, else 1): the window holds the last `(T - 1) * frame_stride + 1`
             frames' features and the clip head sees every `frame_stride`-th of them.
-        score_threshold, nms_iou: decoding (official protocol: 0.001, 0.65).
+        decode_floor, nms_iou: decoding (official protocol: 0.001, 0.65).
         parts: `(frame_encoder, clip_head)` to run instead of the model's torch parts (e.g. the
             onnxruntime sessions of `mistd.inference.onnx_backend.OnnxStreamingParts`); both take
             and return torch tensors with the signatures of `streaming_parts`.
@@ -95,7 +95,7 @@ class VideoPredictor:
         input_size: tuple[int, int],
         num_frames: int | None = None,
         frame_stride: int | None = None,
-        score_threshold: float = 0.001,
+        decode_floor: float = 0.001,
         nms_iou: float = 0.65,
         parts: tuple[FrameEncoder, ClipHead] | None = None,
         fast_snf: bool = True,
@@ -114,7 +114,7 @@ class VideoPredictor:
         )
         if self.frame_stride < 1:
             raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
-        self.score_threshold = float(score_threshold)
+        self.decode_floor = float(decode_floor)
         self.nms_iou = float(nms_iou)
         self.precision = precision
         self.channels_last = channels_last
@@ -210,7 +210,7 @@ class VideoPredictor:
 
     def _decode(self, outputs: list[torch.Tensor]) -> Detections:
         decoded = decode_outputs(outputs, self.model.strides)
-        return postprocess(decoded, score_threshold=self.score_threshold, nms_iou=self.nms_iou)[0]
+        return postprocess(decoded, decode_floor=self.decode_floor, nms_iou=self.nms_iou)[0]
 
     # ------------------------------------------------------------------------------- numpy
     def push(

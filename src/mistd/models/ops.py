@@ -71,7 +71,7 @@ def batched_nms(
 
 def postprocess(
     decoded: torch.Tensor,
-    score_threshold: float = 0.001,
+    decode_floor: float = 0.001,
     nms_iou: float = 0.65,
     max_candidates: int = 1000,
     max_detections: int | None = None,
@@ -79,7 +79,7 @@ def postprocess(
     """Decoded head outputs -> one `Detections` per image (boxes xyxy in input pixels).
 
     As the official `utils_bbox.non_max_suppression`: each anchor keeps its best class,
-    score = obj * cls_conf, anchors with score >= `score_threshold` are kept, then class-aware
+    score = obj * cls_conf, anchors with score >= `decode_floor` are kept, then class-aware
     NMS at `nms_iou`. Unlike the official code, only the `max_candidates` highest-scored anchors
     enter NMS (bounds time and memory; at 512x512 stride 8 there are 4096 anchors).
 
@@ -91,7 +91,7 @@ def postprocess(
     for pred in decoded:
         cls_conf, cls_idx = pred[:, 5:].max(dim=1)
         scores = pred[:, 4] * cls_conf
-        keep = scores >= score_threshold
+        keep = scores >= decode_floor
         boxes, scores, labels = cxcywh_to_xyxy(pred[keep, :4]), scores[keep], cls_idx[keep]
         if scores.shape[0] > max_candidates:
             top = torch.topk(scores, max_candidates).indices

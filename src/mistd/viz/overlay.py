@@ -80,7 +80,7 @@ def overlay(
     boxes: np.ndarray | None = None,
     scores: np.ndarray | None = None,
     gt_boxes: np.ndarray | None = None,
-    score_threshold: float = 0.0,
+    display_threshold: float = 0.0,
     labels: np.ndarray | None = None,
     class_names: list[str] | None = None,
 ) -> np.ndarray:
@@ -90,7 +90,7 @@ def overlay(
         frame: `[H, W]` uint8/uint16 (or BGR) frame.
         boxes, scores: detections `[N, 4]` xyxy and `[N]`.
         gt_boxes: ground-truth boxes `[M, 4]` xyxy, drawn in magenta.
-        score_threshold: detections below it are not drawn.
+        display_threshold: detections below it are not drawn.
         labels, class_names: `[N]` class ids and their names, written before the score.
     Returns:
         `[H, W, 3]` BGR uint8 image.
@@ -102,7 +102,7 @@ def overlay(
         boxes = np.asarray(boxes).reshape(-1, 4)
         if scores is not None:
             scores = np.asarray(scores).reshape(-1)
-            keep = scores >= score_threshold
+            keep = scores >= display_threshold
             boxes, scores = boxes[keep], scores[keep]
             if labels is not None:
                 labels = np.asarray(labels).reshape(-1)[keep]

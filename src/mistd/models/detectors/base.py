@@ -2,7 +2,7 @@
 
 - `forward(clip [B, T, 3, H, W]) -> list of raw head maps [B, 5 + C, h_i, w_i]` (exportable);
 - `loss(clip, targets) -> dict[str, Tensor]` with key `"total"` (the criterion's output);
-- `predict(clip, score_threshold, nms_iou) -> list[Detections]`, boxes xyxy in INPUT pixels.
+- `predict(clip, decode_floor, nms_iou) -> list[Detections]`, boxes xyxy in INPUT pixels.
 
 Subclasses implement `forward` and set `self.head` (a YOLOX head with `strides`),
 `self.criterion` and `self.num_frames`.
@@ -104,9 +104,9 @@ class ClipDetectorModule(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, clip: torch.Tensor, score_threshold: float = 0.001, nms_iou: float = 0.65
+        self, clip: torch.Tensor, decode_floor: float = 0.001, nms_iou: float = 0.65
     ) -> list[Detections]:
         """Detections of each key frame (boxes xyxy in input pixels). Call `.eval()` first:
         like any module, BatchNorm/Dropout follow the module's mode."""
         decoded = self.decode(self.forward(clip))
-        return postprocess(decoded, score_threshold=score_threshold, nms_iou=nms_iou)
+        return postprocess(decoded, decode_floor=decode_floor, nms_iou=nms_iou)

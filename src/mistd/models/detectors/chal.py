@@ -228,7 +228,7 @@ class CHAL(ClipDetectorModule):
     def predict(
         self,
         clip: torch.Tensor,
-        score_threshold: float = 0.001,
+        decode_floor: float = 0.001,
         nms_iou: float = 0.65,
         return_maps: bool = False,
     ) -> list[Detections]:
@@ -243,9 +243,7 @@ class CHAL(ClipDetectorModule):
         not compute are absent.
         """
         outputs, maps = self.forward_with_maps(clip)
-        detections = postprocess(
-            self.decode(outputs), score_threshold=score_threshold, nms_iou=nms_iou
-        )
+        detections = postprocess(self.decode(outputs), decode_floor=decode_floor, nms_iou=nms_iou)
         if not return_maps:
             return detections
         key = maps["fused"][:, -1]
