@@ -121,7 +121,7 @@ def run_eval(
         *data_args,
         "--json",
         str(metrics_path),
-        "--project",
+        "--out",
         str(out / "runs"),
         "--name",
         name,

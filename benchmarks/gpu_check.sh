@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SUMMARY=$OUT/summary.md
 printf '| check | result | seconds |\n|---|---|---|\n' >"$SUMMARY"
-COMMON=(--no-progress --project "$OUT/train" train.device="$DEVICE" data.workers=2
+COMMON=(--no-progress --out "$OUT/train" train.device="$DEVICE" data.workers=2
   train.batch_size=8 train.log_interval=10 data.val_max_frames=64 model.width=0.25)
 
 last_value() {  # last_value CSV COLUMN: the column's value in the CSV's last row
@@ -78,12 +78,12 @@ for weights in yolox-ir-s mf-residual-ir-s chal-ir-s; do
   check "eval $weights on the demo clip, $DEVICE" "eval-$weights.log" \
     "metrics $OUT/eval-$weights.json" -- \
     mistd eval --weights $weights --data src/mistd/assets/demo --device "$DEVICE" \
-    --json "$OUT/eval-$weights.json" --project "$OUT/eval" --name "$weights"
+    --json "$OUT/eval-$weights.json" --out "$OUT/eval" --name "$weights"
 done
 
 check "eval chal-ir-s --confirm-tracks, $DEVICE" eval-confirm.log "metrics $OUT/eval-confirm.json" -- \
   mistd eval --weights chal-ir-s --data src/mistd/assets/demo --device "$DEVICE" --confirm-tracks \
-  --json "$OUT/eval-confirm.json" --project "$OUT/eval" --name confirm
+  --json "$OUT/eval-confirm.json" --out "$OUT/eval" --name confirm
 check "track yolox-ir-s, $DEVICE" track.log "grep -i -m1 -A2 hota $OUT/track.log | tail -1 | tr -s ' '" -- \
   mistd track --weights yolox-ir-s src/mistd/assets/demo --device "$DEVICE" --no-video \
   --out "$OUT/track" --name yolox

@@ -20,7 +20,7 @@ DATA=${DATA:-../shared/data/real/drone_ir}
 RUNS=${RUNS:-runs/real}
 COMMON=(--data "$DATA" data.train_select=train --val "$DATA" data.val_select=val
   model.width=0.25 "model.input_size=[256,320]" train.batch_size=8 train.epoch_fraction=1
-  data.workers=1 data.val_max_frames=570 train.log_interval=10 --no-progress --project "$RUNS")
+  data.workers=1 data.val_max_frames=570 train.log_interval=10 --no-progress --out "$RUNS")
 PRETRAIN=$RUNS/yolox-s-seed0/weights/last.pt
 
 case "$1" in
@@ -43,15 +43,15 @@ eval)
         | paste -sd, -)
       [[ -n "$select" ]] || { echo "no val clips in $DATA/clips.csv" >&2; exit 2; }
     fi
-    mistd eval --weights "$weights" --data "$DATA" --select "$select" --project "$RUNS/eval" \
+    mistd eval --weights "$weights" --data "$DATA" --select "$select" --out "$RUNS/eval" \
       --name "$run-val-$mode"
   fi
   if [[ "$mode" == full || "$mode" == cross ]]; then
     # cross-data-set, never trained on: run at the frames' own size (targets keep their pixels)
     mistd eval --weights "$weights" --data ../shared/data/real/anti_uav/4.avi --input-size native \
-      --project "$RUNS/eval" --name "$run-antiuav"
+      --out "$RUNS/eval" --name "$run-antiuav"
     mistd eval --weights "$weights" --data ../shared/data/real/daub_data20/coco_val_DAUB_data20.txt \
-      --root ../shared/data/real/daub_data20 --input-size native --project "$RUNS/eval" \
+      --root ../shared/data/real/daub_data20 --input-size native --out "$RUNS/eval" \
       --name "$run-daub20"
   fi
   ;;

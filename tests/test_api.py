@@ -42,7 +42,7 @@ def _dataset(tmp_path: Path, frames: int = 5) -> FrameDataset:
 def test_front_door_names() -> None:
     models = mistd.list_models()
     assert {"yolox-s", "mf-baseline", "chal"} <= set(models["zoo"])
-    names = ("create_model", "load_detector", "VideoPredictor", "read_dataset", "evaluate")
+    names = ("build_model", "load_detector", "VideoPredictor", "read_dataset", "evaluate")
     for name in (*names, "Predictor", "Results", "Thresholds"):
         assert callable(getattr(mistd, name)), name
 
@@ -52,7 +52,7 @@ def test_streamed_evaluation_equals_clip_mode(tmp_path: Path, frame_stride: int)
     from mistd.inference.detector import ClipDetector
 
     torch.manual_seed(0)
-    model, _ = mistd.create_model(
+    model, _ = mistd.build_model(
         "mf-baseline",
         {
             "width": 0.25,

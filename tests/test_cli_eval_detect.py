@@ -138,7 +138,7 @@ def test_detect_on_image_folder(tmp_path: Path) -> None:
         frames, runs = str(tmp_path / "frames"), str(tmp_path / "runs")
         return runner.invoke(app, ["detect", "--model", "tophat", frames, "--out", runs, *options])
 
-    result = detect_frames("--score-threshold", "0.3")
+    result = detect_frames("--display-threshold", "0.3")
     assert result.exit_code == 0, result.output
     out_dir = tmp_path / "runs" / "tophat"
     results = json.loads((out_dir / "detections.json").read_text())
@@ -168,7 +168,7 @@ def test_eval_on_coco_dataset_matches_eval_dets(tmp_path: Path) -> None:
             "temporal",
             "--data",
             str(data),
-            "--project",
+            "--out",
             str(tmp_path / "runs"),
             "--json",
             str(out),
@@ -223,7 +223,7 @@ def test_classical_settings_from_the_command_line(tmp_path: Path) -> None:
         out = tmp_path / f"{name}.json"
         args = ["eval", "--model", "tophat", "--data", str(data), "--name", name]
         result = runner.invoke(
-            app, [*args, "--project", str(tmp_path / "runs"), "--json", str(out), *settings]
+            app, [*args, "--out", str(tmp_path / "runs"), "--json", str(out), *settings]
         )
         return result, out
 

@@ -94,7 +94,7 @@ def test_output_under_a_regular_file_is_one_line(synth, tmp_path):
     (tmp_path / "afile").write_text("x")
     result = mistd(
         "train", "--model", "yolox-s", "--data", str(synth / "coco.json"),
-        "--project", "afile", *TINY, cwd=tmp_path,
+        "--out", "afile", *TINY, cwd=tmp_path,
     )  # fmt: skip
     one_line_error(result, 1, "afile/exp", "not a folder")
 

@@ -29,13 +29,15 @@ _EXPORTS = {
     "Results": ("mistd.inference.results", "Results"),
     "Thresholds": ("mistd.thresholds", "Thresholds"),
     "build_model": ("mistd.models.zoo", "build_model"),
-    "create_model": ("mistd.models.zoo", "build_model"),  # the old name of build_model
     "load_detector": ("mistd.inference.detector", "load_detector"),
     "VideoPredictor": ("mistd.inference.video_predictor", "VideoPredictor"),
     "read_dataset": ("mistd.data.readers", "read_dataset"),
     "evaluate": ("mistd.evaluation.runner", "evaluate_with_breakdown"),
     "Tracker": ("mistd.tracking", "Tracker"),
 }
+
+# old name -> new name: still importable, with a DeprecationWarning
+_RENAMED = {"create_model": "build_model"}
 
 __all__ = ["__version__", "list_models", *_EXPORTS]
 
@@ -49,6 +51,12 @@ def list_models() -> dict[str, list[str]]:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        import warnings
+
+        new = _RENAMED[name]
+        warnings.warn(f"mistd.{name} is renamed mistd.{new}", DeprecationWarning, stacklevel=2)
+        name = new
     if name in _EXPORTS:
         module, attribute = _EXPORTS[name]
         return getattr(importlib.import_module(module), attribute)

@@ -72,7 +72,7 @@ def trained_run(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     tiny = ZOO["mf-baseline"][0].tiny_overrides()
     args = [
-        "train", "--model", "mf-baseline", "--data", str(tiny_data), "--project", str(root),
+        "train", "--model", "mf-baseline", "--data", str(tiny_data), "--out", str(root),
         "--name", "tiny", "--no-progress", "model.width=0.125", "model.num_frames=2",
         f"model.input_size=[{tiny['input_size'][0]},{tiny['input_size'][1]}]",
         "data.workers=0", "train.epochs=1", "train.batch_size=4", "train.epoch_fraction=1.0",

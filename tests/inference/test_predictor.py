@@ -217,7 +217,7 @@ def test_eval_uses_the_model_operating_threshold(tmp_path: Path):
     path = checkpoint(tmp_path, {"operating": 0.35})
     out = tmp_path / "m.json"
     args = ["eval", "--weights", str(path), "--data", str(data), "--json", str(out)]
-    result = runner.invoke(app, [*args, "--project", str(tmp_path / "runs")])
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert metrics["operating_threshold"] == 0.35 and metrics["thresholds"]["operating"] == 0.35
@@ -429,19 +429,30 @@ def test_one_name_per_option_and_the_old_spellings_still_work(tmp_path: Path):
     runs = tmp_path / "runs"
     for option in ("--display-threshold", "--score-threshold"):
         name = option.strip("-")
-        run("detect", "--model", "tophat", str(frames), "--out", str(runs), "--name", name,
-            "--no-video", option, "0.99")  # fmt: skip
+        result = run("detect", "--model", "tophat", str(frames), "--out", str(runs), "--name",
+                     name, "--no-video", option, "0.99")  # fmt: skip
         assert (runs / name / "detections.csv").read_text().count("\n") == 1  # header only
+        old = "note: --score-threshold is now --display-threshold" in result.output
+        assert old == (option == "--score-threshold")
     for out, option in (("--out", "--operating-threshold"), ("--project", "--score-threshold")):
         m = tmp_path / f"{out.strip('-')}.json"
-        run("eval", "--model", "tophat", "--data", str(frames), out, str(runs / "eval"),
-            option, "0.4", "--json", str(m))  # fmt: skip
+        result = run("eval", "--model", "tophat", "--data", str(frames), out, str(runs / "eval"),
+                     option, "0.4", "--json", str(m))  # fmt: skip
         assert json.loads(m.read_text())["operating_threshold"] == 0.4
+        old = "note: --score-threshold is now --operating-threshold" in result.output
+        assert old == (option == "--score-threshold")
     assert len(list((runs / "eval").iterdir())) == 2
+    # the old name is hidden from the help, and giving both names is refused
+    help_text = runner.invoke(app, ["detect", "--help"]).output
+    assert "--display-threshold" in help_text and "--score-threshold" not in help_text
+    both = ["eval-dets", "--gt", "g.json", "--dets", "d.json", "--operating-threshold", "0.3"]
+    both = runner.invoke(app, [*both, "--score-threshold", "0.3"])
+    assert both.exit_code != 0 and "--operating-threshold only" in str(both.exception)
     result = runner.invoke(app, ["detect", "--model", "tophat", str(frames),
                                  "--display-threshold", "2"])  # fmt: skip
     assert "--display-threshold must be" in str(result.exception)
-    assert mistd.build_model is mistd.create_model
+    with pytest.warns(DeprecationWarning, match="mistd.create_model is renamed mistd.build_model"):
+        assert mistd.create_model is mistd.build_model
 
 
 def test_an_exported_graph_runs_like_the_torch_model_through_the_predictor(tmp_path: Path):

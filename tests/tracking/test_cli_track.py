@@ -86,7 +86,7 @@ def test_eval_and_detect_confirm_tracks_option(tmp_path: Path):
     for flag in ([], ["--confirm-tracks"]):
         m = tmp_path / f"m{len(flag)}.json"
         args = ["eval", "--model", "tophat", "--data", str(data), "--json", str(m)]
-        args += ["--project", str(tmp_path / "eval")]
+        args += ["--out", str(tmp_path / "eval")]
         result = runner.invoke(app, args + flag)
         assert result.exit_code == 0, result.output
         numbers[len(flag)] = json.loads(m.read_text())

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from mistd.commands.options import OLD_SCORE_THRESHOLD, old_option
+
 DETECT_HELP = """Run a detector on a video, image, image folder, data set, webcam or stream.
 
 \b
@@ -55,10 +57,10 @@ def register(app: typer.Typer) -> None:
         display_threshold: float | None = typer.Option(
             None,
             "--display-threshold",
-            "--score-threshold",
             help="Boxes written and drawn from this score (default: the model's display "
-            "threshold; --score-threshold: old name).",
+            "threshold).",
         ),
+        old_threshold: float | None = OLD_SCORE_THRESHOLD,
         save_all: bool = typer.Option(
             False, "--save-all", help="Also write every box above 0.001 to detections.json."
         ),
@@ -100,6 +102,7 @@ def register(app: typer.Typer) -> None:
         from mistd.inference.predictor import open_predictor
         from mistd.io import increment_path
 
+        display_threshold = old_option(display_threshold, old_threshold, "--display-threshold")
         check_options(display_threshold, max_frames, "--display-threshold")
         check_range("--fps", fps, "(0, 1000]") if fps is not None else None
         predictor, default_name = open_predictor(

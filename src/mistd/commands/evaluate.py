@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from mistd.commands.options import OLD_SCORE_THRESHOLD, old_option
 from mistd.errors import InputError
 
 EVAL_DETS_HELP = """Score a COCO result file against COCO ground truth (official mAP50/P/R/F1).
@@ -99,18 +100,22 @@ def register(app: typer.Typer) -> None:
     def eval_dets(
         gt: Path = typer.Option(..., "--gt", help="COCO ground-truth json (all frames)."),
         dets: Path = typer.Option(..., "--dets", help="COCO result json (list of detections)."),
-        operating_threshold: float = typer.Option(
-            0.5,
+        operating_threshold: float | None = typer.Option(
+            None,
             "--operating-threshold",
-            "--score-threshold",
-            help="Score threshold of the operating-point P/R/F1 (--score-threshold: old name).",
+            help="Score threshold of the operating-point P/R/F1 (default 0.5).",
         ),
+        old_threshold: float | None = OLD_SCORE_THRESHOLD,
         json_out: Path | None = typer.Option(None, "--json", help="Write the metrics here."),
         plot: Path | None = typer.Option(None, "--plot", help="Write the PR curve PNG here."),
     ) -> None:
         from mistd.evaluation.coco import evaluate_coco_files
         from mistd.io import write_json_atomic
 
+        operating_threshold = old_option(
+            operating_threshold, old_threshold, "--operating-threshold"
+        )
+        operating_threshold = 0.5 if operating_threshold is None else operating_threshold
         check_options(operating_threshold)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -141,10 +146,9 @@ def register(app: typer.Typer) -> None:
         operating_threshold: float | None = typer.Option(
             None,
             "--operating-threshold",
-            "--score-threshold",
-            help="Operating point of the P/R/F1 (default: the model's operating threshold; "
-            "--score-threshold: old name).",
+            help="Operating point of the P/R/F1 (default: the model's operating threshold).",
         ),
+        old_threshold: float | None = OLD_SCORE_THRESHOLD,
         max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
         project: Path = typer.Option(
             Path("runs/eval"),
@@ -186,6 +190,9 @@ def register(app: typer.Typer) -> None:
         from mistd.io import increment_path, write_json_atomic
         from mistd.viz.plots import plot_pr_curve
 
+        operating_threshold = old_option(
+            operating_threshold, old_threshold, "--operating-threshold"
+        )
         check_options(operating_threshold, max_frames)
         predictor, default_name = open_predictor(
             model,

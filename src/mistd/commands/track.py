@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from mistd.commands.options import OLD_SCORE_THRESHOLD, old_option
 from mistd.errors import InputError, check_options
 
 TRACK_HELP = """Detect and track small targets in a video, an image folder or a data set.
@@ -141,10 +142,9 @@ def register(app: typer.Typer) -> None:
         operating_threshold: float | None = typer.Option(
             None,
             "--operating-threshold",
-            "--score-threshold",
-            help="Operating point of the box P/R/F1 (default: the model's operating threshold; "
-            "--score-threshold: old name).",
+            help="Operating point of the box P/R/F1 (default: the model's operating threshold).",
         ),
+        old_threshold: float | None = OLD_SCORE_THRESHOLD,
         track_metrics: bool = typer.Option(
             True,
             "--track-metrics/--no-track-metrics",
@@ -160,6 +160,9 @@ def register(app: typer.Typer) -> None:
         from mistd.io import increment_path, write_json_atomic
         from mistd.track import score_tracks, track_dataset, write_tracks
 
+        operating_threshold = old_option(
+            operating_threshold, old_threshold, "--operating-threshold"
+        )
         check_options(
             ("--fps", fps, "(0, 1000]"),
             ("--sequences", sequences, ">= 1"),

@@ -1,0 +1,27 @@
+"""Options several commands share."""
+
+from __future__ import annotations
+
+import typer
+
+from mistd.errors import InputError
+
+# `--score-threshold` meant the display threshold in `detect` and the operating point in `eval`,
+# `eval-dets` and `track`; each now has its own name (`--display-threshold`,
+# `--operating-threshold`) and the old one stays readable, hidden from the help.
+OLD_SCORE_THRESHOLD = typer.Option(
+    None, "--score-threshold", help="Old name of the threshold option.", hidden=True
+)
+
+
+def old_option(
+    value: float | None, old_value: float | None, option: str, old: str = "--score-threshold"
+) -> float | None:
+    """`value` of `option`, or `old_value` given by its old name `old` (a note names the new one);
+    InputError if both are given."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise InputError(f"give {option} only ({old} is its old name)")
+    typer.echo(f"note: {old} is now {option}", err=True)
+    return old_value
