@@ -2,12 +2,15 @@
 
     python benchmarks/make_shipped_weights.py \
         --run yolox-gen-s=runs/gen-p2-stage2 --threshold yolox-gen-s=0.3 \
+        --frame-check yolox-gen-s=on,30 \
         --run yolox-ir-s=runs/real/yolox-s-seed0 \
         --run mf-baseline-ir-s=runs/real/mf-baseline-seed0-300 \
         --run chal-ir-s=runs/real/chal-seed0-300
 
 For each `NAME=RUN_DIR`: takes the run's last checkpoint, keeps only the EMA weights (float16,
-so the package stays small) and the run's config (input size, classes, recipe), writes
+so the package stays small), the run's config (input size, classes, recipe), its thresholds and
+frame-check settings (`--threshold`, `--frame-check NAME=REGROW,SCALE`: `mistd.frame_check`,
+chosen with `benchmarks/frame_check.py` on val splits), writes
 `src/mistd/weights/NAME.pt`, then scores it streamed on the real demo clip shipped in the package
 (the floor `tests/test_shipped_weights.py` checks) and prints file size, parameters and those
 numbers. The model cards (`src/mistd/weights/README.md`) take their validation and cross-data-set
@@ -24,6 +27,7 @@ import torch
 
 from mistd.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from mistd.data.readers import read_dataset
+from mistd.frame_check import FrameCheck
 from mistd.inference.detector import load_detector
 from mistd.inference.predictor import Predictor
 from mistd.io import write_text_atomic
@@ -32,7 +36,9 @@ from mistd.models.complexity import count_parameters
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "mistd" / "weights"
 
 
-def ship(name: str, run_dir: Path, threshold: float | None = None) -> Path:
+def ship(
+    name: str, run_dir: Path, threshold: float | None = None, frame_check: dict | None = None
+) -> Path:
     data = load_checkpoint(run_dir / "weights" / "last.pt")
     state = {
         k: v.half() if v.is_floating_point() else v for k, v in checkpoint_weights(data).items()
@@ -56,6 +62,7 @@ def ship(name: str, run_dir: Path, threshold: float | None = None) -> Path:
             "state_dict": state,
             "trained": {"iterations": data.get("iteration"), "source_run": run_dir.name},
             **({"thresholds": thresholds} if (thresholds := _thresholds(data, threshold)) else {}),
+            **({"frame_check": frame_check} if frame_check else {}),
         },
     )
     return out
@@ -78,6 +85,12 @@ def main() -> None:
         default=[],
         help="NAME=SCORE: the model's display / operating / track threshold (best F1 on val)",
     )
+    parser.add_argument(
+        "--frame-check",
+        action="append",
+        default=[],
+        help="NAME=REGROW,SCALE (on|off, contrast scale): the model's frame check (on val)",
+    )
     parser.add_argument("--json", default="runs/real/shipped_weights.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -86,9 +99,14 @@ def main() -> None:
 
     results = {}
     thresholds = {k: float(v) for k, _, v in (t.partition("=") for t in args.threshold)}
+    checks = {}
+    for item in args.frame_check:
+        name, _, value = item.partition("=")
+        regrow, _, scale = value.partition(",")
+        checks[name] = FrameCheck(regrow == "on", float(scale or 0)).to_dict()
     for item in args.run:
         name, _, run = item.partition("=")
-        path = ship(name, Path(run), thresholds.get(name))
+        path = ship(name, Path(run), thresholds.get(name), checks.get(name))
         detector = Predictor(name, keep_all=True)  # as `mistd eval --weights NAME` runs it
         clip = read_dataset(demo_clip(), classes=data_classes_for(detector))
         metrics, _ = evaluate_with_breakdown(detector, clip, progress=False)  # streamed

@@ -48,9 +48,12 @@ def demo_clip() -> Path:
     return Path(str(resources.files("mistd") / "assets" / "demo"))
 
 
-def demo_detectors(device: str = "cpu", input_size: str | None = None) -> dict[str, Predictor]:
+def demo_detectors(
+    device: str = "cpu", input_size: str | None = None, frame_check: str | bool | None = None
+) -> dict[str, Predictor]:
     """Every detector the demo runs, as class-agnostic `Predictor`s: the classical ones, then
-    the shipped models (streaming at `input_size`; CHAL models keep their maps for the panels)."""
+    the shipped models (streaming at `input_size`, `frame_check` as `Predictor` takes it; CHAL
+    models keep their maps for the panels)."""
     from mistd.classical import CLASSICAL
     from mistd.weights import read_weights, shipped_weights
 
@@ -63,6 +66,7 @@ def demo_detectors(device: str = "cpu", input_size: str | None = None) -> dict[s
             weights,
             device=device,
             input_size=input_size,
+            frame_check=frame_check,
             merge_classes=True,
             keep_all=True,
             maps=weights.run_config.model_name == "chal",
@@ -105,6 +109,7 @@ def run_demo(
     display_threshold: float = 0.5,
     device: str = "cpu",
     input_size: str | None = None,
+    frame_check: str | bool | None = None,
     echo=print,
 ) -> DemoResult:
     """Run the demo and return what it wrote (see module docstring)."""
@@ -144,7 +149,7 @@ def run_demo(
 
     all_results: dict[str, list[Results]] = {}
     curves = {}
-    for det_name, predictor in demo_detectors(device, input_size).items():
+    for det_name, predictor in demo_detectors(device, input_size, frame_check).items():
         evaluator = COCOEvaluator(dataset.class_names, operating_threshold=display_threshold)
         panels = None
         if predictor.detector.maps:

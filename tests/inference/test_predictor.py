@@ -501,3 +501,28 @@ def test_an_exported_graph_runs_like_the_torch_model_through_the_predictor(tmp_p
 
         np.testing.assert_allclose(rows(got, got.scores >= 0.01), rows(want, strong), atol=0.011)
         assert got.letterbox is None and want.letterbox.scale == 1.0  # padded, not resized
+
+
+# ------------------------------------------------------------------------------- frame check
+def test_frame_check_comes_from_the_checkpoint_and_the_switch(tmp_path: Path):
+    from mistd.checkpoint import load_checkpoint, save_checkpoint
+    from mistd.frame_check import FrameCheck, FrameCheckStage
+
+    plain = checkpoint(tmp_path, scores=True)
+    assert Predictor(plain).frame_check is None
+    assert Predictor(plain, frame_check="on").frame_check.check == FrameCheck(regrow=True)
+    data = load_checkpoint(plain)
+    data["frame_check"] = {"regrow": True, "contrast_scale": 20.0}
+    checked = save_checkpoint(tmp_path / "checked.pt", data)
+    predictor = Predictor(checked, keep_all=True)
+    assert isinstance(predictor.stages[0], FrameCheckStage)
+    assert predictor.frame_check.check == FrameCheck(True, 20.0)
+    assert Predictor(checked, frame_check="off").stages == []
+    # every anchor scores 0.25 on a blank frame: the check leaves none of them there
+    frame = np.full((64, 64), 50, np.uint8)
+    raw = Predictor(plain, keep_all=True)(frame)
+    assert len(raw) > 0 and raw.scores.max() == pytest.approx(0.25, abs=1e-3)
+    assert predictor(frame).scores.max(initial=0.0) < 0.01
+    data["frame_check"] = {"contrast_scale": "high"}
+    with pytest.raises(InputError, match="contrast_scale"):
+        Predictor(save_checkpoint(tmp_path / "bad.pt", data))

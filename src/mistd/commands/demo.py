@@ -51,6 +51,12 @@ def register(app: typer.Typer) -> None:
             "'trained' (the size they were trained at).",
         ),
         device: str = typer.Option("cpu", "--device", help="Device of the trained models."),
+        frame_check: str = typer.Option(
+            "auto",
+            "--frame-check",
+            help="Trained models: re-measure boxes and scores in the frame (auto: as the model "
+            "file says; on; off). See mistd.frame_check.",
+        ),
     ) -> None:
         from mistd.demo import run_demo
 
@@ -66,4 +72,5 @@ def register(app: typer.Typer) -> None:
             max_frames=max_frames,
             input_size=input_size,
             device=device,
+            frame_check=frame_check,
         )

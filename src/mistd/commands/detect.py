@@ -89,6 +89,12 @@ def register(app: typer.Typer) -> None:
         maps: bool = typer.Option(
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
         ),
+        frame_check: str = typer.Option(
+            "auto",
+            "--frame-check",
+            help="Trained models: re-measure boxes and scores in the frame (auto: as the model "
+            "file says; on; off). See mistd.frame_check.",
+        ),
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",
@@ -115,6 +121,7 @@ def register(app: typer.Typer) -> None:
             backend=backend,
             precision=precision,
             maps=maps,
+            frame_check=frame_check,
             confirm_tracks=confirm_tracks,
             display_threshold=display_threshold,
         )

@@ -176,6 +176,12 @@ def register(app: typer.Typer) -> None:
             help="Trained models: HxW, 'native' (the frame size padded to x32; default: fully "
             "convolutional, targets keep their pixel size) or 'trained' (its training size).",
         ),
+        frame_check: str = typer.Option(
+            "auto",
+            "--frame-check",
+            help="Trained models: re-measure boxes and scores in the frame (auto: as the model "
+            "file says; on; off). See mistd.frame_check.",
+        ),
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",
@@ -200,6 +206,7 @@ def register(app: typer.Typer) -> None:
             settings,
             device=device,
             input_size=input_size,
+            frame_check=frame_check,
             confirm_tracks=confirm_tracks,
             keep_all=True,
         )

@@ -99,14 +99,16 @@ def load_model(
     return model.eval(), tuple(cfg.input_size), model_name, names
 
 
-def weights_thresholds(weights: str | None) -> dict[str, float] | None:
-    """The display / operating / track scores of `--weights` (`mistd.thresholds`), for the
-    graph's metadata; None for a `--model` with random weights."""
+def weights_settings(weights: str | None) -> dict[str, dict]:
+    """The run-time settings of `--weights` for the graph's metadata: `thresholds` (display /
+    operating / track, `mistd.thresholds`) and `frame_check` (`mistd.frame_check`); empty for a
+    `--model` with random weights."""
     if weights is None:
-        return None
+        return {}
     from mistd.weights import read_weights
 
-    return read_weights(weights).thresholds.to_dict()
+    read = read_weights(weights)
+    return {"thresholds": read.thresholds.to_dict(), "frame_check": read.frame_check.to_dict()}
 
 
 def register(app: typer.Typer) -> None:
@@ -192,7 +194,7 @@ def register(app: typer.Typer) -> None:
                 dynamic=dynamic,
                 top_k=top_k,
                 nms_iou=nms_iou if nms else None,
-                thresholds=weights_thresholds(weights),
+                **weights_settings(weights),
             )
             if check:
                 from mistd.inference.onnx_backend import check_deploy_graph

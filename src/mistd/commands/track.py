@@ -126,6 +126,12 @@ def register(app: typer.Typer) -> None:
             help="Trained models: HxW, 'native' (the frame size padded to x32; default) or "
             "'trained', as `mistd eval`.",
         ),
+        frame_check: str = typer.Option(
+            "auto",
+            "--frame-check",
+            help="Trained models: re-measure boxes and scores in the frame (auto: as the model "
+            "file says; on; off). See mistd.frame_check.",
+        ),
         merge_classes: bool = typer.Option(
             True,
             "--merge-classes/--keep-classes",
@@ -176,6 +182,7 @@ def register(app: typer.Typer) -> None:
             device=device,
             input_size=input_size,
             stream=stream,
+            frame_check=frame_check,
             keep_all=True,
         )
         config = predictor.tracker_config(list(overrides or []))

@@ -181,6 +181,29 @@ def evaluate_with_breakdown(
     return metrics, found
 
 
+def predict_sampled(
+    predictor: Predictor, dataset: FrameDataset, limit: int, *, batch: int = 8
+) -> list[Results]:
+    """Clip-mode `Results` of at most `limit` key frames spread evenly over `dataset` (0 = all),
+    each with its own causal window (`Predictor.predict_clips`), classes merged where the data
+    is one-class (`Predictor.merges_for`); `results.record` is the key frame's record."""
+    from mistd.data.clips import ClipSampler
+
+    clips = ClipSampler(
+        dataset, num_frames=predictor.num_frames, frame_stride=predictor.frame_stride
+    )
+    n = len(clips)
+    indices = np.linspace(0, n - 1, limit).round().astype(int) if 0 < limit < n else range(n)
+    indices = list(dict.fromkeys(int(i) for i in indices))
+    merged = predictor.merge_classes
+    if predictor.merges_for(dataset.class_names):
+        predictor.set_merge_classes(True)
+    try:
+        return predictor.predict_clips([clips[i] for i in indices], batch)
+    finally:
+        predictor.set_merge_classes(merged)
+
+
 def evaluate_sampled(
     detector: Any,
     dataset: FrameDataset,
@@ -196,7 +219,6 @@ def evaluate_sampled(
     between); every frame (`limit` 0 or at least the data's frames) goes through the one
     streaming loop (`evaluate_with_breakdown`). Adds `breakdown` (see `evaluate_with_breakdown`)
     where the data has several classes or sequence attributes."""
-    from mistd.data.clips import ClipSampler
     from mistd.evaluation.breakdown import breakdown
 
     predictor = as_predictor(detector)
@@ -208,19 +230,7 @@ def evaluate_sampled(
         )
         return metrics
 
-    clips = ClipSampler(
-        dataset, num_frames=predictor.num_frames, frame_stride=predictor.frame_stride
-    )
-    n = len(clips)
-    indices = np.linspace(0, n - 1, limit).round().astype(int) if 0 < limit < n else range(n)
-    indices = list(dict.fromkeys(int(i) for i in indices))
-    merged = predictor.merge_classes
-    if predictor.merges_for(dataset.class_names):
-        predictor.set_merge_classes(True)
-    try:
-        found = predictor.predict_clips([clips[i] for i in indices], batch)
-    finally:
-        predictor.set_merge_classes(merged)
+    found = predict_sampled(predictor, dataset, limit, batch=batch)
     evaluator = COCOEvaluator(dataset.class_names, operating_threshold=operating_threshold)
     records = [r.record for r in found]
     detections = [r.to_detections() for r in found]

@@ -411,11 +411,13 @@ def export_deploy_onnx(
     top_k: int = DEFAULT_TOP_K,
     nms_iou: float | None = None,
     thresholds: dict[str, float] | None = None,
+    frame_check: dict | None = None,
 ) -> Path:
     """Export `DeployStep(model)` (see its docstring) to `path`, with the metadata
     `mistd.inference.onnx_runtime.OnnxDetector` reads: names, num_frames, frame_stride,
     input_size, min_input_size, size_multiple, strides, preprocess (JSON), top_k, nms_iou, and
-    `thresholds` (the weights' display / operating / track scores, `mistd.thresholds`) when given.
+    `thresholds` (the weights' display / operating / track scores, `mistd.thresholds`) and
+    `frame_check` (`mistd.frame_check`) when given.
 
     Raises InputError for an `input_size` that cannot be exported (`check_export_size`), a model
     without streaming parts, or class names that do not match the model.
@@ -455,4 +457,6 @@ def export_deploy_onnx(
     meta["mistd.feature_strides"] = json.dumps(feature_strides)
     if thresholds is not None:
         meta["mistd.thresholds"] = json.dumps({k: float(v) for k, v in thresholds.items()})
+    if frame_check is not None:
+        meta["mistd.frame_check"] = json.dumps(frame_check)
     return _export(step, (frame, *past), Path(path), ["frame", *past_names], outputs, axes, meta)

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mistd.errors import InputError
+from mistd.frame_check import FrameCheck, FrameCheckStage, frame_check_switch
 from mistd.inference.results import Results
 from mistd.thresholds import CLASSICAL_DEFAULTS, DECODE_FLOOR, LEARNED_DEFAULTS, Thresholds
 
@@ -115,7 +116,8 @@ class FrameDetector(Protocol):
     """What a detector family gives the `Predictor` (one per family, in this module).
 
     Attributes: `name`, `names` (class names), `num_frames` (T), `frame_stride`, `thresholds`,
-    `learned`, `maps` (whether results carry intermediate maps). `reset()` starts a sequence;
+    `frame_check` (the model's `mistd.frame_check` settings), `learned`, `maps` (whether results
+    carry intermediate maps). `reset()` starts a sequence;
     `push(frame [H, W], bit_depth)` detects on the next frame of the current sequence and
     returns `Results` (boxes in original pixels, every score above the decoding floor; no frame
     attached). Adding a detector family is adding one such class and its branch in
@@ -126,6 +128,7 @@ class FrameDetector(Protocol):
     num_frames: int
     frame_stride: int
     thresholds: Thresholds
+    frame_check: FrameCheck
     learned: bool
     maps: bool
 
@@ -151,6 +154,7 @@ class WindowDetector:
     last T frames `frame_stride` apart, the first frame repeated at a sequence start."""
 
     maps = False
+    frame_check = FrameCheck()
 
     def __init__(
         self,
@@ -209,6 +213,7 @@ class TorchDetector:
         name: str = "",
         names: list[str] | None = None,
         thresholds: Thresholds = LEARNED_DEFAULTS,
+        frame_check: FrameCheck | None = None,
         input_size: Any = None,
         stream: bool = True,
         backend: str = "torch",
@@ -230,6 +235,7 @@ class TorchDetector:
         config_names = (clip_detector.config.get("data") or {}).get("class_names")
         self.names = list(names or config_names or ["target"])
         self.thresholds = thresholds
+        self.frame_check = frame_check or FrameCheck()
         self.trained_input_size = tuple(int(v) for v in clip_detector.input_size)
         self.input_size = parse_input_size(input_size)
         self.stream = stream
@@ -295,7 +301,13 @@ class TorchDetector:
         )
         # the name the user knows: the shipped name or the file's stem (official: its file name)
         name = weights.name if weights.kind != "mistd" else Path(str(weights.source)).stem
-        return cls(clip_detector, name=name, thresholds=weights.thresholds, **kwargs)
+        return cls(
+            clip_detector,
+            name=name,
+            thresholds=weights.thresholds,
+            frame_check=weights.frame_check,
+            **kwargs,
+        )
 
     def _onnx_parts(self, model, threads: int):
         import tempfile
@@ -401,6 +413,7 @@ class OnnxDetector:
         self.num_frames = int(self.runtime.num_frames)
         self.frame_stride = int(self.runtime.frame_stride)
         self.thresholds = Thresholds.from_dict(meta.get("thresholds"), LEARNED_DEFAULTS, path)
+        self.frame_check = FrameCheck.from_dict(meta.get("frame_check"), path)
         self._warned: set[tuple] = set()
 
     def reset(self) -> None:
@@ -543,6 +556,9 @@ class Predictor:
             32; default), "trained" (the size in the checkpoint), or `(h, w)` / "HxW".
         stream: trained models: stream (default) or clip mode.
         merge_classes: every box one class "target" (class-agnostic NMS).
+        frame_check: re-measure boxes and scores in the frame (`mistd.frame_check`): None or
+            "auto" (the model's own settings; default), False / "off", or True / "on" (regrow
+            only, where the model sets nothing).
         confirm_tracks: re-score detections by an online tracker (`TrackConfirmation`); with
             `tracker` (a `TrackerConfig`, default: the model's track threshold) and
             `unconfirmed_weight`.
@@ -568,6 +584,7 @@ class Predictor:
         input_size: Any = None,
         stream: bool = True,
         merge_classes: bool = False,
+        frame_check: bool | str | None = None,
         confirm_tracks: bool = False,
         tracker: TrackerConfig | None = None,
         unconfirmed_weight: float = 0.1,
@@ -601,6 +618,10 @@ class Predictor:
         self.merge_classes = False
         if merge_classes:
             self.set_merge_classes(True)
+        check = self.detector.frame_check.switched(frame_check_switch(frame_check))
+        self.frame_check = FrameCheckStage(check) if check.enabled else None
+        if self.frame_check is not None:
+            self.add_stage(self.frame_check)
         self.track_confirmation = None
         if confirm_tracks:
             from mistd.tracking.confirm import TrackConfirmation
@@ -690,6 +711,7 @@ class Predictor:
         start = time.perf_counter()
         results = self.detector.push(gray, bit_depth)
         results.names = list(self.detector.names)
+        results.frame = frame
         for stage in self.stages:
             results = stage(results)
         seconds = time.perf_counter() - start
@@ -735,7 +757,8 @@ class Predictor:
     def predict_clips(self, clips: list, batch: int = 8) -> list[Results]:
         """Clip mode on `mistd.structures.Clip`s in any order (each with its own causal window;
         for the sampled evaluation of training): one forward pass per `batch` clips, trained
-        torch models and `.onnx` files only. Stages do not run (they need frames in order)."""
+        torch models and `.onnx` files only. Of the stages only class merging and the frame check
+        run (on each clip's key frame); the others need frames in order."""
         if not isinstance(self.detector, TorchDetector | OnnxDetector):
             raise TypeError("predict_clips runs trained torch models and .onnx files")
         out: list[Results] = []
@@ -747,6 +770,11 @@ class Predictor:
             for clip, results in zip(items, found, strict=True):
                 if self.merge_classes:
                     results = self.stages[0](results)
+                results.frame = clip.frames[-1]
+                if self.frame_check is not None:
+                    results = self.frame_check(results)
+                if not self.keep_frames:
+                    results.frame = None
                 results.record = clip.key
                 results.display_threshold = self.thresholds.display
                 out.append(results)

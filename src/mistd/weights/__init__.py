@@ -26,6 +26,8 @@ from torch import nn
 from mistd.checkpoint import checkpoint_weights, is_mistd_checkpoint, load_checkpoint
 from mistd.config import apply_overrides, to_dict
 from mistd.errors import InputError
+from mistd.frame_check import CHECKPOINT_KEY as FRAME_CHECK_KEY
+from mistd.frame_check import FrameCheck
 from mistd.models.official import convert_official, is_official_state_dict, official_num_classes
 from mistd.models.zoo import ZOO, build_model
 from mistd.run_config import (
@@ -53,6 +55,7 @@ class Weights:
         dropped: official keys not converted, with the reason (`convert_official`); else empty.
         thresholds: the display / operating / track scores: the checkpoint's `thresholds` entry
             where it has one (`mistd.thresholds`), else the defaults of trained models.
+        frame_check: the checkpoint's `frame_check` settings (`mistd.frame_check`; default off).
     """
 
     kind: WeightsKind
@@ -61,6 +64,7 @@ class Weights:
     source: str | Path
     dropped: dict[str, str] = field(default_factory=dict)
     thresholds: Thresholds = LEARNED_DEFAULTS
+    frame_check: FrameCheck = field(default_factory=FrameCheck)
 
     @property
     def name(self) -> str:
@@ -113,7 +117,10 @@ def read_weights(source: str | Path, *, zoo: bool = False) -> Weights:
         state = checkpoint_weights(data)
         check_finite(state, path)
         thresholds = Thresholds.from_dict(data.get(CHECKPOINT_KEY), LEARNED_DEFAULTS, path)
-        return Weights("mistd", state, _run_config_of(data), path, thresholds=thresholds)
+        check = FrameCheck.from_dict(data.get(FRAME_CHECK_KEY), path)
+        return Weights(
+            "mistd", state, _run_config_of(data), path, thresholds=thresholds, frame_check=check
+        )
     if isinstance(data.get("state_dict"), dict):  # the official code's wrapped form
         data = data["state_dict"]
     if is_official_state_dict(data):

@@ -1,0 +1,183 @@
+"""Frame check: a learned detector's boxes re-measured in the frame they were found in.
+
+A trained model says where a target is and how sure it is, but both its box sizes and its score
+scale are what it learnt on its training cameras. On a camera it never saw, two things go wrong
+(Anti-UAV `4.avi` with `yolox-gen-s`: its best box lies within 5 px of the drone in 73% of
+frames, yet mAP50 is 14): boxes keep the training data's shapes (10x8 where the drone is 14x6,
+IoU below 0.5), and the scores of faint noise blobs on a flat sky reach the drone's, because the
+network's input is not normalised by the camera's own noise. The frame itself measures both:
+
+- `regrow`: each box is grown again around its brightest pixel with the classical detectors' box
+  rule (`mistd.classical.base.BoxRule`: the region above a fraction of the blob's contrast over
+  the saddle where it joins its surroundings, plus a 2 px margin, sides in [4, 48] px): the box
+  is the target's own extent, as the annotation conventions of Anti-UAV, DAUB and SIRST draw it
+  (not drone_ir's loose boxes). Boxes regrown onto the same blob are merged (NMS, IoU 0.5).
+- `contrast_scale` (c > 0): each score is multiplied by `1 - exp(-z / c)`, `z` the box's peak
+  contrast (smoothed frame, max in the box minus the median of the 49x49 window around it) in
+  units of the frame's noise (1.4826 x the median absolute deviation of the frame minus its
+  sigma-2 Gaussian blur). A blob at the noise level loses its score; a real target keeps it.
+
+Both are per-model settings a checkpoint may carry under the top-level key `frame_check`
+(`{"regrow": true, "contrast_scale": 20.0}`); `mistd.weights.read_weights` parses it here
+(`FrameCheck.from_dict`), the Predictor applies it as a stage (`FrameCheckStage`), and
+`--frame-check on|off` / `Predictor(frame_check=...)` override it. Off for every model unless
+its checkpoint says otherwise. How the shipped settings were chosen:
+`python benchmarks/frame_check.py` (val splits).
+
+No torch here: an onnxruntime predictor runs it too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mistd.errors import InputError
+
+CHECKPOINT_KEY = "frame_check"
+# Boxes re-measured per frame, highest scores first; the rest are dropped (only the scoring of
+# `mistd eval`, which keeps every box above the decoding floor, ever has more).
+MAX_BOXES = 100
+SMOOTH_SIGMA = 0.8  # the classical detectors' matched filter for a point-spread target
+NOISE_SIGMA = 2.0  # the blur whose residual measures the frame's noise
+CONTEXT = 49  # side of the window whose median is a box's background (the rule's max_box + 1)
+MERGE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    """Per-model frame-check settings (module docstring): `regrow` boxes from the frame, weight
+    scores by contrast over noise with `contrast_scale` (0: off)."""
+
+    regrow: bool = False
+    contrast_scale: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.regrow or self.contrast_scale > 0
+
+    @classmethod
+    def from_dict(cls, data: Any, source: Any = None) -> FrameCheck:
+        """Settings from a checkpoint's `frame_check` entry (None: off). InputError naming
+        `source` for a non-dict, an unknown key or a bad value."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InputError(
+                f"'{CHECKPOINT_KEY}' must be a dict with regrow / contrast_scale, "
+                f"got {type(data).__name__}",
+                source,
+            )
+        known = set(asdict(cls()))
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(
+                f"'{CHECKPOINT_KEY}' has unknown key(s) {unknown} (expected {sorted(known)})",
+                source,
+            )
+        regrow = data.get("regrow", False)
+        if not isinstance(regrow, bool):
+            raise InputError(f"'{CHECKPOINT_KEY}.regrow' must be true or false", source)
+        scale = data.get("contrast_scale", 0.0)
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, int | float)
+            or not math.isfinite(scale)
+            or not 0.0 <= scale <= 1000.0
+        ):
+            raise InputError(
+                f"'{CHECKPOINT_KEY}.contrast_scale' must be a number in [0, 1000], got {scale!r}",
+                source,
+            )
+        return cls(regrow=regrow, contrast_scale=float(scale))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def switched(self, enabled: bool | None) -> FrameCheck:
+        """These settings (None), all off (False), or these settings with regrow on where none is
+        set (True: what `--frame-check on` asks of a model without its own)."""
+        if enabled is None:
+            return self
+        if not enabled:
+            return FrameCheck()
+        return self if self.enabled else replace(self, regrow=True)
+
+
+SWITCHES = {"auto": None, "on": True, "off": False}
+
+
+def frame_check_switch(value: bool | str | None) -> bool | None:
+    """`--frame-check auto|on|off` (or a bool / None) -> None (model settings), True, False."""
+    if value is None or isinstance(value, bool):
+        return value
+    if str(value).lower() not in SWITCHES:
+        raise InputError(f"--frame-check: expected auto, on or off, got '{value}'")
+    return SWITCHES[str(value).lower()]
+
+
+def frame_noise(image: np.ndarray) -> float:
+    """Robust noise of a `[H, W]` float frame: 1.4826 x MAD of its residual after a sigma-2
+    Gaussian blur (a floor of 1e-3 grey levels)."""
+    residual = image - cv2.GaussianBlur(image, (0, 0), NOISE_SIGMA)
+    mad = float(np.median(np.abs(residual - np.median(residual))))
+    return max(1.4826 * mad, 1e-3)
+
+
+class FrameCheckStage:
+    """Post-processing stage (`Predictor`): regrow boxes and weight scores by contrast in
+    `results.frame` (module docstring). Needs the frame; passes results without one through."""
+
+    def __init__(self, check: FrameCheck):
+        from mistd.classical.base import BoxRule
+
+        self.check = check
+        self.rule = BoxRule()
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, results):
+        if not self.check.enabled or results.frame is None or len(results) == 0:
+            return results
+        from mistd.boxes import nms_numpy
+        from mistd.classical.base import _segment, gaussian_smooth
+
+        frame = np.asarray(results.frame)
+        if frame.ndim == 3:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        gray = frame.astype(np.float32)
+        image = gaussian_smooth(gray, SMOOTH_SIGMA)
+        height, width = image.shape
+        order = np.argsort(-results.scores, kind="stable")[:MAX_BOXES]
+        results = results[order]
+        boxes = results.boxes.copy()
+        scores = results.scores.copy()
+        noise = frame_noise(gray) if self.check.contrast_scale > 0 else 1.0
+        half = CONTEXT // 2
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            left, top = min(max(int(x1), 0), width - 1), min(max(int(y1), 0), height - 1)
+            right = min(max(int(math.ceil(x2)), left + 1), width)
+            bottom = min(max(int(math.ceil(y2)), top + 1), height)
+            patch = image[top:bottom, left:right]
+            py, px = np.unravel_index(int(np.argmax(patch)), patch.shape)
+            y, x = top + int(py), left + int(px)
+            if self.check.contrast_scale > 0:
+                window = image[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1]
+                z = max(float(patch[py, px]) - float(np.median(window)), 0.0) / noise
+                scores[i] *= 1.0 - math.exp(-z / self.check.contrast_scale)
+            if self.check.regrow:
+                grown = _segment(image, y, x, self.rule, None)
+                if grown is not None:
+                    boxes[i] = grown
+        results.boxes, results.scores = boxes, scores.astype(np.float32)
+        if self.check.regrow and len(results) > 1:
+            # regrown boxes of one blob coincide: one per class (offsets keep classes apart)
+            offset = results.labels[:, None].astype(np.float32) * (2.0 * max(height, width))
+            keep = nms_numpy(boxes + offset, results.scores, MERGE_IOU)
+            results = results[np.sort(keep)]
+        return results
