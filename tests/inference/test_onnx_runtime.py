@@ -113,9 +113,13 @@ def test_several_streams_in_one_forward_equal_separate_streams(tmp_path):
 
 def test_metadata_states_the_preprocessing_and_size_rule(tmp_path):
     model = tiny("chal")
-    path = export_deploy_onnx(model, tmp_path / "m.onnx", SIZE, class_names=NAMES, dynamic=True)
+    check = {"regrow": True, "contrast_scale": 30.0}
+    path = export_deploy_onnx(
+        model, tmp_path / "m.onnx", SIZE, class_names=NAMES, dynamic=True, frame_check=check
+    )
     meta = OnnxDetector(path).metadata
     assert meta["names"] == NAMES
+    assert meta["frame_check"] == check  # the Predictor's stage reads it (test_predictor.py)
     assert meta["size_multiple"] == 32
     assert meta["min_input_size"] == list(model.min_export_size()) == [32, 32]
     assert meta["preprocess"]["pad_value"] == 128.0

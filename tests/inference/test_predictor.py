@@ -353,7 +353,8 @@ class OnnxDetector:
     names = ["drone"]
     num_frames = 1
     frame_stride = 1
-    metadata = {"thresholds": {"display": 0.25}, "dynamic_size": False}
+    metadata = {"thresholds": {"display": 0.25}, "frame_check": {"regrow": True},
+                "dynamic_size": False}
     input_size = (32, 32)
     min_input_size = (32, 32)
 
@@ -392,6 +393,7 @@ from mistd import Predictor
 from mistd.cli import app
 
 predictor = Predictor({str(model)!r})
+assert predictor.frame_check is not None  # the file's metadata turns it on
 results = predictor(np.zeros((32, 32), np.uint8))
 assert results.names == ["drone"] and len(results) == 1, results  # 0.1 < display 0.25
 assert predictor.thresholds.display == 0.25
