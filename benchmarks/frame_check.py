@@ -2,11 +2,12 @@
 real set, from one pass of the model per set.
 
     python benchmarks/frame_check.py yolox-gen-s [--sets "drone_ir val sample" ...]
-        [--scales 0 10 30 100] [--json runs/frame_check/yolox-gen-s.json]
+        [--scales 0 10 30 100] [--margins 0 2] [--json runs/frame_check/yolox-gen-s.json]
 
 The model runs once per set with the frame check off, every box above the decoding floor kept
 with its frame; then each setting (regrow off / on x contrast scale) re-measures those boxes
-(`FrameCheckStage`, as `Predictor` runs it) and is scored with the official protocol:
+(`FrameCheckStage`, as `Predictor` runs it; regrow at each `--margins`) and is scored with the
+official protocol:
 mAP50 / best F1 and the best-F1 threshold. The sets are those of `cross_camera.py`; choose on
 the val splits (drone_ir val sample, SIRST-V2 val): `anti_uav 4.avi` and `daub data20` are
 shown, not chosen on (the models are judged on other footage of those kinds).
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     parser.add_argument("--scales", type=float, nargs="*", default=[0.0, 10.0, 30.0, 100.0])
+    parser.add_argument("--margins", type=float, nargs="*", default=[2.0])
     parser.add_argument("--real", default="../shared/data/real")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -74,14 +76,18 @@ def main() -> None:
     from mistd.weights import read_weights
 
     operating = read_weights(args.model).thresholds.operating
-    settings = [FrameCheck(regrow, scale) for regrow in (False, True) for scale in args.scales]
+    settings = [FrameCheck(False, scale) for scale in args.scales] + [
+        FrameCheck(True, scale, margin) for margin in args.margins for scale in args.scales
+    ]
     table: dict[str, dict[str, dict]] = {}
     for column in args.sets:
         data, found = raw_results(args.model, column, args.real)
         for check in settings:
             stage = FrameCheckStage(check)
             checked = [stage(r) if check.enabled else r for r in found]
-            key = f"regrow={'on' if check.regrow else 'off'} contrast={check.contrast_scale:g}"
+            key = f"contrast={check.contrast_scale:g} regrow=" + (
+                f"on margin={check.margin:g}" if check.regrow else "off"
+            )
             table.setdefault(key, {})[column] = scored(data, checked, operating)
             cell = table[key][column]
             print(

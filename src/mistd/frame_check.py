@@ -7,22 +7,27 @@ frames, yet mAP50 is 14): boxes keep the training data's shapes (10x8 where the 
 IoU below 0.5), and the scores of faint noise blobs on a flat sky reach the drone's, because the
 network's input is not normalised by the camera's own noise. The frame itself measures both:
 
-- `regrow`: each box is grown again around its brightest pixel with the classical detectors' box
-  rule (`mistd.classical.base.BoxRule`: the region above a fraction of the blob's contrast over
-  the saddle where it joins its surroundings, plus a 2 px margin, sides in [4, 48] px): the box
-  is the target's own extent, as the annotation conventions of Anti-UAV, DAUB and SIRST draw it
-  (not drone_ir's loose boxes). Boxes regrown onto the same blob are merged (NMS, IoU 0.5).
+- `regrow`: the target's extent is measured around the box's peak (its brightest pixel, or its
+  darkest where the box holds a blob darker than its surroundings: a cold target) with the
+  classical detectors' rule (`mistd.classical.base.BoxRule`: the region above a fraction of the
+  blob's contrast over the saddle where it joins its surroundings, plus `margin` px a side), and
+  the model's box grows to cover it (it never shrinks: the loose boxes a model learnt from
+  drone_ir stay loose). Boxes that come to cover one blob are merged (NMS, IoU 0.5).
 - `contrast_scale` (c > 0): each score is multiplied by `1 - exp(-z / c)`, `z` the box's peak
-  contrast (smoothed frame, max in the box minus the median of the 49x49 window around it) in
-  units of the frame's noise (1.4826 x the median absolute deviation of the frame minus its
-  sigma-2 Gaussian blur). A blob at the noise level loses its score; a real target keeps it.
+  contrast (smoothed frame: the box's max above, or its min below, the median of the 49x49
+  window around the box's centre, whichever is larger) in units of the frame's noise (1.4826 x
+  the median absolute deviation of the frame minus its sigma-2 Gaussian blur). A blob at the
+  noise level loses its score; a real target keeps it.
+- `margin` (px a side, default 2): what the annotations of Anti-UAV and DAUB add around a
+  target's visible extent; data sets with boxes tight around the target's mask (SIRST) are
+  scored better with 0 (`benchmarks/frame_check.py`).
 
 Both are per-model settings a checkpoint may carry under the top-level key `frame_check`
-(`{"regrow": true, "contrast_scale": 20.0}`); `mistd.weights.read_weights` parses it here
-(`FrameCheck.from_dict`), the Predictor applies it as a stage (`FrameCheckStage`), and
-`--frame-check on|off` / `Predictor(frame_check=...)` override it. Off for every model unless
-its checkpoint says otherwise. How the shipped settings were chosen:
-`python benchmarks/frame_check.py` (val splits).
+(`{"regrow": true, "contrast_scale": 100.0, "margin": 2.0}`); `mistd.weights.read_weights`
+parses it here (`FrameCheck.from_dict`), the Predictor applies it as a stage
+(`FrameCheckStage`), and `--frame-check on|off` / `Predictor(frame_check=...)` override it. Off
+for every model unless its checkpoint says otherwise. How the shipped settings were chosen:
+`python benchmarks/frame_check.py MODEL` (docs/results.md).
 
 No torch here: an onnxruntime predictor runs it too.
 """
@@ -50,11 +55,13 @@ MERGE_IOU = 0.5
 
 @dataclass(frozen=True)
 class FrameCheck:
-    """Per-model frame-check settings (module docstring): `regrow` boxes from the frame, weight
-    scores by contrast over noise with `contrast_scale` (0: off)."""
+    """Per-model frame-check settings (module docstring): grow boxes over the target's extent
+    (`regrow`, `margin` px a side), weight scores by contrast over noise with `contrast_scale`
+    (0: off)."""
 
     regrow: bool = False
     contrast_scale: float = 0.0
+    margin: float = 2.0
 
     @property
     def enabled(self) -> bool:
@@ -68,7 +75,7 @@ class FrameCheck:
             return cls()
         if not isinstance(data, dict):
             raise InputError(
-                f"'{CHECKPOINT_KEY}' must be a dict with regrow / contrast_scale, "
+                f"'{CHECKPOINT_KEY}' must be a dict with regrow / contrast_scale / margin, "
                 f"got {type(data).__name__}",
                 source,
             )
@@ -93,7 +100,18 @@ class FrameCheck:
                 f"'{CHECKPOINT_KEY}.contrast_scale' must be a number in [0, 1000], got {scale!r}",
                 source,
             )
-        return cls(regrow=regrow, contrast_scale=float(scale))
+        margin = data.get("margin", 2.0)
+        if (
+            isinstance(margin, bool)
+            or not isinstance(margin, int | float)
+            or not math.isfinite(margin)
+            or not 0.0 <= margin <= 10.0
+        ):
+            raise InputError(
+                f"'{CHECKPOINT_KEY}.margin' must be a number of pixels in [0, 10], got {margin!r}",
+                source,
+            )
+        return cls(regrow=regrow, contrast_scale=float(scale), margin=float(margin))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,7 +154,7 @@ class FrameCheckStage:
         from mistd.classical.base import BoxRule
 
         self.check = check
-        self.rule = BoxRule()
+        self.rule = BoxRule(margin=check.margin)
 
     def reset(self) -> None:
         pass
@@ -159,21 +177,36 @@ class FrameCheckStage:
         scores = results.scores.copy()
         noise = frame_noise(gray) if self.check.contrast_scale > 0 else 1.0
         half = CONTEXT // 2
+        negative = None  # the frame with dark targets made bright, when one is needed
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             left, top = min(max(int(x1), 0), width - 1), min(max(int(y1), 0), height - 1)
             right = min(max(int(math.ceil(x2)), left + 1), width)
             bottom = min(max(int(math.ceil(y2)), top + 1), height)
             patch = image[top:bottom, left:right]
-            py, px = np.unravel_index(int(np.argmax(patch)), patch.shape)
-            y, x = top + int(py), left + int(px)
+            cy, cx = (top + bottom) // 2, (left + right) // 2
+            window = image[max(cy - half, 0) : cy + half + 1, max(cx - half, 0) : cx + half + 1]
+            background = float(np.median(window))
+            # a target is a blob brighter or darker than its surroundings (hot or cold)
+            bright = float(patch.max()) - background
+            dark = background - float(patch.min())
+            source = image
+            if dark > bright:
+                if negative is None:
+                    negative = -image
+                source = negative
+            py, px = np.unravel_index(int(np.argmax(source[top:bottom, left:right])), patch.shape)
             if self.check.contrast_scale > 0:
-                window = image[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1]
-                z = max(float(patch[py, px]) - float(np.median(window)), 0.0) / noise
+                z = max(bright, dark, 0.0) / noise
                 scores[i] *= 1.0 - math.exp(-z / self.check.contrast_scale)
             if self.check.regrow:
-                grown = _segment(image, y, x, self.rule, None)
-                if grown is not None:
-                    boxes[i] = grown
+                grown = _segment(source, top + int(py), left + int(px), self.rule, None)
+                if grown is not None:  # the model's box, grown to cover the target's extent
+                    boxes[i] = (
+                        min(grown[0], x1),
+                        min(grown[1], y1),
+                        max(grown[2], x2),
+                        max(grown[3], y2),
+                    )
         results.boxes, results.scores = boxes, scores.astype(np.float32)
         if self.check.regrow and len(results) > 1:
             # regrown boxes of one blob coincide: one per class (offsets keep classes apart)

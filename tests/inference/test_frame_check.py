@@ -39,8 +39,8 @@ def test_regrow_fits_the_target_and_contrast_sinks_a_noise_box():
     results = Results(boxes, np.array([0.5, 0.5]), np.zeros(2), frame=frame)
     checked = FrameCheckStage(FrameCheck(regrow=True, contrast_scale=10.0))(results)
     target = checked.boxes[np.argmax(checked.scores)]
-    # the target's extent (70-84 x 40-46) plus the rule's 2 px margin a side
-    np.testing.assert_allclose(target, [68, 38, 86, 48], atol=1.0)
+    # the model's box grown over the target's extent (70-84 x 40-46) plus 2 px a side
+    np.testing.assert_allclose(target, [68, 37, 86, 48], atol=1.0)
     # z ~ 20 (the smoothed peak over the noise): the target keeps most of its score, a noise
     # peak (z ~ 2) little
     assert checked.scores.max() > 0.4 and checked.scores.min() < 0.1
@@ -67,10 +67,12 @@ def test_without_a_frame_results_pass_through():
 def test_settings_are_validated_and_switched():
     assert FrameCheck.from_dict(None) == FrameCheck()
     assert FrameCheck.from_dict({"regrow": True, "contrast_scale": 30}) == FrameCheck(True, 30.0)
+    assert FrameCheck.from_dict({"regrow": True, "margin": 0}).margin == 0.0
     for bad, message in (
         ({"regrow": "yes"}, "regrow' must be true or false"),
         ({"contrast_scale": -1}, r"contrast_scale' must be a number in \[0, 1000\]"),
         ({"contrast_scale": float("nan")}, "contrast_scale"),
+        ({"margin": 11}, r"margin' must be a number of pixels in \[0, 10\]"),
         ({"grow": True}, "unknown key"),
         ([True], "must be a dict"),
     ):
@@ -82,3 +84,15 @@ def test_settings_are_validated_and_switched():
     assert [frame_check_switch(v) for v in ("auto", "ON", "off", None)] == [None, True, False, None]
     with pytest.raises(InputError, match="expected auto, on or off"):
         frame_check_switch("maybe")
+
+
+def test_a_cold_target_is_measured_too_and_the_box_never_shrinks():
+    frame = 255 - scene()  # the target 60 grey levels below a bright sky
+    boxes = np.array([[72, 37, 82, 47], [60, 30, 100, 60]], np.float32)
+    results = Results(boxes, np.array([0.5, 0.4]), np.zeros(2), frame=frame)
+    checked = FrameCheckStage(FrameCheck(regrow=True, contrast_scale=10.0, margin=0.0))(results)
+    best = checked.boxes[np.argmax(checked.scores)]
+    np.testing.assert_allclose(best, [70, 37, 84, 47], atol=1.0)  # covers the 14x6 dark blob
+    assert checked.scores.max() > 0.4
+    # the large box already covers the blob: kept as it is (merged away if it overlaps enough)
+    assert all(b[2] - b[0] >= 10 for b in checked.boxes)

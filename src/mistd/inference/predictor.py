@@ -557,8 +557,8 @@ class Predictor:
         stream: trained models: stream (default) or clip mode.
         merge_classes: every box one class "target" (class-agnostic NMS).
         frame_check: re-measure boxes and scores in the frame (`mistd.frame_check`): None or
-            "auto" (the model's own settings; default), False / "off", or True / "on" (regrow
-            only, where the model sets nothing).
+            "auto" (the model's own settings; default), False / "off", True / "on" (regrow
+            only, where the model sets nothing), or a `FrameCheck`.
         confirm_tracks: re-score detections by an online tracker (`TrackConfirmation`); with
             `tracker` (a `TrackerConfig`, default: the model's track threshold) and
             `unconfirmed_weight`.
@@ -584,7 +584,7 @@ class Predictor:
         input_size: Any = None,
         stream: bool = True,
         merge_classes: bool = False,
-        frame_check: bool | str | None = None,
+        frame_check: bool | str | FrameCheck | None = None,
         confirm_tracks: bool = False,
         tracker: TrackerConfig | None = None,
         unconfirmed_weight: float = 0.1,
@@ -618,7 +618,10 @@ class Predictor:
         self.merge_classes = False
         if merge_classes:
             self.set_merge_classes(True)
-        check = self.detector.frame_check.switched(frame_check_switch(frame_check))
+        if isinstance(frame_check, FrameCheck):
+            check = frame_check
+        else:
+            check = self.detector.frame_check.switched(frame_check_switch(frame_check))
         self.frame_check = FrameCheckStage(check) if check.enabled else None
         if self.frame_check is not None:
             self.add_stage(self.frame_check)
