@@ -2,7 +2,7 @@
 
     python benchmarks/make_shipped_weights.py \
         --run yolox-gen-s=runs/gen-p2-stage2 --threshold yolox-gen-s=0.3 \
-        --frame-check yolox-gen-s=on,30 \
+        --frame-check yolox-gen-s=on,100 \
         --run yolox-ir-s=runs/real/yolox-s-seed0 \
         --run mf-baseline-ir-s=runs/real/mf-baseline-seed0-300 \
         --run chal-ir-s=runs/real/chal-seed0-300

@@ -129,13 +129,38 @@ class FrameCheck:
 SWITCHES = {"auto": None, "on": True, "off": False}
 
 
-def frame_check_switch(value: bool | str | None) -> bool | None:
-    """`--frame-check auto|on|off` (or a bool / None) -> None (model settings), True, False."""
-    if value is None or isinstance(value, bool):
+def resolve_frame_check(value: Any, own: FrameCheck) -> FrameCheck:
+    """The frame check a predictor runs, from the model's `own` settings and `value`: None /
+    "auto" (`own`), False / "off", True / "on" (`FrameCheck.switched`), a `FrameCheck`, or
+    "key=value,..." (e.g. `margin=0`: `own` with those keys changed; on, with regrow, where the
+    model sets nothing). InputError for anything else."""
+    if isinstance(value, FrameCheck):
         return value
-    if str(value).lower() not in SWITCHES:
-        raise InputError(f"--frame-check: expected auto, on or off, got '{value}'")
-    return SWITCHES[str(value).lower()]
+    if value is None or isinstance(value, bool):
+        return own.switched(value)
+    text = str(value).strip().lower()
+    if text in SWITCHES:
+        return own.switched(SWITCHES[text])
+    base = own.switched(True).to_dict()
+    for item in text.split(","):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in base:
+            raise InputError(
+                f"--frame-check: expected auto, on, off or key=value pairs of "
+                f"{', '.join(base)} (e.g. margin=0), got '{value}'"
+            )
+        raw = raw.strip()
+        if key == "regrow":
+            if raw not in ("on", "off", "true", "false"):
+                raise InputError(f"--frame-check regrow: expected on or off, got '{raw}'")
+            base[key] = raw in ("on", "true")
+            continue
+        try:
+            base[key] = float(raw)
+        except ValueError:
+            raise InputError(f"--frame-check {key}: expected a number, got '{raw}'") from None
+    return FrameCheck.from_dict(base, "--frame-check")
 
 
 def frame_noise(image: np.ndarray) -> float:

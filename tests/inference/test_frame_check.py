@@ -10,8 +10,8 @@ from mistd.errors import InputError
 from mistd.frame_check import (
     FrameCheck,
     FrameCheckStage,
-    frame_check_switch,
     frame_noise,
+    resolve_frame_check,
 )
 from mistd.inference.results import Results
 
@@ -81,18 +81,20 @@ def test_settings_are_validated_and_switched():
     own = FrameCheck(True, 30.0)
     assert own.switched(None) == own and own.switched(False) == FrameCheck()
     assert own.switched(True) == own and FrameCheck().switched(True) == FrameCheck(regrow=True)
-    assert [frame_check_switch(v) for v in ("auto", "ON", "off", None)] == [None, True, False, None]
-    with pytest.raises(InputError, match="expected auto, on or off"):
-        frame_check_switch("maybe")
-
-
-def test_a_cold_target_is_measured_too_and_the_box_never_shrinks():
-    frame = 255 - scene()  # the target 60 grey levels below a bright sky
-    boxes = np.array([[72, 37, 82, 47], [60, 30, 100, 60]], np.float32)
-    results = Results(boxes, np.array([0.5, 0.4]), np.zeros(2), frame=frame)
-    checked = FrameCheckStage(FrameCheck(regrow=True, contrast_scale=10.0, margin=0.0))(results)
-    best = checked.boxes[np.argmax(checked.scores)]
-    np.testing.assert_allclose(best, [70, 37, 84, 47], atol=1.0)  # covers the 14x6 dark blob
-    assert checked.scores.max() > 0.4
-    # the large box already covers the blob: kept as it is (merged away if it overlaps enough)
-    assert all(b[2] - b[0] >= 10 for b in checked.boxes)
+    assert [resolve_frame_check(v, own) for v in ("auto", "ON", "off", None)] == [
+        own,
+        own,
+        FrameCheck(),
+        own,
+    ]
+    assert resolve_frame_check("margin=0", own) == FrameCheck(True, 30.0, 0.0)
+    assert resolve_frame_check("contrast_scale=5", FrameCheck()) == FrameCheck(True, 5.0)
+    assert resolve_frame_check("regrow=off,contrast_scale=5", own) == FrameCheck(False, 5.0)
+    for bad, message in (
+        ("maybe", "expected auto, on, off or key=value"),
+        ("size=3", "expected auto, on, off or key=value"),
+        ("margin=wide", "margin: expected a number"),
+        ("margin=40", r"margin' must be a number of pixels in \[0, 10\]"),
+    ):
+        with pytest.raises(InputError, match=message):
+            resolve_frame_check(bad, own)

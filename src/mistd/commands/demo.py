@@ -54,8 +54,9 @@ def register(app: typer.Typer) -> None:
         frame_check: str = typer.Option(
             "auto",
             "--frame-check",
-            help="Trained models: re-measure boxes and scores in the frame (auto: as the model "
-            "file says; on; off). See mistd.frame_check.",
+            help="Trained models: re-measure boxes and scores in the frame: auto (as the model "
+            "file says), on, off, or key=value pairs (margin=0: boxes tight around the target, "
+            "as SIRST draws them). See mistd.frame_check.",
         ),
     ) -> None:
         from mistd.demo import run_demo

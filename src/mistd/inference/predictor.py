@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mistd.errors import InputError
-from mistd.frame_check import FrameCheck, FrameCheckStage, frame_check_switch
+from mistd.frame_check import FrameCheck, FrameCheckStage, resolve_frame_check
 from mistd.inference.results import Results
 from mistd.thresholds import CLASSICAL_DEFAULTS, DECODE_FLOOR, LEARNED_DEFAULTS, Thresholds
 
@@ -558,7 +558,8 @@ class Predictor:
         merge_classes: every box one class "target" (class-agnostic NMS).
         frame_check: re-measure boxes and scores in the frame (`mistd.frame_check`): None or
             "auto" (the model's own settings; default), False / "off", True / "on" (regrow
-            only, where the model sets nothing), or a `FrameCheck`.
+            only, where the model sets nothing), "key=value,..." (e.g. "margin=0"), or a
+            `FrameCheck` (`mistd.frame_check.resolve_frame_check`).
         confirm_tracks: re-score detections by an online tracker (`TrackConfirmation`); with
             `tracker` (a `TrackerConfig`, default: the model's track threshold) and
             `unconfirmed_weight`.
@@ -618,10 +619,7 @@ class Predictor:
         self.merge_classes = False
         if merge_classes:
             self.set_merge_classes(True)
-        if isinstance(frame_check, FrameCheck):
-            check = frame_check
-        else:
-            check = self.detector.frame_check.switched(frame_check_switch(frame_check))
+        check = resolve_frame_check(frame_check, self.detector.frame_check)
         self.frame_check = FrameCheckStage(check) if check.enabled else None
         if self.frame_check is not None:
             self.add_stage(self.frame_check)
