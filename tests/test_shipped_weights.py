@@ -93,16 +93,14 @@ def test_shipped_weights_reach_their_floor_on_the_real_demo_clip(name):
 
 
 @pytest.mark.slow
-def test_the_generalist_frame_check_fits_another_cameras_boxes():
+def test_the_generalist_frame_check_fits_another_cameras_boxes(shared_dir):
     """yolox-gen-s on the first 120 frames of Anti-UAV `4.avi` (640x512, a camera it never saw):
     its own frame check (boxes grown over the drone's extent, scores weighted by contrast) takes
     it from boxes the protocol's IoU 0.5 rejects to most of the drone found."""
-    from conftest import require_shared
     from mistd.data.readers import read_dataset
     from mistd.evaluation.runner import evaluate_detector
 
-    video = require_shared("data", "real", "anti_uav", "4.avi")
-    data = read_dataset(video)
+    data = read_dataset(shared_dir / "data" / "real" / "anti_uav" / "4.avi")
     scores = {}
     for check in ("auto", "off"):
         predictor = Predictor("yolox-gen-s", keep_all=True, frame_check=check)
