@@ -7,8 +7,8 @@
 #   bash benchmarks/generalist.sh stage1     # 1,500 steps from yolox-ir-s, lr 2e-3, seed 0
 #   bash benchmarks/generalist.sh stage2     # 1,200 more steps, lr 1e-3, seed 1 (paints + overlays)
 #   bash benchmarks/generalist.sh ship 0.3   # package it with its val-chosen threshold
-#   bash benchmarks/generalist.sh p2 on|off [STEPS]   # the stride-4 level at equal steps: the
-#       mixture from yolox-ir-s, 600 steps, lr 2e-3, seed 0, model.p2 on or off
+#   bash benchmarks/generalist.sh p2 on|off [STEPS [SEED]]   # the stride-4 level at equal steps:
+#       the mixture from yolox-ir-s, 600 steps, lr 2e-3, seed 0, model.p2 on or off
 #   bash benchmarks/generalist.sh eval RUN    # the tiny-target sets (DAUB data20, SIRST-V2 val)
 #
 # Budgets are steps and seeds (batch 8, 256x256 windows at the frames' own scale, width 0.25, one
@@ -36,8 +36,10 @@ ship)
   ;;
 p2)
   p2=$([[ "$2" == on ]] && echo true || echo false)
+  # SEED (default 0) other than 0 adds -seedN to the run name
+  seed=${4:-0} suffix=$([[ "${4:-0}" == 0 ]] || echo "-seed${4}")
   OMP_NUM_THREADS=1 mistd train "${COMMON[@]}" --init yolox-ir-s "model.p2=$p2" \
-    "train.max_steps=${3:-600}" train.seed=0 --name "p2-$2-${3:-600}"
+    "train.max_steps=${3:-600}" "train.seed=$seed" --name "p2-$2-${3:-600}$suffix"
   ;;
 eval)
   W=$RUNS/$2/weights/last.pt REAL=../shared/data/real
@@ -46,5 +48,5 @@ eval)
   OMP_NUM_THREADS=1 mistd eval --weights "$W" --data "$REAL/sirst_v2" --select val \
     --out "$RUNS/eval" --name "$2-sirst-val"
   ;;
-*) echo "usage: $0 stage1|stage2|ship THRESHOLD|p2 on|off [STEPS]|eval RUN" >&2; exit 2 ;;
+*) echo "usage: $0 stage1|stage2|ship THRESHOLD|p2 on|off [STEPS [SEED]]|eval RUN" >&2; exit 2 ;;
 esac
