@@ -7,7 +7,8 @@ compared at the same false-alarm rate, not each at its own threshold.
 Each detector runs once over the data (`mistd eval`'s defaults: trained models at the frame's own
 size, their own frame check); its boxes are filled into masks at every score threshold where the
 result changes (`mistd.evaluation.pdfa`, the box variant: a target is detected when a blob's
-centroid lies within 3 px of its centroid; Fa = unmatched blob pixels / all pixels), and the
+centroid lies within 3 px of its centroid; Fa = unmatched blob pixels / all pixels; thresholds:
+every 0.01 and `--levels` quantiles of the model's scores), and the
 table gives, per Fa level, the highest Pd any threshold reaches with Fa at or below it (the
 Pd-Fa curve read at that Fa), plus the threshold.
 """
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--select", default="val")
     parser.add_argument("--fa", type=float, nargs="*", default=[1e-5, 5e-5, 1e-4, 2e-4, 5e-4])
     parser.add_argument("--frame-check", default="auto", help="trained models: auto, on or off")
-    parser.add_argument("--levels", type=int, default=60, help="score thresholds per model")
+    parser.add_argument("--levels", type=int, default=60, help="score quantiles per model")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -63,7 +64,8 @@ def main() -> None:
             predictor.set_merge_classes(True)
         found = list(detect_sequences(predictor, data, progress=False))
         scores = np.concatenate([r.scores for r in found] + [np.zeros(0, np.float32)])
-        levels = np.unique(np.quantile(scores[scores >= 0.01], np.linspace(0, 1, args.levels)))
+        quantiles = np.quantile(scores[scores >= 0.01], np.linspace(0, 1, args.levels))
+        levels = np.unique(np.concatenate([quantiles, np.linspace(0.01, 0.99, 99)]).round(4))
         curve = pd_fa_curve(found, levels)
         cells = []
         for fa in args.fa:

@@ -10,9 +10,11 @@ network's input is not normalised by the camera's own noise. The frame itself me
 - `regrow`: the target's extent is measured around the box's peak (its brightest pixel, or its
   darkest where the box holds a blob darker than its surroundings: a cold target) with the
   classical detectors' rule (`mistd.classical.base.BoxRule`: the region above a fraction of the
-  blob's contrast over the saddle where it joins its surroundings, plus `margin` px a side), and
-  the model's box grows to cover it (it never shrinks: the loose boxes a model learnt from
-  drone_ir stay loose). Boxes that come to cover one blob are merged (NMS, IoU 0.5).
+  blob's contrast over the saddle where it joins its surroundings, plus `margin` px a side); the
+  box is centred on that extent, each side the larger of the extent's and the model's (boxes
+  never shrink: the loose boxes a model learnt from drone_ir stay loose; a box covering the
+  model's box and the extent instead moves its centre off the target, which costs Pd on
+  SIRST-V2). Boxes that come to cover one blob are merged (NMS, IoU 0.5).
 - `contrast_scale` (c > 0): each score is multiplied by `1 - exp(-z / c)`, `z` the box's peak
   contrast (smoothed frame: the box's max above, or its min below, the median of the 49x49
   window around the box's centre, whichever is larger) in units of the frame's noise (1.4826 x
@@ -225,13 +227,11 @@ class FrameCheckStage:
                 scores[i] *= 1.0 - math.exp(-z / self.check.contrast_scale)
             if self.check.regrow:
                 grown = _segment(source, top + int(py), left + int(px), self.rule, None)
-                if grown is not None:  # the model's box, grown to cover the target's extent
-                    boxes[i] = (
-                        min(grown[0], x1),
-                        min(grown[1], y1),
-                        max(grown[2], x2),
-                        max(grown[3], y2),
-                    )
+                if grown is not None:  # centred on the target, never smaller than the model's
+                    cx, cy = (grown[0] + grown[2]) / 2, (grown[1] + grown[3]) / 2
+                    half_w = max(grown[2] - grown[0], x2 - x1) / 2
+                    half_h = max(grown[3] - grown[1], y2 - y1) / 2
+                    boxes[i] = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
         results.boxes, results.scores = boxes, scores.astype(np.float32)
         if self.check.regrow and len(results) > 1:
             # regrown boxes of one blob coincide: one per class (offsets keep classes apart)
