@@ -28,22 +28,18 @@ from cross_camera import SETS
 def raw_results(model: str, column: str, real: str):
     """`(dataset, [Results with .frame and .record])` of `model` on `column`, frame check off."""
     from mistd.data.readers import read_dataset
-    from mistd.evaluation.runner import data_classes_for, detect_sequences, predict_sampled
+    from mistd.evaluation.runner import detect_sequences, predict_sampled
     from mistd.inference.predictor import Predictor
 
     spec = SETS[column]
-    predictor = Predictor(model, keep_all=True, frame_check=False)
+    # class-agnostic, as the papers (and cross_camera.py's cells) score: every box a target
+    predictor = Predictor(model, keep_all=True, frame_check=False, merge_classes=True)
     root = f"{real}/{spec['root']}" if "root" in spec else None
     data = read_dataset(
-        f"{real}/{spec['data']}",
-        root=root,
-        select=spec.get("select"),
-        classes=data_classes_for(predictor),
+        f"{real}/{spec['data']}", root=root, select=spec.get("select"), classes="target"
     )
     if "sample" in spec:
         return data, predict_sampled(predictor, data, spec["sample"])
-    if predictor.merges_for(data.class_names):
-        predictor.set_merge_classes(True)
     return data, list(detect_sequences(predictor, data, progress=False))
 
 
