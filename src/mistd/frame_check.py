@@ -177,11 +177,14 @@ class FrameCheckStage:
     """Post-processing stage (`Predictor`): regrow boxes and weight scores by contrast in
     `results.frame` (module docstring). Needs the frame; passes results without one through."""
 
-    def __init__(self, check: FrameCheck):
+    def __init__(self, check: FrameCheck, min_score: float = 0.0):
         from mistd.classical.base import BoxRule
 
         self.check = check
         self.rule = BoxRule(margin=check.margin)
+        # boxes below it are dropped unchecked: a check only lowers scores, so a box under the
+        # display threshold stays under it (the Predictor sets it when only shown boxes matter)
+        self.min_score = min_score
 
     def reset(self) -> None:
         pass
@@ -199,6 +202,7 @@ class FrameCheckStage:
         image = gaussian_smooth(gray, SMOOTH_SIGMA)
         height, width = image.shape
         order = np.argsort(-results.scores, kind="stable")[:MAX_BOXES]
+        order = order[results.scores[order] >= self.min_score]
         results = results[order]
         boxes = results.boxes.copy()
         scores = results.scores.copy()

@@ -525,6 +525,13 @@ def test_frame_check_comes_from_the_checkpoint_and_the_switch(tmp_path: Path):
     raw = Predictor(plain, keep_all=True)(frame)
     assert len(raw) > 0 and raw.scores.max() == pytest.approx(0.25, abs=1e-3)
     assert predictor(frame).scores.max(initial=0.0) < 0.01
+    # shown boxes only (not keep_all): the check skips boxes under the display threshold, and
+    # what is shown is the same as checking every box, then filtering
+    shown = Predictor(checked, display_threshold=0.05)(blob_frame(64, 64))
+    every = Predictor(checked, keep_all=True)(blob_frame(64, 64))
+    kept = every[every.scores >= 0.05]
+    assert 0 < len(kept) < len(every)
+    np.testing.assert_allclose(np.sort(shown.scores), np.sort(kept.scores), rtol=1e-6)
     data["frame_check"] = {"contrast_scale": "high"}
     with pytest.raises(InputError, match="contrast_scale"):
         Predictor(save_checkpoint(tmp_path / "bad.pt", data))

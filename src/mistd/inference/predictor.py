@@ -713,6 +713,9 @@ class Predictor:
         results = self.detector.push(gray, bit_depth)
         results.names = list(self.detector.names)
         results.frame = frame
+        if self.frame_check is not None:  # only shown boxes matter: check only those
+            shown_only = not self.keep_all and self.track_confirmation is None
+            self.frame_check.min_score = self.thresholds.display if shown_only else 0.0
         for stage in self.stages:
             results = stage(results)
         seconds = time.perf_counter() - start
