@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from mistd.structures import Detections
+from mistd.thresholds import DECODE_FLOOR
 
 
 def key_frame_window(frames: np.ndarray, num_frames: int) -> np.ndarray:
@@ -62,7 +63,7 @@ class ClipDetector:
         num_frames: int,
         input_size: tuple[int, int],
         device: str | torch.device = "cpu",
-        decode_floor: float = 0.001,
+        decode_floor: float = DECODE_FLOOR,
         nms_iou: float = 0.65,
         config: dict[str, Any] | None = None,
         name: str = "",
@@ -131,7 +132,7 @@ class ClipDetector:
 def load_detector(
     weights: str | Path,
     device: str | torch.device = "cpu",
-    decode_floor: float = 0.001,
+    decode_floor: float = DECODE_FLOOR,
     nms_iou: float = 0.65,
 ) -> ClipDetector:
     """A `ClipDetector` from a mistd checkpoint, a shipped-weights name or an official checkpoint.

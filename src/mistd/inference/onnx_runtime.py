@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mistd.errors import InputError
+from mistd.thresholds import DECODE_FLOOR
 
 Boxes = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes [N, 4] xyxy, scores [N], labels [N]
 
@@ -225,7 +226,7 @@ class OnnxDetector:
         self,
         path: str | Path,
         *,
-        decode_floor: float = 0.001,
+        decode_floor: float = DECODE_FLOOR,
         nms_iou: float | None = None,
         threads: int | None = None,
         providers: list[str] | None = None,

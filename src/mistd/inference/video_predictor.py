@@ -31,6 +31,7 @@ from mistd.decoding import decode_outputs
 from mistd.inference.streaming import streaming_parts
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
+from mistd.thresholds import DECODE_FLOOR
 
 Precision = Literal["fp32", "bf16"]
 FrameEncoder = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
@@ -95,7 +96,7 @@ class VideoPredictor:
         input_size: tuple[int, int],
         num_frames: int | None = None,
         frame_stride: int | None = None,
-        decode_floor: float = 0.001,
+        decode_floor: float = DECODE_FLOOR,
         nms_iou: float = 0.65,
         parts: tuple[FrameEncoder, ClipHead] | None = None,
         fast_snf: bool = True,

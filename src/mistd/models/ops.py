@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from mistd.structures import Detections
+from mistd.thresholds import DECODE_FLOOR
 
 
 def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
@@ -71,7 +72,7 @@ def batched_nms(
 
 def postprocess(
     decoded: torch.Tensor,
-    decode_floor: float = 0.001,
+    decode_floor: float = DECODE_FLOOR,
     nms_iou: float = 0.65,
     max_candidates: int = 1000,
     max_detections: int | None = None,

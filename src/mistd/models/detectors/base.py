@@ -18,6 +18,7 @@ from mistd.losses.criterion import YOLOXCriterion
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
+from mistd.thresholds import DECODE_FLOOR
 
 
 def check_clip(clip: torch.Tensor) -> None:
@@ -104,7 +105,7 @@ class ClipDetectorModule(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, clip: torch.Tensor, decode_floor: float = 0.001, nms_iou: float = 0.65
+        self, clip: torch.Tensor, decode_floor: float = DECODE_FLOOR, nms_iou: float = 0.65
     ) -> list[Detections]:
         """Detections of each key frame (boxes xyxy in input pixels). Call `.eval()` first:
         like any module, BatchNorm/Dropout follow the module's mode."""

@@ -53,6 +53,7 @@ from mistd.models.temporal.causal_gate import CausalGate
 from mistd.models.temporal.early_fusion import EarlyFusion
 from mistd.models.temporal.motion_verification import MotionVerification
 from mistd.structures import Detections
+from mistd.thresholds import DECODE_FLOOR
 
 
 def prefix_indices(num_frames: int) -> torch.Tensor:
@@ -228,7 +229,7 @@ class CHAL(ClipDetectorModule):
     def predict(
         self,
         clip: torch.Tensor,
-        decode_floor: float = 0.001,
+        decode_floor: float = DECODE_FLOOR,
         nms_iou: float = 0.65,
         return_maps: bool = False,
     ) -> list[Detections]:
