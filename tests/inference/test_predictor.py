@@ -535,3 +535,27 @@ def test_frame_check_comes_from_the_checkpoint_and_the_switch(tmp_path: Path):
     data["frame_check"] = {"contrast_scale": "high"}
     with pytest.raises(InputError, match="contrast_scale"):
         Predictor(save_checkpoint(tmp_path / "bad.pt", data))
+
+
+def test_sampled_clips_run_at_each_frames_own_size_also_when_streaming(tmp_path: Path):
+    """`predict_clips` (training's sampled evaluation, cross_camera's drone_ir column) fits the
+    clip detector to each clip's frames, as `push` does, whether or not the predictor streams;
+    clips of several sizes in one call each get their own."""
+    from mistd.structures import Clip
+
+    path = checkpoint(tmp_path)  # trained at 64x64
+    rng = np.random.default_rng(0)
+    clips = [
+        Clip((rng.random((1, h, w)) * 255).astype(np.uint8), 8, None, [0])
+        for h, w in ((64, 96), (96, 128), (64, 96))
+    ]
+    for stream in (True, False):
+        predictor = Predictor(path, stream=stream, keep_all=True)
+        found = predictor.predict_clips(clips, batch=3)
+        assert len(found) == 3
+        assert predictor.detector.clip_detector.input_size in ((64, 96), (96, 128))
+        pushed = Predictor(path, stream=stream, keep_all=True)
+        for clip, got in zip(clips, found, strict=True):
+            pushed.reset()
+            want = pushed(clip.frames[-1])
+            np.testing.assert_allclose(np.sort(got.scores), np.sort(want.scores), atol=1e-5)

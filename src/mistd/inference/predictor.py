@@ -334,7 +334,8 @@ class TorchDetector:
             return self.trained_input_size
         return self.input_size
 
-    def _set_size(self, frame: np.ndarray) -> None:
+    def _set_size(self, frame: np.ndarray, target=None) -> None:
+        """Fit `target` (default: the streaming predictor, else the clip detector) to `frame`."""
         height, width = frame.shape
         size = self.input_size_for(height, width)
         scale = min(size[0] / height, size[1] / width)
@@ -349,9 +350,10 @@ class TorchDetector:
                     stacklevel=4,
                 )
         pad_only = self.input_size == "native"
-        target = self.predictor if self.predictor is not None else self.clip_detector
+        if target is None:
+            target = self.predictor if self.predictor is not None else self.clip_detector
         if target.input_size != size or target.pad_only != pad_only:
-            if self.predictor is not None:
+            if target is self.predictor:
                 self.predictor.reset()  # features at another size cannot share a window
             target.input_size = size
             target.pad_only = pad_only
@@ -372,14 +374,21 @@ class TorchDetector:
         return self._window.push(frame, bit_depth)
 
     def detect_clips(self, clips: list[np.ndarray], bit_depths: list[int]) -> list[Results]:
-        """Clip mode on several `[T, H, W]` clips at once (one forward pass; for sampled
-        evaluation, whose key frames do not come in order). Input size as `push`."""
-        if not clips:
-            return []
-        first = np.asarray(clips[0])
-        self._set_size(first[-1] if first.ndim == 3 else first)
-        detections = self.clip_detector.detect_batch(clips, bit_depths)
-        return [_results_of(d, self.names) for d in detections]
+        """Clip mode on several `[T, H, W]` clips (for sampled evaluation, whose key frames do
+        not come in order): one forward pass per frame size, each at the input size `push`
+        would use for it (the clip detector's, also when this detector streams)."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, clip in enumerate(clips):
+            groups.setdefault(tuple(np.asarray(clip).shape[-2:]), []).append(i)
+        out: list[Results | None] = [None] * len(clips)
+        for (height, width), members in groups.items():
+            self._set_size(np.empty((height, width), np.uint8), self.clip_detector)
+            detections = self.clip_detector.detect_batch(
+                [clips[i] for i in members], [bit_depths[i] for i in members]
+            )
+            for i, found in zip(members, detections, strict=True):
+                out[i] = _results_of(found, self.names)
+        return out
 
 
 class OnnxDetector:
