@@ -25,7 +25,7 @@ DEMO_CLIP_FLOOR = {
     "mf-residual-ir-s": 0.9,
     "mf-baseline-ir-s": 0.9,
     "chal-ir-s": 0.9,
-    "yolox-gen-s": 0.85,  # 92.3 with its frame check (one class, trained on several cameras)
+    "yolox-gen-s": 0.85,  # 90.4 with its frame check (one class, trained on several cameras)
 }
 
 
@@ -106,7 +106,7 @@ def test_the_generalist_frame_check_fits_another_cameras_boxes(shared_dir):
         predictor = Predictor("yolox-gen-s", keep_all=True, frame_check=check)
         metrics, _ = evaluate_detector(predictor, data, progress=False, max_frames=120)
         scores[check] = metrics["mAP50"]
-    assert scores["auto"] >= 0.85 and scores["off"] <= 0.5, scores  # measured 0.96, 0.36
+    assert scores["auto"] >= 0.85 and scores["off"] <= 0.5, scores  # measured 0.956, 0.364
 
 
 @pytest.mark.parametrize("host", ["mf-baseline", "chal"])
