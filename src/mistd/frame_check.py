@@ -43,7 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mistd.errors import InputError
+from mistd.errors import InputError, in_range
 
 CHECKPOINT_KEY = "frame_check"
 # Boxes re-measured per frame, highest scores first; the rest are dropped (only the scoring of
@@ -91,29 +91,18 @@ class FrameCheck:
         regrow = data.get("regrow", False)
         if not isinstance(regrow, bool):
             raise InputError(f"'{CHECKPOINT_KEY}.regrow' must be true or false", source)
-        scale = data.get("contrast_scale", 0.0)
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, int | float)
-            or not math.isfinite(scale)
-            or not 0.0 <= scale <= 1000.0
+        numbers = {}
+        for key, interval, what in (
+            ("contrast_scale", "[0, 1000]", "a number"),
+            ("margin", "[0, 10]", "a number of pixels"),
         ):
-            raise InputError(
-                f"'{CHECKPOINT_KEY}.contrast_scale' must be a number in [0, 1000], got {scale!r}",
-                source,
-            )
-        margin = data.get("margin", 2.0)
-        if (
-            isinstance(margin, bool)
-            or not isinstance(margin, int | float)
-            or not math.isfinite(margin)
-            or not 0.0 <= margin <= 10.0
-        ):
-            raise InputError(
-                f"'{CHECKPOINT_KEY}.margin' must be a number of pixels in [0, 10], got {margin!r}",
-                source,
-            )
-        return cls(regrow=regrow, contrast_scale=float(scale), margin=float(margin))
+            value = data.get(key, getattr(cls, key))
+            if not in_range(value, interval):
+                raise InputError(
+                    f"'{CHECKPOINT_KEY}.{key}' must be {what} in {interval}, got {value!r}", source
+                )
+            numbers[key] = float(value)
+        return cls(regrow=regrow, **numbers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,15 +184,17 @@ class FrameCheckStage:
         from mistd.boxes import nms_numpy
         from mistd.classical.base import _segment, gaussian_smooth
 
+        order = np.argsort(-results.scores, kind="stable")[:MAX_BOXES]
+        order = order[results.scores[order] >= self.min_score]
+        results = results[order]
+        if len(results) == 0:  # nothing left to check: no frame-wide work
+            return results
         frame = np.asarray(results.frame)
         if frame.ndim == 3:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         gray = frame.astype(np.float32)
         image = gaussian_smooth(gray, SMOOTH_SIGMA)
         height, width = image.shape
-        order = np.argsort(-results.scores, kind="stable")[:MAX_BOXES]
-        order = order[results.scores[order] >= self.min_score]
-        results = results[order]
         boxes = results.boxes.copy()
         scores = results.scores.copy()
         noise = frame_noise(gray) if self.check.contrast_scale > 0 else 1.0

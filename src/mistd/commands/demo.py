@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from mistd.commands.options import FRAME_CHECK
+
 DEMO_HELP = """Run the detectors on a real thermal clip (or your video) and show the results.
 
 \b
@@ -51,13 +53,7 @@ def register(app: typer.Typer) -> None:
             "'trained' (the size they were trained at).",
         ),
         device: str = typer.Option("cpu", "--device", help="Device of the trained models."),
-        frame_check: str = typer.Option(
-            "auto",
-            "--frame-check",
-            help="Trained models: re-measure boxes and scores in the frame: auto (as the model "
-            "file says), on, off, or key=value pairs (margin=0: boxes tight around the target, "
-            "as SIRST draws them). See mistd.frame_check.",
-        ),
+        frame_check: str = FRAME_CHECK,
     ) -> None:
         from mistd.demo import run_demo
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import OLD_SCORE_THRESHOLD, old_option
+from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, old_option
 
 DETECT_HELP = """Run a detector on a video, image, image folder, data set, webcam or stream.
 
@@ -89,13 +89,7 @@ def register(app: typer.Typer) -> None:
         maps: bool = typer.Option(
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
         ),
-        frame_check: str = typer.Option(
-            "auto",
-            "--frame-check",
-            help="Trained models: re-measure boxes and scores in the frame: auto (as the model "
-            "file says), on, off, or key=value pairs (margin=0: boxes tight around the target, "
-            "as SIRST draws them). See mistd.frame_check.",
-        ),
+        frame_check: str = FRAME_CHECK,
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import OLD_SCORE_THRESHOLD, old_option
+from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, old_option
 from mistd.errors import InputError
 
 EVAL_DETS_HELP = """Score a COCO result file against COCO ground truth (official mAP50/P/R/F1).
@@ -176,13 +176,7 @@ def register(app: typer.Typer) -> None:
             help="Trained models: HxW, 'native' (the frame size padded to x32; default: fully "
             "convolutional, targets keep their pixel size) or 'trained' (its training size).",
         ),
-        frame_check: str = typer.Option(
-            "auto",
-            "--frame-check",
-            help="Trained models: re-measure boxes and scores in the frame: auto (as the model "
-            "file says), on, off, or key=value pairs (margin=0: boxes tight around the target, "
-            "as SIRST draws them). See mistd.frame_check.",
-        ),
+        frame_check: str = FRAME_CHECK,
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",

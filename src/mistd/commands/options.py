@@ -25,3 +25,13 @@ def old_option(
         raise InputError(f"give {option} only ({old} is its old name)")
     typer.echo(f"note: {old} is now {option}", err=True)
     return old_value
+
+
+# Trained models' frame check (`mistd.frame_check`), the same option on detect, eval, track, demo.
+FRAME_CHECK = typer.Option(
+    "auto",
+    "--frame-check",
+    help="Trained models: re-measure boxes and scores in the frame: auto (as the model file "
+    "says), on, off, or key=value pairs (margin=0: boxes tight around the target, as SIRST "
+    "draws them). See mistd.frame_check.",
+)

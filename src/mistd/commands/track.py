@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import OLD_SCORE_THRESHOLD, old_option
+from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, old_option
 from mistd.errors import InputError, check_options
 
 TRACK_HELP = """Detect and track small targets in a video, an image folder or a data set.
@@ -126,13 +126,7 @@ def register(app: typer.Typer) -> None:
             help="Trained models: HxW, 'native' (the frame size padded to x32; default) or "
             "'trained', as `mistd eval`.",
         ),
-        frame_check: str = typer.Option(
-            "auto",
-            "--frame-check",
-            help="Trained models: re-measure boxes and scores in the frame: auto (as the model "
-            "file says), on, off, or key=value pairs (margin=0: boxes tight around the target, "
-            "as SIRST draws them). See mistd.frame_check.",
-        ),
+        frame_check: str = FRAME_CHECK,
         merge_classes: bool = typer.Option(
             True,
             "--merge-classes/--keep-classes",

@@ -334,9 +334,9 @@ class TorchDetector:
             return self.trained_input_size
         return self.input_size
 
-    def _set_size(self, frame: np.ndarray, target=None) -> None:
-        """Fit `target` (default: the streaming predictor, else the clip detector) to `frame`."""
-        height, width = frame.shape
+    def _set_size(self, height: int, width: int, target=None) -> None:
+        """Fit `target` (default: the streaming predictor, else the clip detector) to
+        `height x width` frames."""
         size = self.input_size_for(height, width)
         scale = min(size[0] / height, size[1] / width)
         if self.input_size != "native" and abs(scale - 1.0) > 1e-6:
@@ -365,7 +365,7 @@ class TorchDetector:
             self._window.reset()
 
     def push(self, frame: np.ndarray, bit_depth: int) -> Results:
-        self._set_size(frame)
+        self._set_size(*frame.shape)
         if self.predictor is not None:
             detections = self.predictor.push(frame, bit_depth, return_maps=self.maps)
             results = _results_of(detections, self.names)
@@ -382,7 +382,7 @@ class TorchDetector:
             groups.setdefault(tuple(np.asarray(clip).shape[-2:]), []).append(i)
         out: list[Results | None] = [None] * len(clips)
         for (height, width), members in groups.items():
-            self._set_size(np.empty((height, width), np.uint8), self.clip_detector)
+            self._set_size(height, width, self.clip_detector)
             detections = self.clip_detector.detect_batch(
                 [clips[i] for i in members], [bit_depths[i] for i in members]
             )
