@@ -4,24 +4,32 @@ on the real data, with the deltas to fp32.
     python benchmarks/quantization.py                          # every shipped model
     python benchmarks/quantization.py yolox-ir-s runs/x/weights/last.pt --quick
     python benchmarks/quantization.py chal-ir-s --keep-fp32 /head/field/ --json quant.json
+    python benchmarks/quantization.py yolox-gen-s --quick --sets "daub data20" --frame-check off
 
 Models are given by name (shipped weights) or checkpoint path, so the script reruns unchanged when
-the shipped weights change. For each one it exports the deployable fp32 graph and an int8 graph
-quantized by `mistd.inference.quantize` (calibrated on `--calibration-frames` frames of the
-training sources: drone_ir train clips and SIRST-V2 train frames; never the scored data), then
-scores every precision on the same data with the official protocol, class-agnostic:
+the shipped weights change. Every precision runs as `mistd eval` runs the model by default: at each
+frame's own size (padded to a multiple of 32, never letterboxed to the training size) and with the
+weights' own frame check (`--frame-check off`: the network alone). For each model the script
+exports the deployable fp32 graph with a dynamic size and the weights' thresholds and frame check
+in its metadata (as `mistd export --weights NAME --dynamic`) and an int8 graph quantized by
+`mistd.inference.quantize` (calibrated at the frames' own size on `--calibration-frames` frames
+of the training sources: drone_ir train clips and SIRST-V2 train frames, or `--calibration`;
+never the scored data), then scores every precision on the same data with the official protocol,
+class-agnostic:
 
-- `drone_ir val sample`: 570 key frames spread evenly over the 57 val clips, each with its own
-  causal window (`evaluate_sampled`, as `benchmarks/real_quick_eval.py`); `--quick`: 114;
+- `drone_ir val`: the val sample, 570 key frames spread evenly over the 57 val clips, each with
+  its own causal window (`evaluate_sampled`, as `benchmarks/cross_camera.py`); `--quick`: 114;
 - `anti_uav 4.avi` (501 frames, streamed; `--quick`: the first 200) and `daub data20` (100 frames,
   streamed).
 
-Exports and int8 graphs are cached under `--cache` (delete it to re-export). Data from ../shared.
+Exports and int8 graphs are cached under `--cache`, one int8 graph per setting (delete the folder
+to re-export). Data from ../shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -36,7 +44,7 @@ from mistd.inference.export import export_deploy_onnx
 from mistd.inference.predictor import OnnxDetector, Predictor
 from mistd.inference.quantize import calibration_frames, quantize_int8
 from mistd.io import write_text_atomic
-from mistd.weights import shipped_weights
+from mistd.weights import read_weights, shipped_weights
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 PRECISIONS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
@@ -83,27 +91,51 @@ def score(detector, how: dict) -> float:
     return metrics["mAP50"]
 
 
-def make_predictor(precision: str, name: str, paths: dict[str, Path]) -> Predictor:
-    """The `Predictor` of one precision (streaming; clip mode for the sampled val frames)."""
+def make_predictor(precision: str, name: str, paths: dict[str, Path], frame_check: str):
+    """The `Predictor` of one precision as `mistd eval` runs it by default: streaming (clip mode
+    for the sampled val frames), at each frame's own size (padded to a multiple of 32; the onnx
+    graphs are exported with a dynamic size), with the weights' own frame check unless
+    `frame_check` says otherwise."""
     if precision.startswith("onnx"):
-        predictor = Predictor(str(paths[precision]), keep_all=True)
+        predictor = Predictor(str(paths[precision]), keep_all=True, frame_check=frame_check)
         # onnxruntime's own default is a thread per core: the benchmark's count instead
         predictor.detector = OnnxDetector(paths[precision], threads=torch.get_num_threads())
         return predictor
-    return Predictor(load_detector(name), precision=precision.split("-")[1], keep_all=True)
+    return Predictor(
+        name, precision=precision.split("-")[1], keep_all=True, frame_check=frame_check
+    )
+
+
+def int8_key(args) -> str:
+    """A short name for the int8 settings (the cache keeps one graph per setting)."""
+    text = json.dumps(
+        [sorted(args.keep_fp32), args.method, args.calibration_frames, args.calibration]
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def export(name: str, cache: Path, args) -> dict[str, Path]:
-    """The fp32 and int8 deployable graphs of `name` (cached)."""
+    """The fp32 and int8 deployable graphs of `name`, dynamic size, with the weights' thresholds
+    and frame check in their metadata (as `mistd export --weights NAME --dynamic`; cached)."""
     folder = cache / Path(name).stem
-    fp32, int8 = folder / "fp32.onnx", folder / "int8.onnx"
+    fp32, int8 = folder / "fp32.onnx", folder / f"int8-{int8_key(args)}.onnx"
     if not fp32.exists():
         detector = load_detector(name)
         names = (detector.config.get("data") or {}).get("class_names")
-        export_deploy_onnx(detector.model, fp32, detector.input_size, class_names=names)
+        weights = read_weights(name)
+        export_deploy_onnx(
+            detector.model,
+            fp32,
+            detector.input_size,
+            class_names=names,
+            dynamic=True,
+            thresholds=weights.thresholds.to_dict(),
+            frame_check=weights.frame_check.to_dict(),
+        )
     if not int8.exists():
         start = time.perf_counter()
-        runs, description = calibration_frames(calibration_sources(), args.calibration_frames)
+        sources = args.calibration or calibration_sources()
+        runs, description = calibration_frames(sources, args.calibration_frames)
         quantize_int8(fp32, int8, runs, description, keep_fp32=args.keep_fp32, method=args.method)
         print(f"  {name}: int8 calibrated in {time.perf_counter() - start:.0f} s", flush=True)
     return {"onnx-fp32": fp32, "onnx-int8": int8}
@@ -116,8 +148,13 @@ def main() -> None:
     parser.add_argument("--calibration-frames", type=int, default=300)
     parser.add_argument("--method", default="minmax", help="int8 activation ranges")
     parser.add_argument("--keep-fp32", nargs="*", default=None, help="node-name substrings")
+    parser.add_argument(
+        "--calibration", nargs="*", default=None, help="PATH[:SELECT] (default: training sources)"
+    )
+    parser.add_argument("--frame-check", default="auto", help="auto (the model's), off, on")
+    parser.add_argument("--sets", nargs="*", default=None, help="only these data sets")
     parser.add_argument("--quick", action="store_true", help="smaller samples (minutes)")
-    parser.add_argument("--cache", type=Path, default=Path("runs/bench/quantization"))
+    parser.add_argument("--cache", type=Path, default=Path("runs/bench/quantization-native"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -127,14 +164,14 @@ def main() -> None:
         args.keep_fp32 = list(DEFAULT_KEEP_FP32)
     torch.set_num_threads(args.threads)
     models = args.models or shipped_weights()
-    sets = data_sets(args.quick)
+    sets = [(n, how) for n, how in data_sets(args.quick) if not args.sets or n in args.sets]
     results: dict = {}
     print(f"{'model':18s} {'precision':11s} " + " ".join(f"{n:>16s}" for n, _ in sets))
     for name in models:
         paths = export(name, args.cache, args)
         rows = results.setdefault(name, {})
         for precision in args.precisions:
-            detector = make_predictor(precision, name, paths)
+            detector = make_predictor(precision, name, paths, args.frame_check)
             rows[precision] = {n: score(detector, how) for n, how in sets}
             base = rows.get("onnx-fp32" if precision.startswith("onnx") else "torch-fp32")
             cells = []

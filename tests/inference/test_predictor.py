@@ -503,6 +503,16 @@ def test_an_exported_graph_runs_like_the_torch_model_through_the_predictor(tmp_p
 
         np.testing.assert_allclose(rows(got, got.scores >= 0.01), rows(want, strong), atol=0.011)
         assert got.letterbox is None and want.letterbox.scale == 1.0  # padded, not resized
+    # clip mode (the sampled evaluation) runs at the frame's own size too: the key frame's
+    # detections equal those of the same frames streamed
+    clip = np.stack([blob_frame(70, 100, x=30 + 2 * k) for k in range(model.num_frames)])
+    fresh = Predictor(path, keep_all=True)
+    assert fresh.detector.runtime.input_size == (64, 96)  # the export size until a frame comes
+    (clipped,) = fresh.detector.detect_clips([clip], [8])
+    assert fresh.detector.runtime.input_size == (96, 128)
+    graph.reset()
+    streamed = [graph(frame) for frame in clip][-1]
+    np.testing.assert_allclose(np.sort(clipped.scores), np.sort(streamed.scores), atol=1e-5)
 
 
 # ------------------------------------------------------------------------------- frame check

@@ -66,3 +66,26 @@ def test_int8_keeps_the_fp32_detections(tmp_path, shared_dir):
 def test_calibration_needs_a_source():
     with pytest.raises(InputError, match="int8 needs calibration frames"):
         calibration_frames(None)
+
+
+def test_calibration_feeds_each_frame_at_the_size_the_graph_runs_it(tmp_path):
+    """A graph exported with a dynamic size runs at the frame's own size (padded to x32), so its
+    activation ranges are calibrated there; a fixed-size graph sees the frames letterboxed."""
+    import torch
+
+    from mistd.inference.quantize import _StreamReader
+    from mistd.models.zoo import ZOO, build_model
+
+    torch.manual_seed(0)
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    rng = np.random.default_rng(0)
+    runs = [[(rng.integers(0, 255, (70, 100), dtype=np.uint8), 8)] * 2]
+    runs.append([(rng.integers(0, 255, (130, 40), dtype=np.uint8), 8)])
+    for dynamic, sizes in ((True, [(96, 128), (96, 128), (160, 64)]), (False, [(64, 96)] * 3)):
+        path = export_deploy_onnx(
+            model.eval(), tmp_path / f"{dynamic}.onnx", (64, 96), dynamic=dynamic
+        )
+        reader = _StreamReader(path, runs)
+        feeds = [reader.get_next() for _ in range(3)]
+        assert reader.get_next() is None
+        assert [f["frame"].shape[1:] for f in feeds] == sizes

@@ -428,8 +428,8 @@ class OnnxDetector:
     def reset(self) -> None:
         self.runtime.reset()
 
-    def push(self, frame: np.ndarray, bit_depth: int) -> Results:
-        height, width = frame.shape
+    def _fit(self, height: int, width: int) -> None:
+        """Set the graph's input size for `height x width` frames (see the class docstring)."""
         if self.native:
             low_h, low_w = self.runtime.min_input_size
             want = native_input_size(height, width)
@@ -446,8 +446,11 @@ class OnnxDetector:
                     f"{self.name}: {width}x{height} frames are resized x{scale:.2f} to the graph's "
                     f"input {size[1]}x{size[0]}: small targets shrink (or grow) with them; export "
                     "with --dynamic to run at the frame's own size",
-                    stacklevel=4,
+                    stacklevel=5,
                 )
+
+    def push(self, frame: np.ndarray, bit_depth: int) -> Results:
+        self._fit(*frame.shape)
         boxes, scores, labels = self.runtime.push(frame, bit_depth)
         return Results(boxes, scores, labels, self.names)
 
@@ -456,6 +459,7 @@ class OnnxDetector:
         other (for sampled evaluation); leaves the stream reset."""
         out = []
         for clip, bit_depth in zip(clips, bit_depths, strict=True):
+            self._fit(*np.asarray(clip).shape[-2:])
             boxes, scores, labels = self.runtime.predict_clip(clip, bit_depth)
             out.append(Results(boxes, scores, labels, self.names))
         return out

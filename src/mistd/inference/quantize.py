@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,23 +124,28 @@ def calibration_frames(
 
 class _StreamReader:
     """onnxruntime `CalibrationDataReader`: the feeds of the fp32 graph while it streams the
-    calibration runs (computed lazily, one frame per `get_next`)."""
+    calibration runs (computed lazily, one frame per `get_next`), each frame at the size the
+    graph runs it at: its own size for a graph exported with a dynamic size, else letterboxed to
+    the export size."""
 
     def __init__(self, fp32_path: Path, runs: list[Run]):
-        from mistd.inference.onnx_runtime import OnnxDetector
+        from mistd.inference.predictor import OnnxDetector
 
         self.detector = OnnxDetector(fp32_path)
         self.runs = runs
         self._feeds = self._iterate()
 
     def _iterate(self) -> Iterator[dict[str, np.ndarray]]:
+        runtime = self.detector.runtime
         for run in self.runs:
             self.detector.reset()
             for frame, bit_depth in run:
                 recorded: list[dict[str, np.ndarray]] = []
-                self.detector.record = recorded
-                self.detector.push(frame, bit_depth)
-                self.detector.record = None
+                runtime.record = recorded
+                with warnings.catch_warnings():  # a fixed-size graph letterboxes, as it will run
+                    warnings.simplefilter("ignore")
+                    self.detector.push(frame, bit_depth)
+                runtime.record = None
                 yield recorded[-1]
 
     def get_next(self) -> dict[str, np.ndarray] | None:
