@@ -42,7 +42,7 @@ from mistd.evaluation.runner import data_classes_for, evaluate_sampled, evaluate
 from mistd.inference.detector import load_detector
 from mistd.inference.export import export_deploy_onnx
 from mistd.inference.predictor import OnnxDetector, Predictor
-from mistd.inference.quantize import calibration_frames, quantize_int8
+from mistd.inference.quantize import calibration_frames, int8_settings, quantize_int8
 from mistd.io import write_text_atomic
 from mistd.weights import read_weights, shipped_weights
 
@@ -106,11 +106,9 @@ def make_predictor(precision: str, name: str, paths: dict[str, Path], frame_chec
     )
 
 
-def int8_key(args) -> str:
+def int8_key(keep_fp32, method: str, args) -> str:
     """A short name for the int8 settings (the cache keeps one graph per setting)."""
-    text = json.dumps(
-        [sorted(args.keep_fp32), args.method, args.calibration_frames, args.calibration]
-    )
+    text = json.dumps([sorted(keep_fp32), method, args.calibration_frames, args.calibration])
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
@@ -118,7 +116,14 @@ def export(name: str, cache: Path, args) -> dict[str, Path]:
     """The fp32 and int8 deployable graphs of `name`, dynamic size, with the weights' thresholds
     and frame check in their metadata (as `mistd export --weights NAME --dynamic`; cached)."""
     folder = cache / Path(name).stem
-    fp32, int8 = folder / "fp32.onnx", folder / f"int8-{int8_key(args)}.onnx"
+    # the model's own int8 settings (`MODEL_INT8_SETTINGS`) unless --keep-fp32 / --method choose
+    settings_of, settings = int8_settings(name)
+    keep_fp32 = settings.keep_fp32 if args.keep_fp32 is None else args.keep_fp32
+    method = args.method or settings.method
+    if args.keep_fp32 is not None or args.method:
+        settings_of = None
+    key = int8_key(keep_fp32, method, args)
+    fp32, int8 = folder / "fp32.onnx", folder / f"int8-{key}.onnx"
     if not fp32.exists():
         detector = load_detector(name)
         names = (detector.config.get("data") or {}).get("class_names")
@@ -136,7 +141,15 @@ def export(name: str, cache: Path, args) -> dict[str, Path]:
         start = time.perf_counter()
         sources = args.calibration or calibration_sources()
         runs, description = calibration_frames(sources, args.calibration_frames)
-        quantize_int8(fp32, int8, runs, description, keep_fp32=args.keep_fp32, method=args.method)
+        quantize_int8(
+            fp32,
+            int8,
+            runs,
+            description,
+            keep_fp32=keep_fp32,
+            method=method,
+            settings_of=settings_of,
+        )
         print(f"  {name}: int8 calibrated in {time.perf_counter() - start:.0f} s", flush=True)
     return {"onnx-fp32": fp32, "onnx-int8": int8}
 
@@ -146,8 +159,12 @@ def main() -> None:
     parser.add_argument("models", nargs="*", help="shipped names or checkpoints (default: all)")
     parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--calibration-frames", type=int, default=300)
-    parser.add_argument("--method", default="minmax", help="int8 activation ranges")
-    parser.add_argument("--keep-fp32", nargs="*", default=None, help="node-name substrings")
+    parser.add_argument(
+        "--method", default=None, help="int8 activation ranges (default: the model's setting)"
+    )
+    parser.add_argument(
+        "--keep-fp32", nargs="*", default=None, help="node-name substrings (default: the model's)"
+    )
     parser.add_argument(
         "--calibration", nargs="*", default=None, help="PATH[:SELECT] (default: training sources)"
     )
@@ -158,10 +175,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    if args.keep_fp32 is None:
-        from mistd.inference.quantize import DEFAULT_KEEP_FP32
-
-        args.keep_fp32 = list(DEFAULT_KEEP_FP32)
     torch.set_num_threads(args.threads)
     models = args.models or shipped_weights()
     sets = [(n, how) for n, how in data_sets(args.quick) if not args.sets or n in args.sets]

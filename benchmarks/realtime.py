@@ -128,7 +128,7 @@ class ClipCycle:
 
 def onnx_graphs(model, size, names, cache: Path, key: str, calibration: int) -> dict[str, Path]:
     """Deployable fp32 graph of `model` at `size` and its int8 quantization (cached)."""
-    from mistd.inference.quantize import calibration_frames, quantize_int8
+    from mistd.inference.quantize import calibration_frames, int8_settings, quantize_int8
 
     folder = cache / f"{key}-{size[0]}x{size[1]}"
     fp32, int8 = folder / "fp32.onnx", folder / "int8.onnx"
@@ -141,7 +141,16 @@ def onnx_graphs(model, size, names, cache: Path, key: str, calibration: int) -> 
             rng = np.random.default_rng(0)
             runs = [[(rng.integers(0, 255, (256, 320), dtype=np.uint8), 8)] for _ in range(8)]
             description = {"sources": "random frames (no real data found)", "frames": 8}
-        quantize_int8(fp32, int8, runs, description)
+        settings_of, settings = int8_settings(key)  # the model's own (by shipped name)
+        quantize_int8(
+            fp32,
+            int8,
+            runs,
+            description,
+            keep_fp32=settings.keep_fp32,
+            method=settings.method,
+            settings_of=settings_of,
+        )
     return {"ort fp32": fp32, "ort int8": int8}
 
 

@@ -174,3 +174,53 @@ def test_detect_maps_writes_panels(tmp_path, tiny_weights, frames_dir):
         + ["--maps", "--backend", "onnxruntime", "--no-video"],
     )
     assert result.exit_code != 0
+
+
+def quantized_convs(path: Path) -> set[str]:
+    """Names of the Conv nodes of an ONNX graph whose weights come quantized (QDQ)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    made_by = {out: node.op_type for node in graph.node for out in node.output}
+    return {
+        n.name
+        for n in graph.node
+        if n.op_type == "Conv" and made_by.get(n.input[1]) == "DequantizeLinear"
+    }
+
+
+def test_int8_export_uses_the_weights_own_settings(tmp_path, tiny_weights, frames_dir):
+    """`mistd export --precision int8` quantizes shipped weights with their own entry of
+    `MODEL_INT8_SETTINGS` (yolox-gen-s: the head's box branch, logit convs and output concat
+    stay fp32 besides the stem and dark2), other weights with the defaults, and --keep-fp32
+    overrides both; the file's metadata says which settings were used."""
+    pytest.importorskip("onnxruntime")
+    from mistd.inference.onnx_runtime import read_onnx_metadata
+    from mistd.inference.quantize import DEFAULT_KEEP_FP32, MODEL_INT8_SETTINGS
+
+    def export(weights, *extra) -> tuple[set[str], dict]:
+        out = tmp_path / f"{Path(str(weights)).stem}{len(extra)}.onnx"
+        args = ["export", "--weights", str(weights), "--out", str(out), "--precision", "int8"]
+        args += ["--calibration", str(frames_dir), "--calibration-frames", "2", "--size", "64"]
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return quantized_convs(out), read_onnx_metadata(out)["calibration"]
+
+    own = MODEL_INT8_SETTINGS["yolox-gen-s"]
+    assert set(DEFAULT_KEEP_FP32) < set(own.keep_fp32)
+    convs, calibration = export("yolox-gen-s")
+    assert calibration["settings"] == "per-model settings of yolox-gen-s"
+    assert all(f"'{k}'" in calibration["kept_fp32"] for k in own.keep_fp32)
+    assert convs and not any(k in c for c in convs for k in own.keep_fp32)
+    assert any("/head/cls_convs" in c for c in convs)  # the rest of the head is int8
+    assert not any("/head/reg_convs" in c or "_preds" in c for c in convs)
+    # --keep-fp32 chooses instead: the box branch is quantized like the rest
+    convs, calibration = export("yolox-gen-s", "--keep-fp32", "/encoder/backbone/stem/")
+    assert calibration["settings"].startswith("as given")
+    assert any("/head/reg_convs" in c for c in convs)
+    assert not any("/backbone/stem/" in c for c in convs)
+    # weights without an entry: the defaults (stem and dark2 fp32, the head quantized)
+    convs, calibration = export(tiny_weights)
+    assert calibration["settings"].startswith("as given")
+    assert any("/head/reg_preds" in c for c in convs)
+    assert not any(k in c for c in convs for k in DEFAULT_KEEP_FP32)

@@ -138,8 +138,8 @@ def register(app: typer.Typer) -> None:
         keep_fp32: list[str] = typer.Option(
             None,
             "--keep-fp32",
-            help="int8: node-name substrings left in fp32 (repeatable; default the backbone's "
-            "stem and dark2; 'none' quantizes every layer).",
+            help="int8: node-name substrings left in fp32 (repeatable; default the weights' own "
+            "settings, else the backbone's stem and dark2; 'none' quantizes every layer).",
         ),
         out: Path | None = typer.Option(None, "--out", help="Graph path (.onnx)."),
         check: bool = typer.Option(
@@ -209,13 +209,24 @@ def register(app: typer.Typer) -> None:
                     )
             if precision == "int8":
                 from mistd.inference.quantize import calibration_frames as read_calibration
-                from mistd.inference.quantize import quantize_int8
+                from mistd.inference.quantize import int8_settings, quantize_int8
 
                 frames, description = read_calibration(calibration or None, calibration_frames)
-                from mistd.inference.quantize import DEFAULT_KEEP_FP32
-
-                keep = DEFAULT_KEEP_FP32 if not keep_fp32 else [k for k in keep_fp32 if k != "none"]
-                quantize_int8(path, path, frames, description, keep_fp32=keep)
+                # the weights' own settings (mistd.inference.quantize.MODEL_INT8_SETTINGS)
+                # unless --keep-fp32 chooses
+                settings_of, settings = int8_settings(weights)
+                keep = settings.keep_fp32
+                if keep_fp32:
+                    keep, settings_of = [k for k in keep_fp32 if k != "none"], None
+                quantize_int8(
+                    path,
+                    path,
+                    frames,
+                    description,
+                    keep_fp32=keep,
+                    method=settings.method,
+                    settings_of=settings_of,
+                )
             typer.echo(f"graph: {path} ({precision}{', NMS inside' if nms else ''})")
             mode = "dynamic H, W" if dynamic else f"fixed {input_size[0]}x{input_size[1]}"
             typer.echo(
