@@ -84,7 +84,7 @@ def load_model(
             raise InputError("--frames applies to --model only (weights fix the clip length)")
         detector = load_detector(weights)
         names = (detector.config.get("data") or {}).get("class_names")
-        num_classes = int(detector.model.head.num_classes)
+        num_classes = int(detector.model.num_classes)
         names = list(names) if names else [f"class{i}" for i in range(num_classes)]
         return detector.model.eval(), size or detector.input_size, Path(weights).stem, names
     from mistd.models.zoo import build_model
@@ -95,7 +95,7 @@ def load_model(
     if num_frames is not None:
         overrides["num_frames"] = num_frames
     model, cfg = build_model(model_name, overrides)
-    names = [f"class{i}" for i in range(int(model.head.num_classes))]
+    names = [f"class{i}" for i in range(int(model.num_classes))]
     return model.eval(), tuple(cfg.input_size), model_name, names
 
 

@@ -424,7 +424,11 @@ def export_deploy_onnx(
     """
     check_export_size(model, input_size)
     if not supports_streaming(model):
-        raise InputError(f"{type(model).__name__} has no streaming parts to export")
+        raise InputError(
+            f"{type(model).__name__} has no streaming parts to export (the deployable graph is "
+            "a YOLOX-head family's: yolox-s, mf-baseline, mf-residual, chal; run the others "
+            "with torch)"
+        )
     model = model.eval()
     step = DeployStep(model, top_k=top_k, nms_iou=nms_iou).eval()
     h, w = input_size

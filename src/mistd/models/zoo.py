@@ -32,6 +32,7 @@ from mistd.models.blocks import BaseConv
 from mistd.models.detectors.chal import CHAL, freeze_parameters
 from mistd.models.detectors.mf_baseline import MultiFrameBaseline
 from mistd.models.detectors.mf_residual import MultiFrameResidual, TemporalResidual
+from mistd.models.detectors.tinyseg import TinySeg
 from mistd.models.detectors.yolox import YOLOXDetector
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, DownsampleKind, LowLevelShortcut, ShortcutVariant
@@ -479,6 +480,57 @@ class CHALBPConfig(CHALConfig):
 
 
 # ------------------------------------------------------------------------------------- the zoo
+# ------------------------------------------------------------------- tinyseg (dense, single frame)
+@dataclass
+class TinySegConfig:
+    """Single-frame encoder-decoder painting target boxes at full resolution
+    (`mistd.models.detectors.tinyseg`): for 2-5 px targets, which a stride-8 grid blurs."""
+
+    num_classes: int = 1
+    num_frames: int = 1
+    input_size: tuple[int, int] = (256, 256)
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    bce_weight: float = 10.0
+    mask_level: float = 0.5
+    max_detections: int = 100
+
+    VALID_RANGES: ClassVar[dict[str, str]] = {
+        **MODEL_RANGES,
+        "widths": "[1, 1024]",
+        "bce_weight": "[0, 1000]",
+        "mask_level": "(0, 1]",
+        "max_detections": "[1, 10000]",
+    }
+
+    @classmethod
+    def tiny_overrides(cls) -> dict[str, Any]:
+        """A small, fast variant for tests."""
+        return {"widths": [4, 8, 16], "input_size": [64, 64]}
+
+
+def build_tinyseg(cfg: TinySegConfig) -> TinySeg:
+    check_common(cfg, "tinyseg")
+    if cfg.num_frames != 1:
+        raise InputError(
+            f"model 'tinyseg' is single-frame: num_frames must be 1, got {cfg.num_frames}"
+        )
+    if len(cfg.widths) < 2:
+        raise InputError(f"model 'tinyseg': widths needs at least 2 levels, got {list(cfg.widths)}")
+    multiple = 2 ** (len(cfg.widths) - 1)
+    if cfg.input_size[0] % multiple or cfg.input_size[1] % multiple:
+        raise InputError(
+            f"model 'tinyseg': input_size {list(cfg.input_size)} must be multiples of {multiple} "
+            f"(2 ** (levels - 1) for {len(cfg.widths)} widths)"
+        )
+    return TinySeg(
+        num_classes=cfg.num_classes,
+        widths=tuple(int(w) for w in cfg.widths),
+        bce_weight=cfg.bce_weight,
+        mask_level=cfg.mask_level,
+        max_detections=cfg.max_detections,
+    )
+
+
 ZOO: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
     "yolox-s": (YOLOXConfig, build_yolox),
     "mf-baseline": (MultiFrameBaselineConfig, build_mf_baseline),
@@ -488,6 +540,7 @@ ZOO: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
     "yolox-bp": (YOLOXBPConfig, build_yolox),
     "mf-baseline-bp": (MultiFrameBaselineBPConfig, build_mf_baseline),
     "chal-bp": (CHALBPConfig, build_chal),
+    "tinyseg": (TinySegConfig, build_tinyseg),
 }
 
 

@@ -52,6 +52,10 @@ class ClipDetectorModule(nn.Module):
     def strides(self) -> tuple[int, ...]:
         return self.head.strides
 
+    @property
+    def num_classes(self) -> int:
+        return int(self.head.num_classes)
+
     def min_export_size(self) -> tuple[int, int]:
         """Smallest input (H, W) for which a traced (ONNX-exported) graph computes what the
         module does: (32, 32) here, a model whose forward takes a size-dependent Python decision

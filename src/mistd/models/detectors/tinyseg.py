@@ -1,0 +1,216 @@
+"""TinySeg: a single-frame encoder-decoder that paints each target's box at full resolution.
+
+The field's single-frame small-target networks (ACM, ALCNet, DNANet) segment targets pixel by
+pixel instead of regressing boxes from a stride-8 grid; a 2-5 px target is a few pixels of the
+output, not a fraction of one cell. TinySeg is the smallest such network that fits this toolkit:
+
+- `forward(clip [B, T, 3, H, W]) -> [B, C, H, W]` logits, one map per class, from the key frame
+  only (`clip[:, -1]`), which is first standardised by its own mean and spread (infrared
+  cameras differ in gain and offset; a target is a local excess over its frame);
+- `loss(clip, targets)`: every annotated box is painted into its class's map (the box, not a
+  mask: every data set has boxes, and the painted map then follows each set's box convention);
+  soft IoU per image plus `bce_weight` x binary cross-entropy per pixel (the soft IoU alone
+  leaves frames without a target unpunished);
+- `predict`: each local maximum of the probability map above `decode_floor` is a candidate,
+  scored by its probability; its box is the blob of pixels around it above `mask_level` x its
+  peak (`blob_boxes`). A peak inside a box already kept for its class is the same blob.
+
+Widths: (16, 32, 64, 128) channels at strides 1, 2, 4, 8 (0.47 M parameters), receptive field
+~ 70 px. Not streamed (one frame: nothing to cache) and not exported to ONNX (the export graph
+decodes YOLOX head maps).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mistd.models.detectors.base import check_clip
+from mistd.structures import Detections
+from mistd.thresholds import DECODE_FLOOR
+
+BLOB_WINDOW = 48  # px each side of a peak searched for its blob (boxes up to 97 px)
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Two 3x3 conv + BN + ReLU at one resolution."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def standardize(frames: torch.Tensor, eps: float = 0.02) -> torch.Tensor:
+    """`[B, 1, H, W]` -> the same, minus each image's mean, over its standard deviation + `eps`
+    (`eps` ~ one grey level of an 8-bit frame after the model input's normalisation)."""
+    mean = frames.mean(dim=(2, 3), keepdim=True)
+    std = frames.std(dim=(2, 3), keepdim=True)
+    return (frames - mean) / (std + eps)
+
+
+def paint_boxes(targets: list[torch.Tensor], num_classes: int, height: int, width: int):
+    """Per-image targets `[N_i, 5]` (cls, cx, cy, w, h; input pixels) -> `[B, C, H, W]` float
+    maps with each box's pixels set to 1 (at least one pixel per box; clipped to the image)."""
+    maps = torch.zeros(len(targets), num_classes, height, width)
+    for i, boxes in enumerate(targets):
+        for cls, cx, cy, w, h in boxes.detach().cpu().tolist():
+            x0, x1 = round(cx - w / 2), round(cx + w / 2)
+            y0, y1 = round(cy - h / 2), round(cy + h / 2)
+            x0, y0 = max(0, min(x0, width - 1)), max(0, min(y0, height - 1))
+            x1, y1 = min(width, max(x1, x0 + 1)), min(height, max(y1, y0 + 1))
+            maps[i, int(cls), y0:y1, x0:x1] = 1.0
+    return maps
+
+
+def blob_boxes(
+    prob: np.ndarray, decode_floor: float, mask_level: float, max_detections: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One class's probability map `[H, W]` -> `(boxes [N, 4] xyxy, scores [N])`, highest first.
+
+    Candidates are the local maxima (3x3) above `decode_floor`; each one's box is the 8-connected
+    blob of pixels >= `mask_level * peak` around it (within `BLOB_WINDOW` px); a peak inside a box
+    already kept is dropped (same blob). At most `max_detections` boxes.
+    """
+    height, width = prob.shape
+    peaks = (prob >= cv2.dilate(prob, np.ones((3, 3), np.uint8))) & (prob > decode_floor)
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-prob[ys, xs], kind="stable")
+    boxes: list[list[float]] = []
+    scores: list[float] = []
+    for k in order:
+        y, x = int(ys[k]), int(xs[k])
+        if any(b[0] <= x < b[2] and b[1] <= y < b[3] for b in boxes):
+            continue
+        peak = float(prob[y, x])
+        y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
+        window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
+        blob = (window >= mask_level * peak).astype(np.uint8)
+        _, labels = cv2.connectedComponents(blob, connectivity=8)
+        rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
+        boxes.append(
+            [x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1.0, y0 + rows.max() + 1.0]
+        )
+        scores.append(peak)
+        if len(boxes) >= max_detections:
+            break
+    boxes_array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    boxes_array[:, [0, 2]] = boxes_array[:, [0, 2]].clip(0, width)
+    boxes_array[:, [1, 3]] = boxes_array[:, [1, 3]].clip(0, height)
+    return boxes_array, np.asarray(scores, dtype=np.float32)
+
+
+class TinySeg(nn.Module):
+    """Encoder-decoder (U-Net) painting target boxes; see the module docstring.
+
+    Args:
+        num_classes: output maps (one per class).
+        widths: channels at strides 1, 2, 4, 8, ... (one entry per level).
+        bce_weight: weight of the per-pixel cross-entropy beside the soft IoU.
+        mask_level: a blob is the pixels above this fraction of its peak.
+        max_detections: boxes kept per image and class.
+    """
+
+    num_frames = 1
+    frame_stride = 1
+
+    def __init__(
+        self,
+        num_classes: int = 1,
+        widths: tuple[int, ...] = (16, 32, 64, 128),
+        bce_weight: float = 10.0,
+        mask_level: float = 0.5,
+        max_detections: int = 100,
+    ):
+        super().__init__()
+        self.num_classes = int(num_classes)
+        self.bce_weight = float(bce_weight)
+        self.mask_level = float(mask_level)
+        self.max_detections = int(max_detections)
+        self.encoder = nn.ModuleList(
+            [conv_block(1, widths[0])]
+            + [conv_block(widths[i - 1], widths[i]) for i in range(1, len(widths))]
+        )
+        self.decoder = nn.ModuleList(
+            [conv_block(widths[i + 1] + widths[i], widths[i]) for i in range(len(widths) - 1)]
+        )
+        self.out = nn.Conv2d(widths[0], self.num_classes, 1)
+        nn.init.constant_(self.out.bias, -4.0)  # start near "no target" (p ~ 0.02)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return (1,)
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (one halving per encoder level)."""
+        return 2 ** (len(self.encoder) - 1)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        """`clip [B, T, 3, H, W]` (key frame last) -> logits `[B, C, H, W]`."""
+        check_clip(clip)
+        multiple = self.size_multiple
+        if clip.shape[-2] % multiple or clip.shape[-1] % multiple:
+            raise ValueError(f"input sides must be multiples of {multiple}, got {clip.shape[-2:]}")
+        x = standardize(clip[:, -1, :1])
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for i in range(len(self.decoder) - 1, -1, -1):
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.decoder[i](torch.cat([x, skips[i]], dim=1))
+        return self.out(x)
+
+    def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Soft IoU + `bce_weight` x BCE against the painted boxes.
+
+        Args:
+            clip: `[B, T, 3, H, W]`.
+            targets: per image `[N_i, 5]` (cls, cx, cy, w, h) in input pixels.
+        """
+        logits = self.forward(clip)
+        painted = paint_boxes(targets, self.num_classes, *logits.shape[-2:]).to(logits)
+        prob = torch.sigmoid(logits)
+        intersection = (prob * painted).sum(dim=(1, 2, 3))
+        union = (prob + painted - prob * painted).sum(dim=(1, 2, 3))
+        soft_iou = (1.0 - (intersection + 1.0) / (union + 1.0)).mean()
+        bce = F.binary_cross_entropy_with_logits(logits, painted)
+        return {
+            "total": soft_iou + self.bce_weight * bce,
+            "soft_iou": soft_iou.detach(),
+            "bce": bce.detach(),
+            "num_fg": painted.sum().detach(),
+        }
+
+    @torch.no_grad()
+    def predict(
+        self, clip: torch.Tensor, decode_floor: float = DECODE_FLOOR, nms_iou: float = 0.65
+    ) -> list[Detections]:
+        """Detections of each key frame (boxes xyxy in input pixels; `nms_iou` unused: one box
+        per blob). Call `.eval()` first."""
+        prob = torch.sigmoid(self.forward(clip)).float().cpu().numpy()
+        out = []
+        for maps in prob:
+            boxes, scores, labels = [], [], []
+            for cls, class_map in enumerate(maps):
+                b, s = blob_boxes(class_map, decode_floor, self.mask_level, self.max_detections)
+                boxes.append(b)
+                scores.append(s)
+                labels.append(np.full(len(s), cls, dtype=np.int64))
+            scores_all = np.concatenate(scores)
+            order = np.argsort(-scores_all, kind="stable")[: self.max_detections]
+            out.append(
+                Detections(
+                    torch.from_numpy(np.concatenate(boxes)[order]),
+                    torch.from_numpy(scores_all[order]),
+                    torch.from_numpy(np.concatenate(labels)[order]),
+                )
+            )
+        return out

@@ -1,0 +1,102 @@
+"""TinySeg (`mistd.models.detectors.tinyseg`): painted boxes, blobs -> boxes, gain invariance,
+and that it learns a 3x3 target in a few steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mistd.errors import InputError
+from mistd.models.detectors.tinyseg import blob_boxes, paint_boxes
+from mistd.models.zoo import build_model
+
+
+def test_paint_boxes_covers_each_box_and_clips_it():
+    targets = [
+        torch.tensor([[0.0, 11.5, 20.5, 3.0, 3.0], [0.0, 1.0, 5.0, 8.0, 2.0]]),
+        torch.zeros(0, 5),
+    ]
+    maps = paint_boxes(targets, num_classes=1, height=32, width=40)
+    assert maps.shape == (2, 1, 32, 40)
+    first = maps[0, 0]
+    # a 3x3 box centred at (11.5, 20.5) covers columns 10-12 and rows 19-21
+    assert first[19:22, 10:13].sum() == 9
+    # the second box starts 3 px left of the image: columns 0-4, rows 4-5
+    assert first[4:6, 0:5].sum() == 10
+    assert first.sum() == 19 and maps[1].sum() == 0
+
+
+def test_paint_boxes_gives_a_subpixel_box_one_pixel():
+    maps = paint_boxes([torch.tensor([[0.0, 5.2, 6.2, 0.3, 0.3]])], 1, 16, 16)
+    assert maps.sum() == 1
+
+
+def _blob(prob: np.ndarray, cy: int, cx: int, peak: float, radius: int) -> None:
+    prob[cy - radius : cy + radius + 1, cx - radius : cx + radius + 1] = peak / 2 + 0.01
+    prob[cy, cx] = peak
+
+
+def test_blob_boxes_one_box_per_blob_highest_first():
+    prob = np.zeros((64, 64), np.float32)
+    _blob(prob, 10, 12, 0.9, 1)  # 3x3 blob
+    _blob(prob, 40, 50, 0.6, 2)  # 5x5 blob
+    prob[41, 51] = 0.5  # a second local maximum inside the 5x5 blob: the same target
+    boxes, scores = blob_boxes(prob, decode_floor=0.05, mask_level=0.5, max_detections=10)
+    np.testing.assert_allclose(scores, [0.9, 0.6])
+    np.testing.assert_array_equal(boxes, [[11, 9, 14, 12], [48, 38, 53, 43]])
+    boxes, _ = blob_boxes(prob, decode_floor=0.05, mask_level=0.5, max_detections=1)
+    assert len(boxes) == 1
+    boxes, _ = blob_boxes(prob, decode_floor=0.95, mask_level=0.5, max_detections=10)
+    assert boxes.shape == (0, 4)
+
+
+def test_output_ignores_the_frames_gain_and_offset():
+    model, cfg = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [32, 32]})
+    model.eval()
+    clip = torch.rand(1, 1, 3, 32, 32) * 20.0  # a spread far above the standardisation's eps
+    with torch.no_grad():
+        np.testing.assert_allclose(model(clip), model(clip - 7.0), atol=1e-4)
+        np.testing.assert_allclose(model(clip), model(3.0 * clip), atol=1e-3)
+
+
+def test_input_sides_must_fit_the_levels():
+    with pytest.raises(InputError, match="multiples of 64"):
+        build_model("tinyseg", {"widths": [2] * 7, "input_size": [96, 96]})
+    with pytest.raises(InputError, match="single-frame"):
+        build_model("tinyseg", {"num_frames": 3})
+    model, _ = build_model("tinyseg", {"widths": [4, 8, 16, 32], "input_size": [64, 64]})
+    with pytest.raises(ValueError, match="multiples of 8"):
+        model(torch.rand(1, 1, 3, 64, 36))
+
+
+def _scene(rng: np.random.Generator, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """A noisy frame `[1, 1, 3, H, W]` with one 3x3 bright target, and its target `[1, 5]`."""
+    frame = rng.normal(0.0, 0.05, (size, size)).astype(np.float32)
+    y, x = rng.integers(4, size - 4, 2)
+    frame[y - 1 : y + 2, x - 1 : x + 2] += 0.6
+    clip = torch.from_numpy(frame)[None, None, None].repeat(1, 1, 3, 1, 1)
+    return clip, torch.tensor([[0.0, x + 0.5, y + 0.5, 3.0, 3.0]])
+
+
+def test_learns_a_small_target_in_a_few_steps():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model, _ = build_model("tinyseg", {"widths": [8, 16, 32], "input_size": [64, 64]})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        scenes = [_scene(rng) for _ in range(4)]
+        clip = torch.cat([c for c, _ in scenes])
+        loss = model.loss(clip, [t for _, t in scenes])["total"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    found = 0
+    for _ in range(10):
+        clip, target = _scene(rng)
+        detections = model.predict(clip, decode_floor=0.01)[0]
+        cx, cy = target[0, 1:3]
+        box = detections.boxes[0]
+        found += bool((box[0] <= cx <= box[2]) and (box[1] <= cy <= box[3]))
+    assert found >= 9
