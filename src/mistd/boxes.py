@@ -32,3 +32,14 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np
         if keep[i]:
             keep &= ~overlaps[i]
     return order[keep]
+
+
+def clip_to_frame(boxes: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """xyxy boxes `[N, 4]` clipped to a `height x width` frame, and `keep [N]` bool: the boxes
+    left with an area (one wholly in the letterbox padding, or with NaN corners, has none)."""
+    clipped = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    with np.errstate(invalid="ignore"):
+        clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0.0, width)
+        clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0.0, height)
+        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+    return clipped, keep

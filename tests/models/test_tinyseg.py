@@ -100,3 +100,48 @@ def test_learns_a_small_target_in_a_few_steps():
         box = detections.boxes[0]
         found += bool((box[0] <= cx <= box[2]) and (box[1] <= cy <= box[3]))
     assert found >= 9
+
+
+def _checkpoint(tmp_path) -> str:
+    """A small trained-shape tinyseg checkpoint (random weights, input 64x64)."""
+    from mistd.checkpoint import save_checkpoint
+    from mistd.run_config import build_run_config, run_config_to_dict
+
+    torch.manual_seed(0)
+    overrides = {"widths": [4, 8, 16], "input_size": [64, 64]}
+    model, _ = build_model("tinyseg", overrides)
+    cfg = build_run_config("tinyseg", {"model": overrides})
+    data = {"state_dict": model.state_dict(), "model": "tinyseg", "config": run_config_to_dict(cfg)}
+    return str(save_checkpoint(tmp_path / "tinyseg.pt", data))
+
+
+def test_predictor_runs_it_at_the_frames_own_size(tmp_path):
+    from mistd.inference.predictor import Predictor
+
+    predictor = Predictor(_checkpoint(tmp_path), keep_all=True)
+    assert predictor.num_frames == 1 and predictor.learned
+    frame = np.random.default_rng(0).integers(0, 255, (90, 130), dtype=np.uint8)
+    results = predictor.push(frame)
+    assert len(results) > 0
+    # padded to 96x160, never resized: every box lies inside the frame
+    assert (results.boxes[:, 2] <= 130).all() and (results.boxes[:, 3] <= 90).all()
+    assert predictor.detector._window.detector.input_size == (96, 160)
+
+
+def test_export_says_which_families_export(tmp_path):
+    from mistd.inference.export import export_deploy_onnx
+
+    model, _ = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [64, 64]})
+    with pytest.raises(InputError, match="YOLOX-head family"):
+        export_deploy_onnx(model, tmp_path / "x.onnx", (64, 64))
+
+
+def test_boxes_are_clipped_to_the_frame_and_padding_boxes_dropped():
+    from mistd.boxes import clip_to_frame
+
+    boxes = np.array(
+        [[-3, 2, 5, 8], [120, 80, 140, 95], [131, 0, 150, 20], [np.nan, 0, 4, 4]], np.float32
+    )
+    clipped, keep = clip_to_frame(boxes, height=90, width=130)
+    np.testing.assert_array_equal(keep, [True, True, False, False])
+    np.testing.assert_array_equal(clipped[:2], [[0, 2, 5, 8], [120, 80, 130, 90]])

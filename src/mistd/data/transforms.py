@@ -135,6 +135,23 @@ class LetterboxInfo:
         """xyxy boxes `[..., 4]` (numpy or torch) from input to original pixels (exact inverse)."""
         return self._apply(boxes, inverse=True)
 
+    def detections_to_original(self, detections):
+        """`Detections` in input pixels -> on the CPU in original pixels, clipped to the frame;
+        a box wholly in the padding goes (`mistd.boxes.clip_to_frame`)."""
+        from mistd.boxes import clip_to_frame
+        from mistd.structures import Detections
+
+        detections = detections.to("cpu")
+        boxes = self.boxes_to_original(detections.boxes.float().numpy())
+        boxes, keep = clip_to_frame(boxes, *self.original_size)
+        keep = torch.from_numpy(keep)
+        return Detections(
+            torch.from_numpy(boxes[keep.numpy()]),
+            detections.scores.float()[keep],
+            detections.labels.long()[keep],
+            detections.maps,
+        )
+
     def to_dict(self) -> dict:
         """Plain dict (JSON-able, collate-friendly)."""
         out = asdict(self)

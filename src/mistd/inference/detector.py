@@ -110,16 +110,7 @@ class ClipDetector:
         )
         out = []
         for pred, info in zip(predictions, infos, strict=True):
-            pred = pred.to("cpu")
-            boxes = info.boxes_to_original(pred.boxes.float().numpy())
-            out.append(
-                Detections(
-                    torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
-                    pred.scores.float(),
-                    pred.labels.long(),
-                    pred.maps,
-                )
-            )
+            out.append(info.detections_to_original(pred))
         return out
 
     def __repr__(self) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from mistd.boxes import clip_to_frame
 from mistd.errors import InputError
 from mistd.thresholds import DECODE_FLOOR
 
@@ -454,10 +455,14 @@ class OnnxDetector:
             start = self._timed("filter", start)
             index = keep[batched_nms(boxes[keep], scores[keep], labels[keep], self.nms_iou)]
             start = self._timed("NMS", start)
+        sx, sy, _, _, nw, nh = params
+        original, inside = clip_to_frame(
+            boxes_to_original(boxes[index], params), round(nh / sy), round(nw / sx)
+        )
         result = (
-            boxes_to_original(boxes[index], params).reshape(-1, 4),
-            scores[index].astype(np.float32),
-            labels[index].astype(np.int64),
+            original[inside],
+            scores[index][inside].astype(np.float32),
+            labels[index][inside].astype(np.int64),
         )
         self._timed("to original", start)
         return result

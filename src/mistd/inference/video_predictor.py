@@ -229,18 +229,7 @@ class VideoPredictor:
             bit_depth = 16 if frame.dtype == np.uint16 else 8
         tensor, info = to_model_input(frame[None], bit_depth, self.input_size, self.pad_only)
         self.letterbox = info
-        return self._to_original(self.push_torch(tensor[0], return_maps), info)
-
-    @staticmethod
-    def _to_original(det: Detections, info: LetterboxInfo) -> Detections:
-        det = det.to("cpu")
-        boxes = info.boxes_to_original(det.boxes.float().numpy())
-        return Detections(
-            torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
-            det.scores.float(),
-            det.labels.long(),
-            det.maps,
-        )
+        return info.detections_to_original(self.push_torch(tensor[0], return_maps))
 
     def run(
         self, frames: Iterable[np.ndarray], bit_depth: int | None = None
