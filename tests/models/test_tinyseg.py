@@ -129,11 +129,13 @@ def test_predictor_runs_it_at_the_frames_own_size(tmp_path):
 
 
 def test_export_says_which_families_export(tmp_path):
-    from mistd.inference.export import export_deploy_onnx
+    from mistd.inference import export
 
     model, _ = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [64, 64]})
-    with pytest.raises(InputError, match="YOLOX-head family"):
-        export_deploy_onnx(model, tmp_path / "x.onnx", (64, 64))
+    for write in (export.export_deploy_onnx, export.export_clip_onnx, export.export_streaming_onnx):
+        with pytest.raises(InputError, match="not exported to ONNX.*YOLOX-head"):
+            write(model, tmp_path / "x.onnx", (64, 64))
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_boxes_are_clipped_to_the_frame_and_padding_boxes_dropped():

@@ -130,7 +130,14 @@ def streaming_onnx_paths(path: str | Path) -> tuple[Path, Path]:
 
 def check_export_size(model: nn.Module, input_size: tuple[int, int]) -> None:
     """Raise InputError unless `input_size` (H, W) can be exported: positive multiples of 32, at
-    least `model.min_export_size()` (see module docstring)."""
+    least `model.min_export_size()` (see module docstring); or unless `model` is of a family
+    that exports (the YOLOX-head families, which stream)."""
+    if not supports_streaming(model):
+        raise InputError(
+            f"{type(model).__name__} is not exported to ONNX (the graphs are a YOLOX-head "
+            "family's: yolox-s, mf-baseline, mf-residual, chal and their variants); run it with "
+            "torch"
+        )
     h, w = check_input_size(input_size, "export size")
     min_h, min_w = _min_export_size(model)
     if h < min_h or w < min_w:
@@ -423,12 +430,6 @@ def export_deploy_onnx(
     without streaming parts, or class names that do not match the model.
     """
     check_export_size(model, input_size)
-    if not supports_streaming(model):
-        raise InputError(
-            f"{type(model).__name__} has no streaming parts to export (the deployable graph is "
-            "a YOLOX-head family's: yolox-s, mf-baseline, mf-residual, chal; run the others "
-            "with torch)"
-        )
     model = model.eval()
     step = DeployStep(model, top_k=top_k, nms_iou=nms_iou).eval()
     h, w = input_size
