@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from mistd.errors import InputError, in_range
+from mistd.frames import to_gray
 
 CHECKPOINT_KEY = "frame_check"
 # Boxes re-measured per frame, highest scores first; the rest are dropped (only the scoring of
@@ -189,10 +190,7 @@ class FrameCheckStage:
         results = results[order]
         if len(results) == 0:  # nothing left to check: no frame-wide work
             return results
-        frame = np.asarray(results.frame)
-        if frame.ndim == 3:
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        gray = frame.astype(np.float32)
+        gray = to_gray(results.frame).astype(np.float32)
         image = gaussian_smooth(gray, SMOOTH_SIGMA)
         height, width = image.shape
         boxes = results.boxes.copy()

@@ -21,11 +21,10 @@ arguments override it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from mistd.errors import InputError
+from mistd.errors import InputError, in_range
 
 DECODE_FLOOR = 0.001
 CHECKPOINT_KEY = "thresholds"
@@ -61,12 +60,7 @@ class Thresholds:
             )
         values = {}
         for key, value in data.items():
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or not 0.0 <= value <= 1.0
-            ):
+            if not in_range(value, "[0, 1]"):
                 raise InputError(
                     f"'{CHECKPOINT_KEY}.{key}' must be a number in [0, 1], got {value!r}", source
                 )

@@ -13,8 +13,9 @@ import torch
 
 from mistd.data.transforms import letterbox as torch_letterbox
 from mistd.errors import InputError
+from mistd.frames import to_gray
 from mistd.inference.export import export_clip_onnx, export_deploy_onnx
-from mistd.inference.onnx_runtime import OnnxDetector, letterbox, to_gray
+from mistd.inference.onnx_runtime import OnnxDetector, letterbox
 from mistd.inference.video_predictor import VideoPredictor
 from mistd.models.zoo import ZOO, build_model
 

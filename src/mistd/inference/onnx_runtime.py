@@ -31,6 +31,7 @@ import numpy as np
 
 from mistd.boxes import clip_to_frame
 from mistd.errors import InputError
+from mistd.frames import to_gray
 from mistd.thresholds import DECODE_FLOOR
 
 Boxes = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes [N, 4] xyxy, scores [N], labels [N]
@@ -60,28 +61,6 @@ def _parse_metadata(raw: dict[str, str]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- preprocessing
-def to_gray(frame: np.ndarray) -> np.ndarray:
-    """`[H, W]`, `[H, W, 1]` or BGR `[H, W, 3]` uint8/uint16 -> `[H, W]` (OpenCV's BGR->gray
-    weights; equal channels stay exact). ValueError naming the shape otherwise."""
-    frame = np.asarray(frame)
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[..., 0]
-    elif frame.ndim == 3 and frame.shape[2] == 3:
-        if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(
-            frame[..., 0], frame[..., 2]
-        ):
-            frame = frame[..., 0]
-        else:
-            import cv2
-
-            frame = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2GRAY)
-    if frame.ndim != 2:
-        raise ValueError(
-            f"expected a frame [H, W] (gray) or [H, W, 3] (BGR), got shape {frame.shape}"
-        )
-    return frame
-
-
 def letterbox_params(
     original_size: tuple[int, int], input_size: tuple[int, int], pad_only: bool = False
 ) -> tuple[float, float, int, int, int, int]:

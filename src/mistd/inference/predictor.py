@@ -45,6 +45,7 @@ import numpy as np
 
 from mistd.errors import InputError
 from mistd.frame_check import FrameCheck, FrameCheckStage, resolve_frame_check
+from mistd.frames import to_gray
 from mistd.inference.results import Results
 from mistd.thresholds import CLASSICAL_DEFAULTS, DECODE_FLOOR, LEARNED_DEFAULTS, Thresholds
 
@@ -69,18 +70,8 @@ def as_gray_frame(frame: Any) -> tuple[np.ndarray, int]:
             f"expected a uint8 or uint16 frame, got dtype {array.dtype} (shape {array.shape}); "
             "convert it first, e.g. frame.astype(np.uint8) for 0..255 values"
         )
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    elif array.ndim == 3 and array.shape[2] in (3, 4):
-        import cv2
-
-        code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
-        array = cv2.cvtColor(np.ascontiguousarray(array), code)
-    if array.ndim != 2 or min(array.shape) < 1:
-        raise ValueError(
-            f"expected a gray [H, W] or BGR [H, W, 3] frame, got shape {tuple(np.shape(frame))}"
-        )
-    return np.ascontiguousarray(array), 16 if array.dtype == np.uint16 else 8
+    array = to_gray(array)
+    return array, 16 if array.dtype == np.uint16 else 8
 
 
 def native_input_size(height: int, width: int) -> tuple[int, int]:
