@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The tinyseg recipe (tinyseg-gen-s): the single-frame encoder-decoder of
 # mistd.models.detectors.tinyseg, trained from scratch on the mixture of
-# benchmarks/configs/tinyseg.yaml (SIRST-V2 train frames, painted 2-5 px targets, thermal drone
+# benchmarks/configs/tinyseg.yaml (SIRST-V2 train frames and thermal drone
 # clips shrunk 2-4x), validated on the SIRST-V2 val split only.
 #
-#   bash benchmarks/tinyseg.sh train [STEPS [SEED]]   # 2,500 steps, lr 2e-3, seed 0
+#   bash benchmarks/tinyseg.sh train [STEPS [SEED]]   # 2,000 steps, lr 2e-3, seed 0
 #   bash benchmarks/tinyseg.sh eval RUN               # SIRST-V2 val (its best-F1 threshold)
 #   bash benchmarks/tinyseg.sh ship RUN THRESHOLD     # package it as tinyseg-gen-s
 #
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs}
 case "$1" in
 train)
-  steps=${2:-2500} seed=${3:-0}
+  steps=${2:-2000} seed=${3:-0}
   OMP_NUM_THREADS=1 mistd train --model tinyseg --cfg benchmarks/configs/tinyseg.yaml \
     --no-progress --out "$RUNS" --name "tinyseg-s$seed" "train.max_steps=$steps" \
     "train.seed=$seed" train.warmup_epochs=0.2 data.source_epoch=5000
