@@ -42,13 +42,27 @@ def test_blob_boxes_one_box_per_blob_highest_first():
     _blob(prob, 10, 12, 0.9, 1)  # 3x3 blob
     _blob(prob, 40, 50, 0.6, 2)  # 5x5 blob
     prob[41, 51] = 0.5  # a second local maximum inside the 5x5 blob: the same target
-    boxes, scores = blob_boxes(prob, decode_floor=0.05, mask_level=0.5, max_detections=10)
+    boxes, scores = blob_boxes(prob, prob, decode_floor=0.05, mask_level=0.5, max_detections=10)
     np.testing.assert_allclose(scores, [0.9, 0.6])
     np.testing.assert_array_equal(boxes, [[11, 9, 14, 12], [48, 38, 53, 43]])
-    boxes, _ = blob_boxes(prob, decode_floor=0.05, mask_level=0.5, max_detections=1)
+    boxes, _ = blob_boxes(prob, prob, decode_floor=0.05, mask_level=0.5, max_detections=1)
     assert len(boxes) == 1
-    boxes, _ = blob_boxes(prob, decode_floor=0.95, mask_level=0.5, max_detections=10)
+    boxes, _ = blob_boxes(prob, prob, decode_floor=0.95, mask_level=0.5, max_detections=10)
     assert boxes.shape == (0, 4)
+
+
+def test_saturated_peaks_keep_distinct_scores():
+    """Two blobs whose probability rounds to 1.0 are still ranked by their logits."""
+    model, _ = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [32, 32]})
+    model.eval()
+    logits = torch.full((1, 1, 32, 32), -20.0)
+    logits[0, 0, 5:8, 5:8] = 25.0
+    logits[0, 0, 20:23, 20:23] = 40.0
+    model.forward = lambda clip: logits
+    assert torch.sigmoid(torch.tensor([25.0, 40.0])).eq(1.0).all()
+    found = model.predict(torch.zeros(1, 1, 3, 32, 32))[0]
+    assert found.boxes[:2].tolist() == [[20, 20, 23, 23], [5, 5, 8, 8]]
+    assert 0.99 < found.scores[1] < found.scores[0] < 1.0
 
 
 def test_output_ignores_the_frames_gain_and_offset():

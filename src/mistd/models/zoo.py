@@ -493,6 +493,7 @@ class TinySegConfig:
     bce_weight: float = 10.0
     mask_level: float = 0.5
     max_detections: int = 100
+    score_temperature: float = 4.0
 
     VALID_RANGES: ClassVar[dict[str, str]] = {
         **MODEL_RANGES,
@@ -500,6 +501,7 @@ class TinySegConfig:
         "bce_weight": "[0, 1000]",
         "mask_level": "(0, 1]",
         "max_detections": "[1, 10000]",
+        "score_temperature": "(0, 100]",
     }
 
     @classmethod
@@ -528,6 +530,7 @@ def build_tinyseg(cfg: TinySegConfig) -> TinySeg:
         bce_weight=cfg.bce_weight,
         mask_level=cfg.mask_level,
         max_detections=cfg.max_detections,
+        score_temperature=cfg.score_temperature,
     )
 
 

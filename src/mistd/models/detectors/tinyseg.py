@@ -11,9 +11,10 @@ output, not a fraction of one cell. TinySeg is the smallest such network that fi
   mask: every data set has boxes, and the painted map then follows each set's box convention);
   soft IoU per image plus `bce_weight` x binary cross-entropy per pixel (the soft IoU alone
   leaves frames without a target unpunished);
-- `predict`: each local maximum of the probability map above `decode_floor` is a candidate,
-  scored by its probability; its box is the blob of pixels around it above `mask_level` x its
-  peak (`blob_boxes`). A peak inside a box already kept for its class is the same blob.
+- `predict`: each local maximum of the map is a candidate, scored `sigmoid(logit / T)` at its
+  peak (`score_temperature` T = 4: the probability's order, without its rounding to 1.0), kept
+  above `decode_floor`; its box is the blob of pixels around it whose probability is above
+  `mask_level` x the peak's (`blob_boxes`). A peak inside a box already kept is the same blob.
 
 Widths: (16, 32, 64, 128) channels at strides 1, 2, 4, 8 (0.47 M parameters), receptive field
 ~ 70 px. Not streamed (one frame: nothing to cache) and not exported to ONNX (the export graph
@@ -70,34 +71,39 @@ def paint_boxes(targets: list[torch.Tensor], num_classes: int, height: int, widt
 
 
 def blob_boxes(
-    prob: np.ndarray, decode_floor: float, mask_level: float, max_detections: int
+    prob: np.ndarray,
+    score: np.ndarray,
+    decode_floor: float,
+    mask_level: float,
+    max_detections: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One class's probability map `[H, W]` -> `(boxes [N, 4] xyxy, scores [N])`, highest first.
+    """One class's maps `[H, W]` -> `(boxes [N, 4] xyxy, scores [N])`, highest first.
 
-    Candidates are the local maxima (3x3) above `decode_floor`; each one's box is the 8-connected
-    blob of pixels >= `mask_level * peak` around it (within `BLOB_WINDOW` px); a peak inside a box
-    already kept is dropped (same blob). At most `max_detections` boxes.
+    Candidates are the local maxima (3x3) of `score` above `decode_floor`; each one's box is the
+    8-connected blob of `prob` pixels >= `mask_level` x its peak probability around it (within
+    `BLOB_WINDOW` px); a peak inside a box already kept is dropped (same blob). At most
+    `max_detections` boxes. `score` is any map ordered like `prob` (`TinySeg` gives the
+    tempered probability, which does not round to 1.0 where `prob` does).
     """
     height, width = prob.shape
-    peaks = (prob >= cv2.dilate(prob, np.ones((3, 3), np.uint8))) & (prob > decode_floor)
+    peaks = (score >= cv2.dilate(score, np.ones((3, 3), np.uint8))) & (score > decode_floor)
     ys, xs = np.nonzero(peaks)
-    order = np.argsort(-prob[ys, xs], kind="stable")
+    order = np.argsort(-score[ys, xs], kind="stable")
     boxes: list[list[float]] = []
     scores: list[float] = []
     for k in order:
         y, x = int(ys[k]), int(xs[k])
         if any(b[0] <= x < b[2] and b[1] <= y < b[3] for b in boxes):
             continue
-        peak = float(prob[y, x])
         y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
         window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
-        blob = (window >= mask_level * peak).astype(np.uint8)
+        blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
         _, labels = cv2.connectedComponents(blob, connectivity=8)
         rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
         boxes.append(
             [x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1.0, y0 + rows.max() + 1.0]
         )
-        scores.append(peak)
+        scores.append(float(score[y, x]))
         if len(boxes) >= max_detections:
             break
     boxes_array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
@@ -115,6 +121,10 @@ class TinySeg(nn.Module):
         bce_weight: weight of the per-pixel cross-entropy beside the soft IoU.
         mask_level: a blob is the pixels above this fraction of its peak.
         max_detections: boxes kept per image and class.
+        score_temperature: a detection's score is `sigmoid(logit / score_temperature)` at its
+            peak: the same order as the probability, but confident peaks keep distinct scores
+            (the probability of a trained model rounds to exactly 1.0 for many of them, and a
+            threshold cannot rank what it cannot tell apart).
     """
 
     num_frames = 1
@@ -127,8 +137,10 @@ class TinySeg(nn.Module):
         bce_weight: float = 10.0,
         mask_level: float = 0.5,
         max_detections: int = 100,
+        score_temperature: float = 4.0,
     ):
         super().__init__()
+        self.score_temperature = float(score_temperature)
         self.num_classes = int(num_classes)
         self.bce_weight = float(bce_weight)
         self.mask_level = float(mask_level)
@@ -195,12 +207,16 @@ class TinySeg(nn.Module):
     ) -> list[Detections]:
         """Detections of each key frame (boxes xyxy in input pixels; `nms_iou` unused: one box
         per blob). Call `.eval()` first."""
-        prob = torch.sigmoid(self.forward(clip)).float().cpu().numpy()
+        logits = self.forward(clip).float()
+        probs = torch.sigmoid(logits).cpu().numpy()
+        tempered = torch.sigmoid(logits / self.score_temperature).cpu().numpy()
         out = []
-        for maps in prob:
+        for prob, score in zip(probs, tempered, strict=True):
             boxes, scores, labels = [], [], []
-            for cls, class_map in enumerate(maps):
-                b, s = blob_boxes(class_map, decode_floor, self.mask_level, self.max_detections)
+            for cls in range(len(prob)):
+                b, s = blob_boxes(
+                    prob[cls], score[cls], decode_floor, self.mask_level, self.max_detections
+                )
                 boxes.append(b)
                 scores.append(s)
                 labels.append(np.full(len(s), cls, dtype=np.int64))
