@@ -1,7 +1,7 @@
 """Accuracy of the reduced-precision paths: mAP50 of torch fp32 / bf16 and onnxruntime fp32 / int8
 on the real data, with the deltas to fp32.
 
-    python benchmarks/quantization.py                          # every shipped model
+    python benchmarks/quantization.py                          # every shipped model that streams
     python benchmarks/quantization.py yolox-ir-s runs/x/weights/last.pt --quick
     python benchmarks/quantization.py chal-ir-s --keep-fp32 /head/field/ --json quant.json
     python benchmarks/quantization.py yolox-gen-s --quick --sets "daub data20" --frame-check off
@@ -43,8 +43,9 @@ from mistd.inference.detector import load_detector
 from mistd.inference.export import export_deploy_onnx
 from mistd.inference.predictor import OnnxDetector, Predictor
 from mistd.inference.quantize import calibration_frames, int8_settings, quantize_int8
+from mistd.inference.streaming import streamed_shipped_weights
 from mistd.io import write_text_atomic
-from mistd.weights import read_weights, shipped_weights
+from mistd.weights import read_weights
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 PRECISIONS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
@@ -156,7 +157,9 @@ def export(name: str, cache: Path, args) -> dict[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help="shipped names or checkpoints (default: all)")
+    parser.add_argument(
+        "models", nargs="*", help="shipped names or checkpoints (default: those that stream)"
+    )
     parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--calibration-frames", type=int, default=300)
     parser.add_argument(
@@ -176,7 +179,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    models = args.models or shipped_weights()
+    models = args.models or streamed_shipped_weights()
     sets = [(n, how) for n, how in data_sets(args.quick) if not args.sets or n in args.sets]
     results: dict = {}
     print(f"{'model':18s} {'precision':11s} " + " ".join(f"{n:>16s}" for n, _ in sets))

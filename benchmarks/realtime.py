@@ -7,7 +7,7 @@ config, in every execution mode, side by side in one run.
     python benchmarks/realtime.py mf-residual-ir-s --sizes 256x320 --chal-sizes --modes \
         --threads-sweep 1 2 4 --throughput        # thread counts; frames/s per core
 
-Rows: each model (shipped names or checkpoints; default every shipped model) at 256x320 and
+Rows: each model (shipped names or checkpoints; default every shipped model that streams) at 256x320 and
 512x640, and CHAL's config (zoo `chal`, T=5, the shared fixture weights when present) at 256x256
 and 512x512. Columns: ms/frame median and p90 of
 
@@ -53,11 +53,11 @@ from mistd.inference.bench import interleaved_times
 from mistd.inference.detector import ClipDetector, load_detector
 from mistd.inference.export import export_deploy_onnx
 from mistd.inference.onnx_runtime import OnnxDetector
+from mistd.inference.streaming import streamed_shipped_weights
 from mistd.inference.video_predictor import VideoPredictor
 from mistd.io import write_text_atomic
 from mistd.models.complexity import count_macs
 from mistd.models.ops import postprocess
-from mistd.weights import shipped_weights
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 MODES = ("torch clip", "torch stream", "torch bf16", "ort fp32", "ort int8")
@@ -239,7 +239,7 @@ def measure_row(row: dict, args, official) -> dict:
 def rows(args) -> list[dict]:
     """Models x sizes to measure (built lazily, one at a time)."""
     out = []
-    for name in args.models or shipped_weights():
+    for name in args.models or streamed_shipped_weights():
         for size in args.sizes:
             out.append({"name": Path(name).stem, "source": name, "size": size, "kind": "shipped"})
     if args.chal_sizes:
@@ -357,7 +357,9 @@ def throughput(row: dict, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help="shipped names or checkpoints (default: all)")
+    parser.add_argument(
+        "models", nargs="*", help="shipped names or checkpoints (default: those that stream)"
+    )
     parser.add_argument("--sizes", nargs="*", default=["256x320", "512x640"])
     parser.add_argument("--chal-sizes", type=int, nargs="*", default=[256, 512])
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES)

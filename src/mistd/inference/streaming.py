@@ -40,3 +40,11 @@ def supports_streaming(model: nn.Module) -> bool:
         isinstance(model, ClipDetectorModule)
         and type(model).streaming_parts is not ClipDetectorModule.streaming_parts
     )
+
+
+def streamed_shipped_weights() -> list[str]:
+    """The shipped weights whose family streams (and so exports to ONNX and quantizes): the
+    speed and reduced-precision benchmarks' default models (`tinyseg-gen-s` runs in clip mode)."""
+    from mistd.weights import read_weights, shipped_weights
+
+    return [n for n in shipped_weights() if supports_streaming(read_weights(n).build_model())]
