@@ -7,7 +7,8 @@ config, in every execution mode, side by side in one run.
     python benchmarks/realtime.py mf-residual-ir-s --sizes 256x320 --chal-sizes --modes \
         --threads-sweep 1 2 4 --throughput        # thread counts; frames/s per core
 
-Rows: each model (shipped names or checkpoints; default every shipped model that streams) at 256x320 and
+Rows: each model (shipped names or checkpoints; default: the shipped models that stream) at
+256x320 and
 512x640, and CHAL's config (zoo `chal`, T=5, the shared fixture weights when present) at 256x256
 and 512x512. Columns: ms/frame median and p90 of
 
