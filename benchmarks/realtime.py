@@ -8,8 +8,8 @@ config, in every execution mode, side by side in one run.
         --threads-sweep 1 2 4 --throughput        # thread counts; frames/s per core
 
 Rows: each model (shipped names or checkpoints; default: the shipped models that stream) at
-256x320 and 512x640, and CHAL's config (zoo `chal`, T=5, the shared fixture weights when present) at 256x256
-and 512x512. Columns: ms/frame median and p90 of
+256x320 and 512x640, and CHAL's config (zoo `chal`, T=5, the shared fixture weights when
+present) at 256x256 and 512x512. Columns: ms/frame median and p90 of
 
 - `torch clip`: `ClipDetector.detect` on the T-frame window (letterbox T frames, clip forward,
   decoding, NMS), what clip mode costs per frame;
