@@ -16,8 +16,8 @@ present) at 256x256 and 512x512. Columns: ms/frame median and p90 of
 - `torch stream` / `torch bf16`: `VideoPredictor.push` (one backbone pass per frame) in fp32 and
   with bf16 autocast;
 - `ort fp32` / `ort int8`: `OnnxDetector.push` on the deployable graph and on its int8
-  quantization (calibrated on `--calibration-frames` drone_ir train frames; accuracy:
-  `benchmarks/quantization.py`);
+  quantization (calibrated on `--calibration-frames` drone_ir train frames, with the model's own
+  int8 settings, `mistd.inference.quantize.int8_settings`; accuracy: `benchmarks/quantization.py`);
 - `official`: the official CHAL clip forward on the same window (`--official`, CHAL rows only;
   network forward only, no decoding), and each mode's speed-up over it.
 
