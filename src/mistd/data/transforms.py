@@ -144,11 +144,11 @@ class LetterboxInfo:
         detections = detections.to("cpu")
         boxes = self.boxes_to_original(detections.boxes.float().numpy())
         boxes, keep = clip_to_frame(boxes, *self.original_size)
-        keep = torch.from_numpy(keep)
+        inside = torch.from_numpy(keep)
         return Detections(
-            torch.from_numpy(boxes[keep.numpy()]),
-            detections.scores.float()[keep],
-            detections.labels.long()[keep],
+            torch.from_numpy(boxes[keep]),
+            detections.scores.float()[inside],
+            detections.labels.long()[inside],
             detections.maps,
         )
 

@@ -518,13 +518,7 @@ def build_tinyseg(cfg: TinySegConfig) -> TinySeg:
         )
     if len(cfg.widths) < 2:
         raise InputError(f"model 'tinyseg': widths needs at least 2 levels, got {list(cfg.widths)}")
-    multiple = 2 ** (len(cfg.widths) - 1)
-    if cfg.input_size[0] % multiple or cfg.input_size[1] % multiple:
-        raise InputError(
-            f"model 'tinyseg': input_size {list(cfg.input_size)} must be multiples of {multiple} "
-            f"(2 ** (levels - 1) for {len(cfg.widths)} widths)"
-        )
-    return TinySeg(
+    model = TinySeg(
         num_classes=cfg.num_classes,
         widths=tuple(int(w) for w in cfg.widths),
         bce_weight=cfg.bce_weight,
@@ -532,6 +526,13 @@ def build_tinyseg(cfg: TinySegConfig) -> TinySeg:
         max_detections=cfg.max_detections,
         score_temperature=cfg.score_temperature,
     )
+    multiple = model.size_multiple
+    if cfg.input_size[0] % multiple or cfg.input_size[1] % multiple:
+        raise InputError(
+            f"model 'tinyseg': input_size {list(cfg.input_size)} must be multiples of {multiple} "
+            f"(2 ** (levels - 1) for {len(cfg.widths)} widths)"
+        )
+    return model
 
 
 ZOO: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {

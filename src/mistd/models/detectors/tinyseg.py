@@ -16,7 +16,7 @@ output, not a fraction of one cell. TinySeg is the smallest such network that fi
   above `decode_floor`; its box is the blob of pixels around it whose probability is above
   `mask_level` x the peak's (`blob_boxes`). A peak inside a box already kept is the same blob.
 
-Widths: (16, 32, 64, 128) channels at strides 1, 2, 4, 8 (0.47 M parameters), receptive field
+Widths: (16, 32, 64, 128) channels at strides 1, 2, 4, 8 (0.49 M parameters), receptive field
 ~ 70 px. Not streamed (one frame: nothing to cache) and not exported to ONNX (the export graph
 decodes YOLOX head maps).
 """
@@ -154,10 +154,6 @@ class TinySeg(nn.Module):
         )
         self.out = nn.Conv2d(widths[0], self.num_classes, 1)
         nn.init.constant_(self.out.bias, -4.0)  # start near "no target" (p ~ 0.02)
-
-    @property
-    def strides(self) -> tuple[int, ...]:
-        return (1,)
 
     @property
     def size_multiple(self) -> int:
