@@ -1,8 +1,11 @@
-"""Box geometry in numpy (no torch): IoU and greedy NMS of xyxy boxes."""
+"""Box geometry in numpy (no torch): IoU and greedy NMS of xyxy boxes, boxes of blobs in a
+probability map (dense models such as `tinyseg`)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+BLOB_WINDOW = 48  # px each side of a peak searched for its blob (boxes up to 97 px)
 
 
 def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -43,3 +46,69 @@ def clip_to_frame(boxes: np.ndarray, height: int, width: int) -> tuple[np.ndarra
         clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0.0, height)
         keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     return clipped, keep
+
+
+def blob_boxes(
+    prob: np.ndarray,
+    score: np.ndarray,
+    decode_floor: float,
+    mask_level: float,
+    max_detections: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One class's maps `[H, W]` -> `(boxes [N, 4] xyxy, scores [N])`, highest first.
+
+    Candidates are the local maxima (3x3) of `score` above `decode_floor`; each one's box is the
+    8-connected blob of `prob` pixels >= `mask_level` x its peak probability around it (within
+    `BLOB_WINDOW` px); a peak inside a box already kept is dropped (same blob). At most
+    `max_detections` boxes. `score` is any map ordered like `prob` (`TinySeg` gives the
+    tempered probability, which does not round to 1.0 where `prob` does).
+    """
+    import cv2
+
+    height, width = prob.shape
+    peaks = (score >= cv2.dilate(score, np.ones((3, 3), np.uint8))) & (score > decode_floor)
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-score[ys, xs], kind="stable")
+    boxes: list[list[float]] = []
+    scores: list[float] = []
+    for k in order:
+        y, x = int(ys[k]), int(xs[k])
+        if any(b[0] <= x < b[2] and b[1] <= y < b[3] for b in boxes):
+            continue
+        y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
+        window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
+        blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
+        _, labels = cv2.connectedComponents(blob, connectivity=8)
+        rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
+        boxes.append(
+            [x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1.0, y0 + rows.max() + 1.0]
+        )
+        scores.append(float(score[y, x]))
+        if len(boxes) >= max_detections:
+            break
+    boxes_array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    boxes_array[:, [0, 2]] = boxes_array[:, [0, 2]].clip(0, width)
+    boxes_array[:, [1, 3]] = boxes_array[:, [1, 3]].clip(0, height)
+    return boxes_array, np.asarray(scores, dtype=np.float32)
+
+
+def blob_detections(
+    prob: np.ndarray,
+    score: np.ndarray,
+    decode_floor: float,
+    mask_level: float,
+    max_detections: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class maps `[C, H, W]` -> `(boxes [N, 4] xyxy float32, scores [N] float32, labels [N]
+    int64)`: `blob_boxes` of each class, the `max_detections` highest of all, highest first."""
+    boxes, scores, labels = [], [], []
+    for cls in range(len(prob)):
+        b, s = blob_boxes(prob[cls], score[cls], decode_floor, mask_level, max_detections)
+        boxes.append(b)
+        scores.append(s)
+        labels.append(np.full(len(s), cls, dtype=np.int64))
+    scores_all = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+    order = np.argsort(-scores_all, kind="stable")[:max_detections]
+    if not boxes:
+        return np.zeros((0, 4), np.float32), scores_all, np.zeros(0, np.int64)
+    return np.concatenate(boxes)[order], scores_all[order], np.concatenate(labels)[order]

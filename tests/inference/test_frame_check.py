@@ -11,6 +11,7 @@ from mistd.frame_check import (
     FrameCheck,
     FrameCheckStage,
     frame_noise,
+    median,
     resolve_frame_check,
 )
 from mistd.inference.results import Results
@@ -30,6 +31,15 @@ def test_noise_is_measured_in_the_frames_own_grey_levels():
         frame = rng.normal(100.0, sigma, (200, 200)).astype(np.float32)
         # the residual after a sigma-2 blur keeps most, not all, of white noise
         assert 0.7 * sigma < frame_noise(frame) < 1.05 * sigma
+
+
+def test_median_is_numpys():
+    rng = np.random.default_rng(2)
+    for shape in ((1,), (2,), (7,), (10, 12), (49, 49), (3, 4, 5)):
+        values = rng.normal(size=shape).astype(np.float32)
+        assert median(values) == pytest.approx(float(np.median(values)), abs=1e-7)
+    ties = rng.integers(0, 4, (64, 64)).astype(np.float32)
+    assert median(ties) == float(np.median(ties))
 
 
 def test_regrow_fits_the_target_and_contrast_sinks_a_noise_box():

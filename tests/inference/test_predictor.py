@@ -326,6 +326,20 @@ def test_onnx_files_go_to_the_one_dispatch_point(tmp_path: Path):
         Predictor(path)
 
 
+def test_threads_are_checked_and_set(tmp_path: Path):
+    import torch
+
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(InputError, match="threads must be a whole number >= 1"):
+            Predictor("tophat", threads=bad)
+    before = torch.get_num_threads()
+    try:
+        Predictor(tiny_detector("yolox-s"), threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_predictor_module_imports_no_torch():
     code = (
         "import sys, mistd, mistd.inference.predictor, mistd.inference.results; "

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from mistd.boxes import blob_boxes
 from mistd.errors import InputError
-from mistd.models.detectors.tinyseg import blob_boxes, paint_boxes
+from mistd.models.detectors.tinyseg import paint_boxes
 from mistd.models.zoo import build_model
 
 
@@ -142,14 +143,64 @@ def test_predictor_runs_it_at_the_frames_own_size(tmp_path):
     assert predictor.detector._window.detector.input_size == (96, 160)
 
 
-def test_export_says_which_families_export(tmp_path):
+def test_exports_the_deployable_graph_only(tmp_path):
     from mistd.inference import export
 
     model, _ = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [64, 64]})
-    for write in (export.export_deploy_onnx, export.export_clip_onnx, export.export_streaming_onnx):
-        with pytest.raises(InputError, match="not exported to ONNX.*YOLOX-head"):
+    for write in (export.export_clip_onnx, export.export_streaming_onnx):
+        with pytest.raises(InputError, match="deployable graph only.*drop --raw"):
             write(model, tmp_path / "x.onnx", (64, 64))
     assert not (tmp_path / "x.onnx").exists()
+
+
+def _blob_frame() -> np.ndarray:
+    """A 90x130 noisy frame with three bright 3x3 blobs (one at the edge)."""
+    frame = np.random.default_rng(1).normal(60, 3, (90, 130))
+    for y, x in ((20, 30), (60, 90), (88, 5)):
+        frame[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] += 80
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def test_deployable_graph_detects_as_torch_does(tmp_path):
+    """The exported graph's maps, decoded by onnxruntime's detector, give the torch model's
+    detections (boxes exactly, scores to 1e-5) at the frame's own size."""
+    from mistd.inference.export import export_deploy_onnx
+    from mistd.inference.onnx_backend import check_deploy_graph
+    from mistd.inference.onnx_runtime import read_onnx_metadata
+    from mistd.inference.predictor import Predictor
+
+    checkpoint = _checkpoint(tmp_path)
+    torch_predictor = Predictor(checkpoint, keep_all=True)
+    model = torch_predictor.detector.model
+    path = export_deploy_onnx(
+        model, tmp_path / "tinyseg.onnx", (64, 64), dynamic=True, thresholds={"display": 0.4}
+    )
+    assert check_deploy_graph(model, path, (64, 96)) < 1e-4
+    meta = read_onnx_metadata(path)
+    assert meta["decoder"] == "blobs" and meta["blobs"]["max_detections"] == 100
+    onnx_predictor = Predictor(str(path), keep_all=True, threads=1)
+    assert onnx_predictor.thresholds.display == 0.4
+    session = onnx_predictor.detector.runtime.session
+    assert session.get_session_options().intra_op_num_threads == 1
+    frame = _blob_frame()
+    expected, got = torch_predictor.push(frame), onnx_predictor.push(frame)
+    top = min(len(expected), 10)
+    assert top > 0 and len(got) >= top
+    np.testing.assert_array_equal(got.boxes[:top], expected.boxes[:top])
+    np.testing.assert_allclose(got.scores[:top], expected.scores[:top], atol=1e-5)
+    assert (got.boxes[:, 2] <= 130).all() and (got.boxes[:, 3] <= 90).all()
+
+
+def test_input_stride_runs_coarser_and_answers_at_full_resolution():
+    model, _ = build_model(
+        "tinyseg", {"widths": [4, 8, 16], "input_size": [64, 64], "input_stride": 2}
+    )
+    assert model.size_multiple == 8
+    logits = model(torch.rand(2, 1, 3, 32, 48))
+    assert logits.shape == (2, 1, 32, 48)
+    assert model.encoder[0][0].in_channels == 4  # the 2x2 sub-images of the frame
+    with pytest.raises(InputError, match="multiples of 64"):  # 2 x 2**5 for six levels
+        build_model("tinyseg", {"widths": [2] * 6, "input_size": [96, 96], "input_stride": 2})
 
 
 def test_boxes_are_clipped_to_the_frame_and_padding_boxes_dropped():

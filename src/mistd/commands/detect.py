@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, old_option
+from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, THREADS, old_option
 
 DETECT_HELP = """Run a detector on a video, image, image folder, data set, webcam or stream.
 
@@ -90,6 +90,7 @@ def register(app: typer.Typer) -> None:
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
         ),
         frame_check: str = FRAME_CHECK,
+        threads: int | None = THREADS,
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",
@@ -117,6 +118,7 @@ def register(app: typer.Typer) -> None:
             precision=precision,
             maps=maps,
             frame_check=frame_check,
+            threads=threads,
             confirm_tracks=confirm_tracks,
             display_threshold=display_threshold,
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, old_option
+from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, THREADS, old_option
 from mistd.errors import InputError
 
 EVAL_DETS_HELP = """Score a COCO result file against COCO ground truth (official mAP50/P/R/F1).
@@ -177,6 +177,7 @@ def register(app: typer.Typer) -> None:
             "convolutional, targets keep their pixel size) or 'trained' (its training size).",
         ),
         frame_check: str = FRAME_CHECK,
+        threads: int | None = THREADS,
         confirm_tracks: bool = typer.Option(
             False,
             "--confirm-tracks",
@@ -202,6 +203,7 @@ def register(app: typer.Typer) -> None:
             device=device,
             input_size=input_size,
             frame_check=frame_check,
+            threads=threads,
             confirm_tracks=confirm_tracks,
             keep_all=True,
         )

@@ -35,3 +35,12 @@ FRAME_CHECK = typer.Option(
     "says), on, off, or key=value pairs (margin=0: boxes tight around the target, as SIRST "
     "draws them). See mistd.frame_check.",
 )
+
+
+# CPU threads of a trained model's forward (`Predictor(threads=...)`), on detect, eval, track, demo.
+THREADS = typer.Option(
+    None,
+    "--threads",
+    help="Trained models: CPU threads of the forward (default: one per core). Give 1 to each "
+    "process when several cameras or jobs share the cores.",
+)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, old_option
+from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, THREADS, old_option
 from mistd.errors import InputError, check_options
 
 TRACK_HELP = """Detect and track small targets in a video, an image folder or a data set.
@@ -127,6 +127,7 @@ def register(app: typer.Typer) -> None:
             "'trained', as `mistd eval`.",
         ),
         frame_check: str = FRAME_CHECK,
+        threads: int | None = THREADS,
         merge_classes: bool = typer.Option(
             True,
             "--merge-classes/--keep-classes",
@@ -178,6 +179,7 @@ def register(app: typer.Typer) -> None:
             input_size=input_size,
             stream=stream,
             frame_check=frame_check,
+            threads=threads,
             keep_all=True,
         )
         config = predictor.tracker_config(list(overrides or []))

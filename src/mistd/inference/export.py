@@ -23,7 +23,9 @@ min_input_size, strides, model class) that `mistd.inference.onnx_backend` reads.
 takes one letterboxed frame plus the cached features of the window's earlier frames and returns the
 frame's top candidates as boxes (decoded in the graph), with the class names, the input size rule
 and the preprocessing in its metadata; `mistd.inference.onnx_runtime.OnnxDetector` runs it
-without torch.
+without torch. A dense model (`tinyseg`: probability maps, not head maps) exports only this graph:
+its outputs are the maps of `blob_maps`, `OnnxDetector` decodes them to boxes (metadata
+`mistd.decoder` = `blobs`).
 
 An export emits no warning of its own (`tests/inference/test_onnx.py` exports every zoo model with
 warnings as errors): a `torch.jit.TracerWarning` means a Python decision on a traced value that
@@ -90,7 +92,7 @@ def _metadata(model: nn.Module, kind: str, input_size: tuple[int, int], dynamic:
         "mistd.frame_stride": str(int(getattr(model, "frame_stride", 1))),
         "mistd.input_size": json.dumps(list(input_size)),
         "mistd.min_input_size": json.dumps(list(_min_export_size(model))),
-        "mistd.strides": json.dumps(list(model.strides)),
+        "mistd.strides": json.dumps(list(getattr(model, "strides", ()))),
         "mistd.dynamic_size": str(bool(dynamic)),
     }
 
@@ -128,15 +130,26 @@ def streaming_onnx_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(f"{stem}.frame.onnx"), path.with_name(f"{stem}.clip.onnx")
 
 
-def check_export_size(model: nn.Module, input_size: tuple[int, int]) -> None:
+def decodes_blobs(model: nn.Module) -> bool:
+    """Whether `model` is a dense model (`tinyseg`) whose detections are blobs of its
+    `blob_maps` (probability, score) rather than decoded head maps."""
+    return callable(getattr(model, "blob_maps", None))
+
+
+def check_export_size(model: nn.Module, input_size: tuple[int, int], deploy: bool = False) -> None:
     """Raise InputError unless `input_size` (H, W) can be exported: positive multiples of 32, at
     least `model.min_export_size()` (see module docstring); or unless `model` is of a family
-    that exports (the YOLOX-head families, which stream)."""
-    if not supports_streaming(model):
+    that exports (the YOLOX-head families, which stream; a dense model, `deploy` graph only)."""
+    if decodes_blobs(model) and not deploy:
+        raise InputError(
+            f"{type(model).__name__} exports as a deployable graph only (its outputs are "
+            "probability maps, not head maps to stream): drop --raw"
+        )
+    if not supports_streaming(model) and not decodes_blobs(model):
         raise InputError(
             f"{type(model).__name__} is not exported to ONNX (the graphs are a YOLOX-head "
-            "family's: yolox-s, mf-baseline, mf-residual, chal and their variants); run it with "
-            "torch"
+            "family's: yolox-s, mf-baseline, mf-residual, chal and their variants, or tinyseg's "
+            "deployable graph); run it with torch"
         )
     h, w = check_input_size(input_size, "export size")
     min_h, min_w = _min_export_size(model)
@@ -365,6 +378,27 @@ class DeployStep(nn.Module):
         return outputs
 
 
+class BlobDeployStep(nn.Module):
+    """The deployable graph of a dense model (`decodes_blobs`): `forward(frame [B, H, W]) ->
+    (prob [B, C, H, W], score [B, C, H, W])`, its `blob_maps` of the letterboxed gray frame
+    (normalised in the graph as `DeployStep` does: its first channel, the one the model reads);
+    `mistd.boxes.blob_detections` turns them
+    into boxes outside the graph (connected components have no ONNX operator)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        from mistd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+        self.model = model
+        self.num_frames = 1
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gray = (frame.unsqueeze(1) / 255.0 - self.mean[:, :1]) / self.std[:, :1]  # [B, 1, H, W]
+        return self.model.blob_maps(self.model.logits(gray))
+
+
 def deploy_metadata(
     model: nn.Module,
     input_size: tuple[int, int],
@@ -376,7 +410,7 @@ def deploy_metadata(
     """The `mistd.*` metadata of a deployable step graph (what `OnnxDetector` needs)."""
     from mistd.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_VALUE
 
-    num_classes = int(model.head.num_classes)
+    num_classes = int(model.num_classes)
     names = list(class_names) if class_names else [f"class{i}" for i in range(num_classes)]
     if len(names) != num_classes:
         raise InputError(f"{len(names)} class names for a model of {num_classes} classes")
@@ -404,6 +438,11 @@ def deploy_metadata(
             "mistd.precision": "fp32",
         }
     )
+    if decodes_blobs(model):
+        meta["mistd.decoder"] = "blobs"
+        meta["mistd.blobs"] = json.dumps(
+            {"mask_level": float(model.mask_level), "max_detections": int(model.max_detections)}
+        )
     return meta
 
 
@@ -426,11 +465,23 @@ def export_deploy_onnx(
     `thresholds` (the weights' display / operating / track scores, `mistd.thresholds`) and
     `frame_check` (`mistd.frame_check`) when given.
 
+    A dense model (`decodes_blobs`) gets `BlobDeployStep`'s graph instead: outputs `prob` and
+    `score` maps, metadata `decoder` = `blobs` (`top_k`, `nms_iou` unused).
+
     Raises InputError for an `input_size` that cannot be exported (`check_export_size`), a model
     without streaming parts, or class names that do not match the model.
     """
-    check_export_size(model, input_size)
+    check_export_size(model, input_size, deploy=True)
     model = model.eval()
+    if decodes_blobs(model):
+        meta = deploy_metadata(model, input_size, dynamic, class_names, top_k, None)
+        meta["mistd.feature_strides"] = "[]"
+        _add_settings(meta, thresholds, frame_check)
+        axes = {"frame": {0: "batch", **_spatial_axes(dynamic, 1)}}
+        axes.update({n: {0: "batch", **_spatial_axes(dynamic, 2)} for n in ("prob", "score")})
+        frame = torch.rand(1, *input_size) * 255
+        step = BlobDeployStep(model).eval()
+        return _export(step, (frame,), Path(path), ["frame"], ["prob", "score"], axes, meta)
     step = DeployStep(model, top_k=top_k, nms_iou=nms_iou).eval()
     h, w = input_size
     frame = torch.rand(1, h, w) * 255
@@ -460,8 +511,13 @@ def export_deploy_onnx(
         axes[name] = {0: "batch", **level}
     meta = deploy_metadata(model, input_size, dynamic, class_names, top_k, nms_iou)
     meta["mistd.feature_strides"] = json.dumps(feature_strides)
+    _add_settings(meta, thresholds, frame_check)
+    return _export(step, (frame, *past), Path(path), ["frame", *past_names], outputs, axes, meta)
+
+
+def _add_settings(meta: dict[str, str], thresholds: dict | None, frame_check: dict | None) -> None:
+    """The weights' run-time settings into a deployable graph's metadata, where given."""
     if thresholds is not None:
         meta["mistd.thresholds"] = json.dumps({k: float(v) for k, v in thresholds.items()})
     if frame_check is not None:
         meta["mistd.frame_check"] = json.dumps(frame_check)
-    return _export(step, (frame, *past), Path(path), ["frame", *past_names], outputs, axes, meta)

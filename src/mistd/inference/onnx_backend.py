@@ -170,13 +170,20 @@ def check_deploy_graph(
     """Worst relative L2 error between a deployable step graph (`export_deploy_onnx`) run by
     onnxruntime and `DeployStep(model)` in torch, on a batch of 2 random frames and windows:
     over the top scores, the boxes of the 10 best candidates (unless their scores tie) and the
-    new frame's features."""
-    from mistd.inference.export import DeployStep
+    new frame's features; a dense model's graph (`BlobDeployStep`): its score map (relative) and
+    its probability map (absolute: on random frames it is ~1e-7 everywhere, where a relative
+    error measures float rounding)."""
+    from mistd.inference.export import BlobDeployStep, DeployStep, decodes_blobs
 
-    step = DeployStep(model, top_k=top_k).eval()
     session = _session(path, None, None)
     generator = torch.Generator().manual_seed(0)
     frame = torch.rand(2, *input_size, generator=generator) * 255
+    if decodes_blobs(model):
+        prob, score = BlobDeployStep(model).eval()(frame)
+        got_prob, got_score = session.run(["prob", "score"], {"frame": frame.numpy()})
+        relative = torch.linalg.vector_norm(torch.from_numpy(got_score) - score) / score.norm()
+        return max(float(relative), float((torch.from_numpy(got_prob) - prob).abs().max()))
+    step = DeployStep(model, top_k=top_k).eval()
     names = [i.name for i in session.get_inputs()]
     past = []
     if step.num_frames > 1:

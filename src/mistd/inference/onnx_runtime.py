@@ -11,8 +11,11 @@ candidates (decoded boxes, scores, labels) and its own features out. This class 
 (a multi-frame model streams: one backbone pass per frame), letterboxes frames as the metadata says
 (the official preprocessing: Pillow bicubic, gray 128 padding; 16-bit frames x 255/65535), drops
 candidates below `decode_floor` and runs class-aware NMS (in the graph when it was exported with
-NMS, else here in numpy), and maps boxes back to the frame. Everything it needs is in the file's
-`mistd.*` metadata: class names, clip length and frame stride, input size rule, preprocessing.
+NMS, else here in numpy), and maps boxes back to the frame. A dense model's graph (`tinyseg`,
+metadata `decoder` = `blobs`) returns probability maps instead: their blobs are its boxes
+(`mistd.boxes.blob_detections`, as the torch model decodes them). Everything it needs is in the
+file's `mistd.*` metadata: class names, clip length and frame stride, input size rule,
+preprocessing.
 
 Outputs equal the torch streaming path's (`mistd.inference.video_predictor.VideoPredictor`) up to
 float rounding; `tests/inference/test_onnx_runtime.py` checks it, and that importing and running
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mistd.boxes import clip_to_frame
+from mistd.boxes import blob_detections, clip_to_frame
 from mistd.errors import InputError
 from mistd.frames import to_gray
 from mistd.thresholds import DECODE_FLOOR
@@ -265,6 +268,8 @@ class OnnxDetector:
                 "graph exported without NMS",
                 self.path,
             )
+        self.decoder = str(meta.get("decoder", "yolox"))  # "blobs": the graph returns maps
+        self.blobs = dict(meta.get("blobs", {}))
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.feature_names = [n for n in self.output_names if n.startswith("feature_")]
         self.past_names = [i.name for i in self.session.get_inputs() if i.name.startswith("past_")]
@@ -419,7 +424,42 @@ class OnnxDetector:
         import time
 
         start = time.perf_counter()
-        boxes, scores, labels = outputs[0][batch], outputs[1][batch], outputs[2][batch]
+        if self.decoder == "blobs":
+            boxes, scores, labels = blob_detections(
+                outputs[0][batch],
+                outputs[1][batch],
+                self.decode_floor,
+                float(self.blobs.get("mask_level", 0.5)),
+                int(self.max_candidates or self.blobs.get("max_detections", 100)),
+            )
+            start = self._timed("blobs", start)
+        else:
+            boxes, scores, labels = outputs[0][batch], outputs[1][batch], outputs[2][batch]
+            index = self._selected(outputs, boxes, scores, labels, batch, start)
+            boxes, scores, labels = boxes[index], scores[index], labels[index]
+            start = time.perf_counter()
+        sx, sy, _, _, nw, nh = params
+        original, inside = clip_to_frame(
+            boxes_to_original(boxes, params), round(nh / sy), round(nw / sx)
+        )
+        result = (
+            original[inside],
+            scores[inside].astype(np.float32),
+            labels[inside].astype(np.int64),
+        )
+        self._timed("to original", start)
+        return result
+
+    def _selected(
+        self,
+        outputs: list[np.ndarray],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        batch: int,
+        start: float,
+    ) -> np.ndarray:
+        """Indices of the candidates kept (above `decode_floor`, after NMS), best first."""
         if self.max_candidates is not None and not self.nms_in_graph:
             top = self.max_candidates
             boxes, scores, labels = boxes[:top], scores[:top], labels[:top]
@@ -427,24 +467,13 @@ class OnnxDetector:
             selected = outputs[3]
             index = selected[selected[:, 0] == batch, 2]
             index = index[scores[index] >= self.decode_floor]
-            index = index[np.argsort(-scores[index], kind="stable")]
-            start = self._timed("filter + NMS (graph's selection)", start)
-        else:
-            keep = np.flatnonzero(scores >= self.decode_floor)
-            start = self._timed("filter", start)
-            index = keep[batched_nms(boxes[keep], scores[keep], labels[keep], self.nms_iou)]
-            start = self._timed("NMS", start)
-        sx, sy, _, _, nw, nh = params
-        original, inside = clip_to_frame(
-            boxes_to_original(boxes[index], params), round(nh / sy), round(nw / sx)
-        )
-        result = (
-            original[inside],
-            scores[index][inside].astype(np.float32),
-            labels[index][inside].astype(np.int64),
-        )
-        self._timed("to original", start)
-        return result
+            self._timed("filter + NMS (graph's selection)", start)
+            return index[np.argsort(-scores[index], kind="stable")]
+        keep = np.flatnonzero(scores >= self.decode_floor)
+        start = self._timed("filter", start)
+        index = keep[batched_nms(boxes[keep], scores[keep], labels[keep], self.nms_iou)]
+        self._timed("NMS", start)
+        return index
 
     def predict_frames(
         self, frames: Iterable[np.ndarray], bit_depth: int | None = None

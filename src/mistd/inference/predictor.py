@@ -466,17 +466,22 @@ def open_detector(
     backend: str = "torch",
     precision: str = "fp32",
     maps: bool = False,
+    threads: int | None = None,
 ) -> FrameDetector:
     """The `FrameDetector` for `model`: a classical detector name (`tophat`, `mpcm`, `temporal`,
     with `settings`: its config keys), a `.onnx` file, the name of shipped weights, a mistd
     checkpoint or an official CHAL `.pth` file, a `mistd.weights.Weights`, or a clip detector
-    object (`num_frames` + `detect`)."""
+    object (`num_frames` + `detect`). `threads`: see `Predictor`."""
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
     if isinstance(model, str | Path):
         text = str(model)
         if text.endswith(".onnx"):
             if not Path(text).is_file():
                 raise InputError("ONNX file not found", text)
-            return OnnxDetector(Path(text), input_size=input_size)
+            return OnnxDetector(Path(text), input_size=input_size, threads=threads)
         from mistd.classical import CLASSICAL
 
         if text in CLASSICAL and not Path(text).is_file():
@@ -486,6 +491,10 @@ def open_detector(
             f"key=value settings ({settings}) apply to classical detectors; trained weights keep "
             "the config they were trained with"
         )
+    if threads is not None:  # torch's intra-op threads are the process's
+        import torch
+
+        torch.set_num_threads(threads)
     options = dict(
         input_size=input_size, stream=stream, backend=backend, precision=precision, maps=maps
     )
@@ -574,6 +583,11 @@ class Predictor:
         maps: attach CHAL's intermediate maps (`Results.maps`; streaming, torch backend).
         backend, precision: trained models' streaming backend (`torch` / `onnxruntime`) and
             precision (`fp32` / `bf16`).
+        threads: CPU threads of a trained model's forward (None: the runtime's default, one per
+            core): an `.onnx` file's onnxruntime session; for torch models the process's
+            `torch.set_num_threads` (it holds for every torch model of the process). One thread
+            per process when several cameras or jobs share the cores (docs/results.md,
+            "Threads").
 
     Attributes:
         detector: the `FrameDetector`; `thresholds`: display / operating / track scores;
@@ -599,6 +613,7 @@ class Predictor:
         maps: bool = False,
         backend: str = "torch",
         precision: str = "fp32",
+        threads: int | None = None,
     ):
         self.detector = open_detector(
             model,
@@ -609,6 +624,7 @@ class Predictor:
             backend=backend,
             precision=precision,
             maps=maps,
+            threads=threads,
         )
         thresholds = self.detector.thresholds
         if display_threshold is not None:

@@ -494,10 +494,12 @@ class TinySegConfig:
     mask_level: float = 0.5
     max_detections: int = 100
     score_temperature: float = 4.0
+    input_stride: int = 1
 
     VALID_RANGES: ClassVar[dict[str, str]] = {
         **MODEL_RANGES,
         "widths": "[1, 1024]",
+        "input_stride": "[1, 4]",
         "bce_weight": "[0, 1000]",
         "mask_level": "(0, 1]",
         "max_detections": "[1, 10000]",
@@ -525,12 +527,13 @@ def build_tinyseg(cfg: TinySegConfig) -> TinySeg:
         mask_level=cfg.mask_level,
         max_detections=cfg.max_detections,
         score_temperature=cfg.score_temperature,
+        input_stride=cfg.input_stride,
     )
     multiple = model.size_multiple
     if cfg.input_size[0] % multiple or cfg.input_size[1] % multiple:
         raise InputError(
             f"model 'tinyseg': input_size {list(cfg.input_size)} must be multiples of {multiple} "
-            f"(2 ** (levels - 1) for {len(cfg.widths)} widths)"
+            f"(input_stride x 2 ** (levels - 1) for {len(cfg.widths)} widths)"
         )
     return model
 

@@ -14,26 +14,29 @@ output, not a fraction of one cell. TinySeg is the smallest such network that fi
 - `predict`: each local maximum of the map is a candidate, scored `sigmoid(logit / T)` at its
   peak (`score_temperature` T = 4: the probability's order, without its rounding to 1.0), kept
   above `decode_floor`; its box is the blob of pixels around it whose probability is above
-  `mask_level` x the peak's (`blob_boxes`). A peak inside a box already kept is the same blob.
+  `mask_level` x the peak's (`mistd.boxes.blob_boxes`, numpy: the onnxruntime path decodes the
+  exported graph's maps with it). A peak inside a box already kept is the same blob.
 
 Widths: (16, 32, 64, 128) channels at strides 1, 2, 4, 8 (0.49 M parameters), receptive field
-~ 70 px. Not streamed (one frame: nothing to cache) and not exported to ONNX (the export graph
-decodes YOLOX head maps).
+~ 70 px. `input_stride` s > 1 moves every level s times coarser without losing a pixel: the frame
+enters as s x s sub-images stacked as channels (space to depth), and the last layer gives s x s
+maps per class put back at full resolution (depth to space); s = 2 costs a quarter of the
+arithmetic (full-resolution convolutions of 16 channels are memory-bound on a CPU).
+
+Not streamed (one frame: nothing to cache); exported to ONNX as a deployable graph whose outputs
+are the two maps of `blob_maps`, decoded to boxes outside the graph.
 """
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mistd.boxes import blob_detections
 from mistd.models.detectors.base import check_clip
 from mistd.structures import Detections
 from mistd.thresholds import DECODE_FLOOR
-
-BLOB_WINDOW = 48  # px each side of a peak searched for its blob (boxes up to 97 px)
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -70,48 +73,6 @@ def paint_boxes(targets: list[torch.Tensor], num_classes: int, height: int, widt
     return maps
 
 
-def blob_boxes(
-    prob: np.ndarray,
-    score: np.ndarray,
-    decode_floor: float,
-    mask_level: float,
-    max_detections: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One class's maps `[H, W]` -> `(boxes [N, 4] xyxy, scores [N])`, highest first.
-
-    Candidates are the local maxima (3x3) of `score` above `decode_floor`; each one's box is the
-    8-connected blob of `prob` pixels >= `mask_level` x its peak probability around it (within
-    `BLOB_WINDOW` px); a peak inside a box already kept is dropped (same blob). At most
-    `max_detections` boxes. `score` is any map ordered like `prob` (`TinySeg` gives the
-    tempered probability, which does not round to 1.0 where `prob` does).
-    """
-    height, width = prob.shape
-    peaks = (score >= cv2.dilate(score, np.ones((3, 3), np.uint8))) & (score > decode_floor)
-    ys, xs = np.nonzero(peaks)
-    order = np.argsort(-score[ys, xs], kind="stable")
-    boxes: list[list[float]] = []
-    scores: list[float] = []
-    for k in order:
-        y, x = int(ys[k]), int(xs[k])
-        if any(b[0] <= x < b[2] and b[1] <= y < b[3] for b in boxes):
-            continue
-        y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
-        window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
-        blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
-        _, labels = cv2.connectedComponents(blob, connectivity=8)
-        rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
-        boxes.append(
-            [x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1.0, y0 + rows.max() + 1.0]
-        )
-        scores.append(float(score[y, x]))
-        if len(boxes) >= max_detections:
-            break
-    boxes_array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    boxes_array[:, [0, 2]] = boxes_array[:, [0, 2]].clip(0, width)
-    boxes_array[:, [1, 3]] = boxes_array[:, [1, 3]].clip(0, height)
-    return boxes_array, np.asarray(scores, dtype=np.float32)
-
-
 class TinySeg(nn.Module):
     """Encoder-decoder (U-Net) painting target boxes; see the module docstring.
 
@@ -125,6 +86,7 @@ class TinySeg(nn.Module):
             peak: the same order as the probability, but confident peaks keep distinct scores
             (the probability of a trained model rounds to exactly 1.0 for many of them, and a
             threshold cannot rank what it cannot tell apart).
+        input_stride: stride of the first level (space to depth in, depth to space out).
     """
 
     num_frames = 1
@@ -138,27 +100,30 @@ class TinySeg(nn.Module):
         mask_level: float = 0.5,
         max_detections: int = 100,
         score_temperature: float = 4.0,
+        input_stride: int = 1,
     ):
         super().__init__()
+        self.input_stride = int(input_stride)
         self.score_temperature = float(score_temperature)
         self.num_classes = int(num_classes)
         self.bce_weight = float(bce_weight)
         self.mask_level = float(mask_level)
         self.max_detections = int(max_detections)
         self.encoder = nn.ModuleList(
-            [conv_block(1, widths[0])]
+            [conv_block(self.input_stride**2, widths[0])]
             + [conv_block(widths[i - 1], widths[i]) for i in range(1, len(widths))]
         )
         self.decoder = nn.ModuleList(
             [conv_block(widths[i + 1] + widths[i], widths[i]) for i in range(len(widths) - 1)]
         )
-        self.out = nn.Conv2d(widths[0], self.num_classes, 1)
+        self.out = nn.Conv2d(widths[0], self.num_classes * self.input_stride**2, 1)
         nn.init.constant_(self.out.bias, -4.0)  # start near "no target" (p ~ 0.02)
 
     @property
     def size_multiple(self) -> int:
-        """Input sides must be multiples of this (one halving per encoder level)."""
-        return 2 ** (len(self.encoder) - 1)
+        """Input sides must be multiples of this (one halving per encoder level, after the
+        first level's stride)."""
+        return self.input_stride * 2 ** (len(self.encoder) - 1)
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         """`clip [B, T, 3, H, W]` (key frame last) -> logits `[B, C, H, W]`."""
@@ -166,7 +131,14 @@ class TinySeg(nn.Module):
         multiple = self.size_multiple
         if clip.shape[-2] % multiple or clip.shape[-1] % multiple:
             raise ValueError(f"input sides must be multiples of {multiple}, got {clip.shape[-2:]}")
-        x = standardize(clip[:, -1, :1])
+        return self.logits(clip[:, -1, :1])
+
+    def logits(self, frames: torch.Tensor) -> torch.Tensor:
+        """Normalised gray key frames `[B, 1, H, W]` -> logits `[B, C, H, W]` (no checks: the
+        export traces it)."""
+        x = standardize(frames)
+        if self.input_stride > 1:
+            x = F.pixel_unshuffle(x, self.input_stride)  # [B, s*s, H/s, W/s]
         skips = []
         for i, block in enumerate(self.encoder):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
@@ -174,7 +146,8 @@ class TinySeg(nn.Module):
         for i in range(len(self.decoder) - 1, -1, -1):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = self.decoder[i](torch.cat([x, skips[i]], dim=1))
-        return self.out(x)
+        x = self.out(x)
+        return F.pixel_shuffle(x, self.input_stride) if self.input_stride > 1 else x
 
     def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Soft IoU + `bce_weight` x BCE against the painted boxes.
@@ -197,32 +170,27 @@ class TinySeg(nn.Module):
             "num_fg": painted.sum().detach(),
         }
 
+    def blob_maps(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits `[B, C, H, W]` -> `(prob, score)`, each `[B, C, H, W]`: the probability and the
+        tempered score (`sigmoid(logit / score_temperature)`) a detection is decoded from."""
+        logits = logits.float()
+        return torch.sigmoid(logits), torch.sigmoid(logits / self.score_temperature)
+
     @torch.no_grad()
     def predict(
         self, clip: torch.Tensor, decode_floor: float = DECODE_FLOOR, nms_iou: float = 0.65
     ) -> list[Detections]:
         """Detections of each key frame (boxes xyxy in input pixels; `nms_iou` unused: one box
         per blob). Call `.eval()` first."""
-        logits = self.forward(clip).float()
-        probs = torch.sigmoid(logits).cpu().numpy()
-        tempered = torch.sigmoid(logits / self.score_temperature).cpu().numpy()
+        probs, tempered = (m.cpu().numpy() for m in self.blob_maps(self.forward(clip)))
         out = []
         for prob, score in zip(probs, tempered, strict=True):
-            boxes, scores, labels = [], [], []
-            for cls in range(len(prob)):
-                b, s = blob_boxes(
-                    prob[cls], score[cls], decode_floor, self.mask_level, self.max_detections
-                )
-                boxes.append(b)
-                scores.append(s)
-                labels.append(np.full(len(s), cls, dtype=np.int64))
-            scores_all = np.concatenate(scores)
-            order = np.argsort(-scores_all, kind="stable")[: self.max_detections]
+            boxes, scores, labels = blob_detections(
+                prob, score, decode_floor, self.mask_level, self.max_detections
+            )
             out.append(
                 Detections(
-                    torch.from_numpy(np.concatenate(boxes)[order]),
-                    torch.from_numpy(scores_all[order]),
-                    torch.from_numpy(np.concatenate(labels)[order]),
+                    torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels)
                 )
             )
         return out
