@@ -7,8 +7,9 @@ For each input size (320x256, 640x512) and each host (`yolox-s`, `mf-residual` T
 built twice from one seed (P2 off / on) and its single-frame forward (`[1, T, 3, H, W]`, the
 streamed per-frame work of yolox-s; the whole clip for mf-residual) is timed interleaved, one
 thread, median and p90 of `--repeats` calls, with the machine's load printed beside (figures on a
-loaded machine are only comparable within one run). Then `tinyseg` (the shipped
-`tinyseg-gen-s`'s widths) interleaved with yolox-s with P2 (the shipped `yolox-gen-s`'s network).
+loaded machine are only comparable within one run). Then `tinyseg` at full resolution
+(`input_stride` 1, the first `tinyseg-gen-s`) and on 2x2 sub-images (`input_stride` 2, the
+shipped one) interleaved with yolox-s with P2 (the shipped `yolox-gen-s`'s network).
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def main() -> None:
                 torch.randn(1, 1, 3, h, w),
             ),
             "tinyseg": (build_model("tinyseg")[0].eval(), torch.randn(1, 1, 3, h, w)),
+            "tinyseg input_stride 2": (
+                build_model("tinyseg", {"input_stride": 2})[0].eval(),
+                torch.randn(1, 1, 3, h, w),
+            ),
         }
         times = time_interleaved(models, args.repeats)
         for key, (m, x) in models.items():

@@ -9,7 +9,8 @@
 #   bash benchmarks/tinyseg.sh ship RUN THRESHOLD     # package it as tinyseg-gen-s
 #
 # Budgets are steps and seeds (batch 8, 192x192 windows at the frames' own scale, one CPU
-# thread: about 1.5 s per step on this project's 2-core machine with a second job beside it).
+# thread: about 0.3 s per step with input_stride 2, 1.4 s without, on this project's 2-core
+# machine with a second job beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs}
