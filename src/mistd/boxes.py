@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 BLOB_WINDOW = 48  # px each side of a peak searched for its blob (boxes up to 97 px)
+BLOB_CHUNK = 256  # candidate peaks checked against the kept boxes at once
 
 
 def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,22 +69,32 @@ def blob_boxes(
     height, width = prob.shape
     peaks = (score >= cv2.dilate(score, np.ones((3, 3), np.uint8))) & (score > decode_floor)
     ys, xs = np.nonzero(peaks)
-    order = np.argsort(-score[ys, xs], kind="stable")
+    order = np.argsort(-score[ys, xs], kind="stable")  # candidates, best first
+    ys, xs = ys[order], xs[order]
+    covered = np.zeros((height, width), bool)  # pixels of the boxes kept so far
     boxes: list[list[float]] = []
     scores: list[float] = []
-    for k in order:
-        y, x = int(ys[k]), int(xs[k])
-        if any(b[0] <= x < b[2] and b[1] <= y < b[3] for b in boxes):
-            continue
-        y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
-        window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
-        blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
-        _, labels = cv2.connectedComponents(blob, connectivity=8)
-        rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
-        boxes.append(
-            [x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1.0, y0 + rows.max() + 1.0]
-        )
-        scores.append(float(score[y, x]))
+    # a peak inside a kept box is the same blob; a quantized or noisy map has tens of thousands
+    # of peaks above the floor: they are dropped a chunk at a time, and the survivors of a chunk
+    # checked one by one (a box kept meanwhile may cover them)
+    for start in range(0, len(ys), BLOB_CHUNK):
+        chunk = slice(start, start + BLOB_CHUNK)
+        for i in start + np.flatnonzero(~covered[ys[chunk], xs[chunk]]):
+            y, x = int(ys[i]), int(xs[i])
+            if covered[y, x]:
+                continue
+            y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
+            window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
+            blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
+            _, labels = cv2.connectedComponents(blob, connectivity=8)
+            rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
+            top, left = y0 + int(rows.min()), x0 + int(cols.min())
+            bottom, right = y0 + int(rows.max()) + 1, x0 + int(cols.max()) + 1
+            boxes.append([left, top, right, bottom])
+            scores.append(float(score[y, x]))
+            covered[top:bottom, left:right] = True
+            if len(boxes) >= max_detections:
+                break
         if len(boxes) >= max_detections:
             break
     boxes_array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)

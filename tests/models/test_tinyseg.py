@@ -52,6 +52,16 @@ def test_blob_boxes_one_box_per_blob_highest_first():
     assert boxes.shape == (0, 4)
 
 
+def test_a_plateau_is_one_candidate():
+    """A flat region (a quantized map, constant padding) is one peak, not one per pixel."""
+    prob = np.zeros((60, 80), np.float32)
+    prob[10:30, 10:40] = 0.5
+    prob[45, 60] = 0.9
+    boxes, scores = blob_boxes(prob, prob, decode_floor=0.05, mask_level=0.5, max_detections=100)
+    np.testing.assert_array_equal(boxes, [[60, 45, 61, 46], [10, 10, 40, 30]])
+    np.testing.assert_allclose(scores, [0.9, 0.5])
+
+
 def test_saturated_peaks_keep_distinct_scores():
     """Two blobs whose probability rounds to 1.0 are still ranked by their logits."""
     model, _ = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [32, 32]})
