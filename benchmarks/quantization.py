@@ -19,8 +19,8 @@ class-agnostic:
 
 - `drone_ir val`: the val sample, 570 key frames spread evenly over the 57 val clips, each with
   its own causal window (`evaluate_sampled`, as `benchmarks/cross_camera.py`); `--quick`: 114;
-- `anti_uav 4.avi` (501 frames, streamed; `--quick`: the first 200) and `daub data20` (100 frames,
-  streamed).
+- `anti_uav 4.avi` (501 frames, streamed; `--quick`: the first 200), `daub data20` (100 frames,
+  streamed) and `sirst_v2 val` (157 single frames; the tiny-target model's own set).
 
 Exports and int8 graphs are cached under `--cache`, one int8 graph per setting (delete the folder
 to re-export). Data from ../shared.
@@ -73,6 +73,8 @@ def data_sets(quick: bool) -> list[tuple[str, dict]]:
     index = REAL / "daub_data20" / "coco_val_DAUB_data20.txt"
     if index.exists():
         sets.append(("daub data20", {"path": index, "root": REAL / "daub_data20"}))
+    if (REAL / "sirst_v2" / "splits" / "val.txt").exists():
+        sets.append(("sirst_v2 val", {"path": REAL / "sirst_v2", "select": "val"}))
     if not sets:
         sys.exit(f"no data found under {REAL}")
     return sets
@@ -85,7 +87,9 @@ def score(detector, how: dict) -> float:
         data = read_dataset(how["path"], select=how["select"], classes=data_classes_for(detector))
         metrics = evaluate_sampled(detector, data, how["sample"])
         return metrics.get("breakdown", {}).get("class_agnostic", metrics)["mAP50"]
-    data = read_dataset(how["path"], root=how.get("root"), classes="target")
+    data = read_dataset(
+        how["path"], root=how.get("root"), select=how.get("select"), classes="target"
+    )
     metrics, _ = evaluate_with_breakdown(
         detector, data, progress=False, max_frames=how.get("max_frames")
     )
