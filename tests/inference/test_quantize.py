@@ -89,3 +89,38 @@ def test_calibration_feeds_each_frame_at_the_size_the_graph_runs_it(tmp_path):
         feeds = [reader.get_next() for _ in range(3)]
         assert reader.get_next() is None
         assert [f["frame"].shape[1:] for f in feeds] == sizes
+
+
+def test_a_dense_graph_quantizes_its_layers_only(tmp_path):
+    """tinyseg's deployable graph: its encoder / decoder / output convs are quantized, the frame's
+    standardisation and the sigmoids stay fp32; a setting that leaves no layer is refused
+    (onnxruntime would read the empty list as "every node")."""
+    import onnx
+    import torch
+
+    from mistd.inference.quantize import quantizable_nodes
+    from mistd.models.zoo import build_model
+
+    torch.manual_seed(0)
+    model, _ = build_model("tinyseg", {"widths": [4, 8, 16], "input_size": [64, 64]})
+    fp32 = export_deploy_onnx(model.eval(), tmp_path / "fp32.onnx", (64, 64), dynamic=True)
+    layers = quantizable_nodes(fp32)
+    assert layers and all(n.startswith(("/encoder.", "/decoder.", "/out/")) for n in layers)
+    assert not any("Sigmoid" in n or "ReduceMean" in n for n in layers)
+    rng = np.random.default_rng(0)
+    runs = [[(rng.integers(0, 255, (64, 96), dtype=np.uint8), 8)] for _ in range(2)]
+    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", runs, {"sources": "random"}, keep_fp32=())
+    graph = onnx.load(str(int8)).graph
+    # QDQ: a quantized op reads DequantizeLinear outputs and feeds a QuantizeLinear
+    requantized = {i for n in graph.node if n.op_type == "QuantizeLinear" for i in n.input}
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    sigmoids = [n for n in graph.node if n.op_type == "Sigmoid"]
+    assert len(sigmoids) == 2 and not any(set(n.output) & requantized for n in sigmoids)
+    means = [n for n in graph.node if n.op_type == "ReduceMean"]  # the frame's standardisation
+    assert means and not any(set(n.input) & dequantized for n in means)
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert convs and all(set(n.input) & dequantized for n in convs)  # every layer quantized
+    boxes, scores, _ = OnnxDetector(int8, threads=1).push(runs[0][0][0])
+    assert len(boxes) == len(scores)
+    with pytest.raises(InputError, match="no layer left to quantize"):
+        quantize_int8(fp32, tmp_path / "none.onnx", runs, {}, keep_fp32=("/",))
