@@ -72,7 +72,8 @@ class Int8Settings:
 # chal-ir-s needs no entry: the defaults 67.3 on the val sample (fp32 67.6) and 74.5 on `4.avi`
 # (74.5); with its head's concat, `_preds` and box branch in fp32 too 67.9 on the val sample.
 # mf-residual-ir-s loses 2.9 on `4.avi` (33.4 -> 30.4) with the defaults and 2.1 / 2.2 with this
-# rule / its whole head in fp32: no entry (the loss is not in its head; not found).
+# rule / its whole head in fp32, 3.1 / 2.7 / 1.6 with its temporal branch / neck / whole
+# backbone in fp32 (besides stem and dark2): no entry (the loss is spread over the network).
 # tinyseg-gen-s keeps its first encoder level in fp32 (the standardised frame, where a dim target
 # is a fraction of the frame's spread, quantized to uint8 is what it loses): SIRST-V2 val (fp32
 # 45.7) every layer int8 44.8, this setting 45.6.
