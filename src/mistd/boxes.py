@@ -118,8 +118,6 @@ def blob_detections(
         boxes.append(b)
         scores.append(s)
         labels.append(np.full(len(s), cls, dtype=np.int64))
-    scores_all = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+    scores_all = np.concatenate(scores)
     order = np.argsort(-scores_all, kind="stable")[:max_detections]
-    if not boxes:
-        return np.zeros((0, 4), np.float32), scores_all, np.zeros(0, np.int64)
     return np.concatenate(boxes)[order], scores_all[order], np.concatenate(labels)[order]

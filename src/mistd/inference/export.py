@@ -382,8 +382,8 @@ class BlobDeployStep(nn.Module):
     """The deployable graph of a dense model (`decodes_blobs`): `forward(frame [B, H, W]) ->
     (prob [B, C, H, W], score [B, C, H, W])`, its `blob_maps` of the letterboxed gray frame
     (normalised in the graph as `DeployStep` does: its first channel, the one the model reads);
-    `mistd.boxes.blob_detections` turns them
-    into boxes outside the graph (connected components have no ONNX operator)."""
+    `mistd.boxes.blob_detections` turns them into boxes outside the graph (connected components
+    have no ONNX operator)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
