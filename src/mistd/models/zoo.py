@@ -353,6 +353,9 @@ class CHALConfig:
     # vanilla, not isolated) and its downsampling ("unshuffle" or "strided"); DGR is `loss.dgr`.
     gils: ShortcutVariant = "off"
     gils_down: DownsampleKind = "unshuffle"
+    # A stride-4 head level for 2-5 px targets (not in the paper): the key frame's C2 and the
+    # gated stride-8 feature through `mistd.models.necks.p2.StrideFourLevel`, strides (8, 4).
+    p2: bool = False
     loss: LossConfig = field(default_factory=LossConfig)
 
     VALID_RANGES: ClassVar[dict[str, str]] = MODEL_RANGES
@@ -426,10 +429,11 @@ def build_chal(cfg: CHALConfig) -> CHAL:
             dropout=cfg.gate_dropout,
             residual=cfg.gate_residual,
         )
+    stride_four = build_p2(cfg, backbone, neck)  # P3 of the PAFPN has the fused `channels`
     head = YOLOXHead(
         num_classes=cfg.num_classes,
-        in_channels=(channels,),
-        strides=(8,),
+        in_channels=(channels,) if stride_four is None else (channels, stride_four.out_channels),
+        strides=(8,) if stride_four is None else (8, 4),
         hidden_channels=int(512 * w),
         prior_prob=cfg.prior_prob,
     )
@@ -447,6 +451,7 @@ def build_chal(cfg: CHALConfig) -> CHAL:
         num_frames=cfg.num_frames,
         per_frame_time=cfg.time_coordinate == "per_frame",
         bpfpn=build_bpfpn(cfg, backbone, neck),
+        stride_four=stride_four,
     )
     if cfg.freeze_unoptimised:
         freeze_parameters(model, ("relative_position_bias_table", "token_bias", "temporal_weights"))

@@ -69,13 +69,19 @@ class ClipDetectorModule(nn.Module):
         this default has no split (TypeError)."""
         raise TypeError(f"no streaming decomposition for {type(self).__name__}")
 
-    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present),
-        plus P2 (stride 4) last when the model has that level."""
+    def pyramid(self, frames: torch.Tensor) -> tuple[dict, tuple[torch.Tensor, ...]]:
+        """`(backbone features by stage name, (P3, P4, P5))` of frames `[N, 3, H, W]`, the
+        pyramid after BP-FPN when present."""
         features = self.backbone(frames)
         levels = self.neck(features)
         if self.bpfpn is not None:
             levels = self.bpfpn(features, levels)
+        return features, levels
+
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per-frame pyramid `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present),
+        plus P2 (stride 4) last when the model has that level."""
+        features, levels = self.pyramid(frames)
         # not a class attribute: nn.Module registers submodules per instance, and a class-level
         # None would shadow the registered one
         p2 = self._modules.get("p2")

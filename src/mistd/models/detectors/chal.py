@@ -13,7 +13,9 @@ Pipeline of one clip `[B, T, 3, H, W]` (key frame last):
 3. HAL: appearance anomaly of every frame (folded), then 3D-Swin motion verification -> anomaly
    `[B, 1, h, w]`;
 4. CRG: gate the key frame's fused feature by the anomaly, refine;
-5. YOLOX head at stride 8.
+5. YOLOX head at stride 8; with `p2` (a switch for 2-5 px targets, not in the paper) a second
+   head level at stride 4, from the key frame's backbone stage C2 (`dark2`) and the gated
+   stride-8 feature (`mistd.models.necks.p2.StrideFourLevel`).
 
 Every step is per-sample in eval mode, so folding frames and stacking the SNF evaluations changes
 nothing there (the fidelity tests check it against the official outputs and against per-frame
@@ -45,6 +47,7 @@ from mistd.models.detectors.base import ClipDetectorModule
 from mistd.models.heads.yolox_head import YOLOXHead
 from mistd.models.necks.bpfpn import BPFPN, add_pyramid_losses
 from mistd.models.necks.fold import TopDownFold
+from mistd.models.necks.p2 import StrideFourLevel
 from mistd.models.necks.pafpn import PAFPN
 from mistd.models.ops import postprocess
 from mistd.models.temporal.appearance_anomaly import AppearanceAnomaly
@@ -83,11 +86,15 @@ class CHAL(ClipDetectorModule):
         background_field: the SNF, or None (`snf=False`: temporal-mean background).
         appearance_anomaly, motion_verification: HAL, or both None (`hal=False`).
         gate: the CRG, or None (`crg=False`).
-        head: YOLOX head with one level at stride 8. criterion: assignment + loss.
+        head: YOLOX head with one level at stride 8 (two, strides 8 and 4, with `stride_four`).
+        criterion: assignment + loss.
         num_frames: T. per_frame_time: the paper's time coordinate (frame k of T at
             `t = k / (T-1)`, scaled by the field's alpha); False = the official constant t = 1.
+        stride_four: the stride-4 head level (`StrideFourLevel` of the key frame's C2 and the
+            gated stride-8 feature), or None (the official model).
 
-    `forward(clip [B, T, 3, H, W]) -> [map [B, 5 + num_classes, H/8, W/8]]`.
+    `forward(clip [B, T, 3, H, W]) -> [map [B, 5 + num_classes, H/8, W/8]]` (plus the stride-4
+    map `[B, 5 + num_classes, H/4, W/4]` with `stride_four`).
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class CHAL(ClipDetectorModule):
         num_frames: int,
         per_frame_time: bool = False,
         bpfpn: BPFPN | None = None,
+        stride_four: StrideFourLevel | None = None,
     ):
         super().__init__()
         if (appearance_anomaly is None) != (motion_verification is None):
@@ -124,6 +132,9 @@ class CHAL(ClipDetectorModule):
         self.per_frame_time = per_frame_time
         # BP-FPN (optional): GILS into each frame's P3 and DGR on its (P3, P4, P5), before the fold
         self.bpfpn = bpfpn
+        # not named `p2`: the base class would append it to every frame's pyramid, where CHAL's
+        # level reads the gated key-frame feature after the temporal parts
+        self.stride_four = stride_four
         self.register_buffer("prefix_index", prefix_indices(num_frames), persistent=False)
 
     def min_export_size(self) -> tuple[int, int]:
@@ -137,11 +148,31 @@ class CHAL(ClipDetectorModule):
         return _multiple_of_32(h * stride), _multiple_of_32(w * stride)
 
     # ----------------------------------------------------------------------------- the stages
+    def levels(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per-frame `(P3, P4, P5)` of frames `[N, 3, H, W]` (after BP-FPN when present), plus
+        the backbone's stride-4 stage C2 `[N, c2, H/4, W/4]` last with `stride_four`."""
+        features, levels = self.pyramid(frames)
+        if self.stride_four is not None:
+            levels = (*levels, features["dark2"])
+        return levels
+
+    def frame_parts(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per-frame work of independent frames `[N, 3, H, W]` (cacheable for streaming): `(fused
+        [N, C, H/8, W/8],)`, plus C2 `[N, c2, H/4, W/4]` with `stride_four`."""
+        levels = self.levels(frames)
+        fused = self.early_fusion(*self.fold(levels[:3]))
+        return (fused, *levels[3:])
+
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Fused stride-8 features of independent frames `[N, 3, H, W] -> [N, C, H/8, W/8]`
-        (cacheable per frame for streaming)."""
-        p3, p4, p5 = self.fold(self.levels(frames))
-        return self.early_fusion(p3, p4, p5)
+        """Fused stride-8 features of independent frames `[N, 3, H, W] -> [N, C, H/8, W/8]`."""
+        return self.frame_parts(frames)[0]
+
+    def head_outputs(self, neck: torch.Tensor, c2: torch.Tensor | None) -> list[torch.Tensor]:
+        """Head maps of the gated key-frame feature `neck [B, C, h, w]` (and, with
+        `stride_four`, of the stride-4 level built from the key frame's C2 `[B, c2, 2h, 2w]`)."""
+        if self.stride_four is None:
+            return self.head([neck])
+        return self.head([neck, self.stride_four(c2, neck)])
 
     def backgrounds(self, fused: torch.Tensor, frames: list[int] | None = None) -> torch.Tensor:
         """Predicted background of frames `frames` (default all) of each clip.
@@ -211,11 +242,13 @@ class CHAL(ClipDetectorModule):
         """`forward` plus the intermediate maps (`fused [B, T, C, h, w]`, the per-frame pyramid
         `levels` and those of `temporal`)."""
         levels = self.clip_levels(clip)
-        fused = self.early_fusion(*self.fold(levels)).unflatten(0, clip.shape[:2])
+        fused = self.early_fusion(*self.fold(levels[:3])).unflatten(0, clip.shape[:2])
         maps = self.temporal(fused)
         maps["fused"] = fused
-        maps["levels"] = levels  # per-frame (P3, P4, P5) [B*T, C_l, H_l, W_l], for BP-FPN's DGR
-        return self.head([maps["neck"]]), maps
+        # per-frame (P3, P4, P5) [B*T, C_l, H_l, W_l], for BP-FPN's DGR
+        maps["levels"] = levels[:3]
+        c2 = levels[3].unflatten(0, clip.shape[:2])[:, -1] if self.stride_four is not None else None
+        return self.head_outputs(maps["neck"], c2), maps
 
     def loss(self, clip: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Criterion terms plus BP-FPN's DGR term (`"dgr"`, option A) when configured."""

@@ -240,7 +240,8 @@ class StreamingBackgroundField(nn.Module):
 
 
 class CHALFrameEncoder(nn.Module):
-    """`[N, 3, H, W] -> (fused [N, C, h, w],)` or `(fused, SNF taps [N, 5*C/2, h, w])`."""
+    """`[N, 3, H, W] -> (fused [N, C, h, w][, SNF taps [N, 5*C/2, h, w]][, C2 [N, c2, 2h, 2w]])`:
+    the SNF's taps with the fast SNF, the backbone's stride-4 stage with the stride-4 level."""
 
     def __init__(self, model: CHAL, field: StreamingBackgroundField | None):
         super().__init__()
@@ -248,14 +249,15 @@ class CHALFrameEncoder(nn.Module):
         self.field = field
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        fused = self.model.frame_features(frames)
-        if self.field is None:
-            return (fused,)
-        return fused, self.field.taps(fused)
+        fused, *c2 = self.model.frame_parts(frames)
+        taps = () if self.field is None else (self.field.taps(fused),)
+        return (fused, *taps, *c2)
 
 
 class CHALClipHead(nn.Module):
-    """`fused [B, T, C, h, w] (, taps [B, T, 5*C/2, h, w]) -> head maps` (= `CHAL.forward`)."""
+    """`fused [B, T, C, h, w][, taps [B, T, 5*C/2, h, w]][, C2 [B, T, c2, 2h, 2w]] -> head maps`
+    (= `CHAL.forward`; the window's features in `CHALFrameEncoder`'s order, of which C2 is read
+    for the key frame only)."""
 
     def __init__(self, model: CHAL, field: StreamingBackgroundField | None):
         super().__init__()
@@ -274,17 +276,20 @@ class CHALClipHead(nn.Module):
         return self.field(fused, taps)
 
     def forward_with_maps(
-        self, fused: torch.Tensor, taps: torch.Tensor | None = None
+        self, fused: torch.Tensor, *rest: torch.Tensor
     ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
         """Head maps plus the intermediate maps of `CHAL.temporal` (and `fused`)."""
+        rest_list = list(rest)
+        c2 = rest_list.pop()[:, -1] if self.model.stride_four is not None else None
+        taps = rest_list[0] if rest_list else None
         maps = self.model.temporal(
             fused, backgrounds=lambda f, frames=None: self.backgrounds(f, taps, frames)
         )
         maps["fused"] = fused
-        return self.model.head([maps["neck"]]), maps
+        return self.model.head_outputs(maps["neck"], c2), maps
 
-    def forward(self, fused: torch.Tensor, taps: torch.Tensor | None = None) -> list[torch.Tensor]:
-        return self.forward_with_maps(fused, taps)[0]
+    def forward(self, fused: torch.Tensor, *rest: torch.Tensor) -> list[torch.Tensor]:
+        return self.forward_with_maps(fused, *rest)[0]
 
 
 def _chal_field(model: CHAL, fast_snf: bool) -> StreamingBackgroundField | None:
