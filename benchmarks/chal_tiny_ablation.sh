@@ -6,8 +6,9 @@
 #
 # Variants: `chal` (full), `chal-no-snf` (model.snf=false: temporal-mean background),
 # `chal-no-hal` (model.hal=false: the key frame's reconstruction residual as the anomaly),
-# `chal-no-crg` (model.crg=false: plain amplification F * (1 + A)), and `mf-baseline` (none of the
-# three). Step-matched: the same data (benchmarks/configs/chal_tiny.yaml: drone_ir train clips
+# `chal-no-crg` (model.crg=false: plain amplification F * (1 + A)), `mf-baseline` (none of the
+# three), and `chal-p2` (model.p2=true: the full model plus a stride-4 head level; its new level
+# and head branch start fresh). Step-matched: the same data (benchmarks/configs/chal_tiny.yaml: drone_ir train clips
 # shrunk 2-4x, half of them with 1-3 painted 2-5 px moving targets; 160x160 windows, T=3,
 # width 0.25), steps, batch 8, lr 1e-3 and seeds. Every parameter trains (no freezing: the
 # per-frame features have to learn targets a quarter of the size they were trained on).
@@ -39,12 +40,13 @@ variant_args() {
   chal-no-hal) echo "--model chal --init chal-ir-s model.hal=false" ;;
   chal-no-crg) echo "--model chal --init chal-ir-s model.crg=false" ;;
   mf-baseline) echo "--model mf-baseline --init mf-baseline-ir-s" ;;
+  chal-p2) echo "--model chal --init chal-ir-s model.p2=true" ;;
   esac
 }
 
 mkdir -p "$RUNS/eval"
 for seed in "${SEEDS[@]}"; do
-  for variant in chal chal-no-snf chal-no-hal chal-no-crg mf-baseline; do
+  for variant in chal chal-no-snf chal-no-hal chal-no-crg mf-baseline chal-p2; do
     run=$variant-seed$seed
     if [[ ! -f "$RUNS/$run/weights/last.pt" ]]; then
       rm -rf "${RUNS:?}/$run" # an unfinished run starts over (same seed, same draws)

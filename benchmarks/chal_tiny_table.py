@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-VARIANTS = ("chal", "chal-no-snf", "chal-no-hal", "chal-no-crg", "mf-baseline")
+VARIANTS = ("chal", "chal-no-snf", "chal-no-hal", "chal-no-crg", "mf-baseline", "chal-p2")
 SHRINK = {"drone_val_x2": (128, 160), "drone_val_x4": (64, 96)}
 COLUMNS = ("daub20", *SHRINK)
 

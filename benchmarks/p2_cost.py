@@ -3,13 +3,13 @@ and without it, and of the full-resolution `tinyseg`, side by side.
 
     python benchmarks/p2_cost.py [--width 0.25] [--repeats 30]
 
-For each input size (320x256, 640x512) and each host (`yolox-s`, `mf-residual` T=3), the model is
-built twice from one seed (P2 off / on) and its single-frame forward (`[1, T, 3, H, W]`, the
-streamed per-frame work of yolox-s; the whole clip for mf-residual) is timed interleaved, one
-thread, median and p90 of `--repeats` calls, with the machine's load printed beside (figures on a
-loaded machine are only comparable within one run). Then `tinyseg` at full resolution
-(`input_stride` 1, the first `tinyseg-gen-s`) and on 2x2 sub-images (`input_stride` 2, the
-shipped one) interleaved with yolox-s with P2 (the shipped `yolox-gen-s`'s network).
+For each input size (320x256, 640x512) and each host (`yolox-s`, `mf-residual` and `chal` T=3;
+`--hosts`), the model is built twice from one seed (P2 off / on) and its forward (`[1, T, 3,
+H, W]`: the streamed per-frame work of yolox-s; the whole clip for the others) is timed
+interleaved, one thread, median and p90 of `--repeats` calls, with the machine's load printed
+beside (figures on a loaded machine are only comparable within one run). Then `tinyseg` at full
+resolution (`input_stride` 1, the first `tinyseg-gen-s`) and on 2x2 sub-images (`input_stride`
+2, the shipped one) interleaved with yolox-s with P2 (the shipped `yolox-gen-s`'s network).
 """
 
 from __future__ import annotations
@@ -54,17 +54,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--hosts", nargs="*", default=["yolox-s", "mf-residual", "chal"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(_load())
     print("| host | input | P2 | GMAC | ms median | ms p90 | ratio (on / off) |")
     print("|---|---|---|---|---|---|---|")
-    for name in ("yolox-s", "mf-residual"):
+    for name in args.hosts:
         for h, w in ((256, 320), (512, 640)):
             models = {}
             for p2 in (False, True):
                 torch.manual_seed(0)
-                model, cfg = build_model(name, {"width": args.width, "p2": p2})
+                # CHAL as chal-ir-s: 3 frames (its streamed work is per frame, its clip forward
+                # is timed here as mf-residual's)
+                frames = {"num_frames": 3} if name == "chal" else {}
+                model, cfg = build_model(name, {"width": args.width, "p2": p2, **frames})
                 models[p2] = (model.eval(), torch.randn(1, cfg.num_frames, 3, h, w))
             macs = {p2: count_macs(m, x) / 1e9 for p2, (m, x) in models.items()}
             times = time_interleaved(models, args.repeats)
