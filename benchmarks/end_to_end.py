@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from realtime import Cycle, machine_load  # the sibling benchmark's frame pool and load reading
 
 from mistd.inference.bench import interleaved_times
 from mistd.inference.predictor import Predictor
@@ -47,12 +47,6 @@ SOURCES = {
     "drone_ir": REAL / "drone_ir" / "videos" / "IR_DRONE_013.mp4",
 }
 MODES = ("torch", "ort fp32", "ort int8")
-
-
-def machine_load() -> str:
-    pressure = Path("/proc/pressure/cpu")
-    psi = pressure.read_text().split("\n")[0] if pressure.exists() else "n/a"
-    return f"load average {os.getloadavg()[0]:.2f}, CPU pressure ({psi})"
 
 
 def frames_of(source: str, count: int, decoded: int = 60) -> tuple[list[np.ndarray], float]:
@@ -91,18 +85,15 @@ def exported(weights: str, precision: str, cache: Path, calibration_frames: int)
     return path
 
 
-class Pushes:
-    """Calls `predictor.push` on the next frame of a pool (the stream rolls on), with the
-    process's torch threads set to `threads` first (torch's setting is global)."""
+def threaded_push(predictor: Predictor, threads: int):
+    """`predictor.push`, with the process's torch threads set to `threads` first (torch's
+    setting is global: runners of several counts take turns)."""
 
-    def __init__(self, predictor: Predictor, frames: list[np.ndarray], threads: int):
-        self.predictor, self.frames, self.threads, self.next = predictor, frames, threads, 0
+    def push(frame: np.ndarray):
+        torch.set_num_threads(threads)
+        return predictor.push(frame)
 
-    def __call__(self):
-        torch.set_num_threads(self.threads)
-        frame = self.frames[self.next % len(self.frames)]
-        self.next += 1
-        return self.predictor.push(frame)
+    return push
 
 
 def main() -> None:
@@ -138,7 +129,8 @@ def main() -> None:
                     continue
                 for threads in args.threads:
                     predictor = Predictor(model, threads=threads, keep_frames=False)
-                    runners[weights, mode, threads] = Pushes(predictor, frames, threads)
+                    push = threaded_push(predictor, threads)
+                    runners[weights, mode, threads] = Cycle(push, frames)
         report: dict = {}
         times = interleaved_times(runners, args.repeats, args.warmup, report)
         print(f"\n{source} ({w}x{h}), decoding {decode_ms:.1f} ms/frame; {report}")
