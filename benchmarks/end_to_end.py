@@ -8,7 +8,9 @@ the display threshold), at 1 and 2 CPU threads, side by side in one run.
 
 Modes per model, each at every `--threads` count (`Predictor(..., threads=n)`):
 
-- `torch`: the weights file, streamed (clip mode for tinyseg) by torch in fp32;
+- `torch`: the weights file, streamed (clip mode for tinyseg) by torch in fp32 (the convolutions'
+  BatchNorm folded, channels-last on the CPU: as the `Predictor` runs weights it loads);
+- `torch bf16`: the same under bf16 autocast (`precision="bf16"`; decoding in fp32);
 - `ort fp32` / `ort int8`: the graphs `mistd export --weights W --dynamic [--precision int8]`
   writes (the int8 one with the weights' own int8 settings, calibrated on `--calibration`
   drone_ir train frames), exported once into `--cache`, run by onnxruntime.
@@ -46,7 +48,7 @@ SOURCES = {
     "4.avi": REAL / "anti_uav" / "4.avi",
     "drone_ir": REAL / "drone_ir" / "videos" / "IR_DRONE_013.mp4",
 }
-MODES = ("torch", "ort fp32", "ort int8")
+MODES = ("torch", "torch bf16", "ort fp32", "ort int8")
 
 
 def frames_of(source: str, count: int, decoded: int = 60) -> tuple[list[np.ndarray], float]:
@@ -124,11 +126,14 @@ def main() -> None:
         runners = {}
         for weights in models:
             for mode in args.modes:
-                model = weights if mode == "torch" else graphs[weights, mode]
+                model = weights if mode.startswith("torch") else graphs[weights, mode]
                 if model is None:
                     continue
+                precision = "bf16" if mode == "torch bf16" else "fp32"
                 for threads in args.threads:
-                    predictor = Predictor(model, threads=threads, keep_frames=False)
+                    predictor = Predictor(
+                        model, threads=threads, keep_frames=False, precision=precision
+                    )
                     push = threaded_push(predictor, threads)
                     runners[weights, mode, threads] = Cycle(push, frames)
         report: dict = {}

@@ -63,9 +63,29 @@ REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 MODES = ("torch clip", "torch stream", "torch bf16", "ort fp32", "ort int8")
 
 
+def cpu_model() -> str:
+    """The CPU's model name and its vector / matrix extensions that the kernels use (machines
+    of the same name differ: timings are comparable only on the same CPU)."""
+    name, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name == "unknown CPU":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return f"{name} ({' '.join(f for f in wanted if f in flags) or 'no AVX2'})"
+
+
 def machine_load() -> dict:
-    """Load average (1, 5, 15 min) and CPU pressure (PSI some avg10 / avg60, %)."""
-    load = {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count()}
+    """CPU model, load average (1, 5, 15 min) and CPU pressure (PSI some avg10 / avg60, %)."""
+    load = {"cpu": cpu_model(), "loadavg": [round(v, 2) for v in os.getloadavg()]}
+    load["cpus"] = os.cpu_count()
     try:
         with open("/proc/pressure/cpu") as f:
             fields = dict(item.split("=") for item in f.readline().split()[1:])

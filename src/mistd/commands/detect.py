@@ -84,7 +84,9 @@ def register(app: typer.Typer) -> None:
             "torch", "--backend", help="--weights streaming backend: torch or onnxruntime."
         ),
         precision: str = typer.Option(
-            "fp32", "--precision", help="--weights streaming precision: fp32 or bf16 (opt-in)."
+            "fp32",
+            "--precision",
+            help="--weights precision: fp32, or bf16 (opt-in: autocast, decoding in fp32).",
         ),
         maps: bool = typer.Option(
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."

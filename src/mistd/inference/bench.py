@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from mistd.errors import check_options
+from mistd.inference.optimize import set_channels_last
 from mistd.inference.streaming import streaming_parts
-from mistd.inference.video_predictor import VideoPredictor, set_channels_last
+from mistd.inference.video_predictor import VideoPredictor
 from mistd.models.complexity import count_macs, count_parameters
 
 

@@ -54,6 +54,7 @@ class ClipDetector:
         num_frames: clip length T the model expects.
         frame_stride: frames between its clip frames in the video (the model's; 1 if unset).
         input_size: model input (h, w).
+        precision: `fp32`, or `bf16` (the forward under CPU/CUDA autocast; decoding in fp32).
     """
 
     def __init__(
@@ -67,8 +68,12 @@ class ClipDetector:
         nms_iou: float = 0.65,
         config: dict[str, Any] | None = None,
         name: str = "",
+        precision: str = "fp32",
     ):
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
         self.device = torch.device(device)
+        self.precision = precision
         self.model = model.to(self.device).eval()
         self.num_frames = int(num_frames)
         self.frame_stride = int(getattr(model, "frame_stride", 1))
@@ -105,9 +110,11 @@ class ClipDetector:
             tensors.append(tensor)
             infos.append(info)
         batch = torch.stack(tensors).to(self.device)
-        predictions = self.model.predict(
-            batch, decode_floor=self.decode_floor, nms_iou=self.nms_iou
-        )
+        bf16 = self.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            predictions = self.model.predict(
+                batch, decode_floor=self.decode_floor, nms_iou=self.nms_iou
+            )
         out = []
         for pred, info in zip(predictions, infos, strict=True):
             out.append(info.detections_to_original(pred))

@@ -28,6 +28,7 @@ from torch import nn
 from mistd.data.clips import causal_window, frame_stride_of, window_span
 from mistd.data.transforms import LetterboxInfo, check_input_size, to_model_input
 from mistd.decoding import decode_outputs
+from mistd.inference.optimize import set_channels_last
 from mistd.inference.streaming import streaming_parts
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
@@ -53,18 +54,6 @@ def key_frame_maps(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if name in maps:
             out[name] = maps[name][0, 0]
     return out
-
-
-def set_channels_last(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Put every Conv2d weight in channels-last (or back to contiguous) memory format.
-
-    Only 2-D convolutions (4-D weights) change; Conv3d and linear layers keep their layout.
-    """
-    memory_format = torch.channels_last if enabled else torch.contiguous_format
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            module.to(memory_format=memory_format)
-    return model
 
 
 class VideoPredictor:

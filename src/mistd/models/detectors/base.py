@@ -119,5 +119,6 @@ class ClipDetectorModule(nn.Module):
     ) -> list[Detections]:
         """Detections of each key frame (boxes xyxy in input pixels). Call `.eval()` first:
         like any module, BatchNorm/Dropout follow the module's mode."""
-        decoded = self.decode(self.forward(clip))
+        # fp32 decoding also under bf16 autocast (box centres of a 640-px frame need it)
+        decoded = self.decode([o.float() for o in self.forward(clip)])
         return postprocess(decoded, decode_floor=decode_floor, nms_iou=nms_iou)

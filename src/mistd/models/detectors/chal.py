@@ -277,6 +277,7 @@ class CHAL(ClipDetectorModule):
         not compute are absent.
         """
         outputs, maps = self.forward_with_maps(clip)
+        outputs = [o.float() for o in outputs]  # fp32 decoding also under bf16 autocast
         detections = postprocess(self.decode(outputs), decode_floor=decode_floor, nms_iou=nms_iou)
         if not return_maps:
             return detections

@@ -182,7 +182,8 @@ class TinySeg(nn.Module):
     ) -> list[Detections]:
         """Detections of each key frame (boxes xyxy in input pixels; `nms_iou` unused: one box
         per blob). Call `.eval()` first."""
-        probs, tempered = (m.cpu().numpy() for m in self.blob_maps(self.forward(clip)))
+        logits = self.forward(clip).float()  # fp32 maps also under bf16 autocast
+        probs, tempered = (m.cpu().numpy() for m in self.blob_maps(logits))
         out = []
         for prob, score in zip(probs, tempered, strict=True):
             boxes, scores, labels = blob_detections(

@@ -1,0 +1,105 @@
+"""Inference rewrites (`mistd.inference.optimize`): folded BatchNorm and channels-last layout keep
+every zoo model's outputs; bf16 runs the clip-mode (non-streaming) path too."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mistd.inference.optimize import fold_batch_norms, set_channels_last
+from mistd.models.zoo import ZOO, build_model
+
+
+def with_trained_statistics(model: nn.Module) -> nn.Module:
+    """Random BatchNorm statistics and affine parameters (a fresh model's are the identity, which
+    a wrong fold would not show)."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            c = module.num_features
+            module.running_mean.copy_(torch.randn(c, generator=generator) * 0.5)
+            module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(c, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.randn(c, generator=generator) * 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["yolox-s", "mf-baseline", "mf-residual", "chal", "tinyseg"])
+def test_folded_channels_last_model_equals_the_original(name):
+    torch.manual_seed(0)
+    model, cfg = build_model(name, ZOO[name][0].tiny_overrides())
+    model = with_trained_statistics(model)
+    batch_norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    fast = set_channels_last(fold_batch_norms(copy.deepcopy(model)))
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in fast.modules()) < batch_norms / 4
+    clip = torch.rand(1, cfg.num_frames, 3, 64, 96)
+    with torch.no_grad():
+        expected, got = model(clip), fast(clip)
+    for want, have in zip(
+        expected if isinstance(expected, list) else [expected],
+        got if isinstance(got, list) else [got],
+        strict=True,
+    ):
+        torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-4)
+
+
+def test_fold_refuses_a_training_model():
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_batch_norms(model.train())
+
+
+def test_predictor_folds_only_the_models_it_builds(tmp_path):
+    """Weights loaded by name or path are folded; a module the caller built stays as it is."""
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.predictor import Predictor
+
+    model, cfg = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    clip_detector = ClipDetector(model, num_frames=cfg.num_frames, input_size=(64, 64))
+    Predictor(clip_detector)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) > 0
+
+
+def test_bf16_runs_a_clip_mode_model_near_fp32():
+    """tinyseg (no streaming) under bf16 autocast: its probability maps near fp32's, detections
+    decoded from fp32 maps."""
+    from mistd.inference.detector import ClipDetector
+
+    torch.manual_seed(0)
+    model, cfg = build_model("tinyseg", ZOO["tinyseg"][0].tiny_overrides())
+    model = with_trained_statistics(model)
+    clip = torch.rand(1, cfg.num_frames, 3, 64, 96)
+    with torch.no_grad():
+        fp32 = model.blob_maps(model(clip))[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(clip)
+        bf16 = model.blob_maps(logits.float())[0]
+    assert logits.dtype == torch.bfloat16  # autocast did run the convolutions in bf16
+    assert (bf16 - fp32).abs().max() < 0.05
+    frames = np.full((1, 64, 96), 40, np.uint8)
+    frames[0, 30:33, 50:53] = 250
+    detector = ClipDetector(model, num_frames=cfg.num_frames, input_size=(64, 96), precision="bf16")
+    detections = detector.detect(frames, 8)
+    assert detections.boxes.dtype == detections.scores.dtype == torch.float32
+    with pytest.raises(ValueError, match="precision"):
+        ClipDetector(model, num_frames=1, input_size=(64, 64), precision="fp16")
+
+
+def test_predictor_runs_shipped_tinyseg_in_bf16_folded_and_channels_last():
+    """Weights the `Predictor` loads itself: BatchNorm folded, convolutions channels-last on the
+    CPU; bf16 accepted for a model that does not stream."""
+    from mistd.inference.predictor import Predictor
+
+    predictor = Predictor("tinyseg-gen-s", precision="bf16")
+    model = predictor.detector.model
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    frame = np.full((64, 96), 40, np.uint8)
+    frame[30:33, 50:53] = 250
+    results = predictor(frame)
+    assert results.boxes.shape[1:] == (4,) and len(results.scores) == len(results.boxes)
