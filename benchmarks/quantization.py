@@ -188,7 +188,8 @@ def main() -> None:
     results: dict = {}
     print(f"{'model':18s} {'precision':11s} " + " ".join(f"{n:>16s}" for n, _ in sets))
     for name in models:
-        paths = export(name, args.cache, args)
+        onnx = any(p.startswith("onnx") for p in args.precisions)
+        paths = export(name, args.cache, args) if onnx else {}  # torch only: nothing to export
         rows = results.setdefault(name, {})
         for precision in args.precisions:
             detector = make_predictor(precision, name, paths, args.frame_check)

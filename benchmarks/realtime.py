@@ -14,7 +14,8 @@ present) at 256x256 and 512x512. Columns: ms/frame median and p90 of
 - `torch clip`: `ClipDetector.detect` on the T-frame window (letterbox T frames, clip forward,
   decoding, NMS), what clip mode costs per frame;
 - `torch stream` / `torch bf16`: `VideoPredictor.push` (one backbone pass per frame) in fp32 and
-  with bf16 autocast;
+  with bf16 autocast (the torch modes run the model as the `Predictor` runs weights it loads:
+  BatchNorm folded into the convolutions, channels-last);
 - `ort fp32` / `ort int8`: `OnnxDetector.push` on the deployable graph and on its int8
   quantization (calibrated on `--calibration-frames` drone_ir train frames, with the model's own
   int8 settings, `mistd.inference.quantize.int8_settings`; accuracy: `benchmarks/quantization.py`);
@@ -36,6 +37,7 @@ time through one batched forward, frames/s per core with decoding.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -53,6 +55,7 @@ from mistd.inference.bench import interleaved_times
 from mistd.inference.detector import ClipDetector, load_detector
 from mistd.inference.export import export_deploy_onnx
 from mistd.inference.onnx_runtime import OnnxDetector
+from mistd.inference.optimize import fold_batch_norms, set_channels_last
 from mistd.inference.streaming import streamed_shipped_weights
 from mistd.inference.video_predictor import VideoPredictor
 from mistd.io import write_text_atomic
@@ -218,13 +221,16 @@ def measure_row(row: dict, args, official) -> dict:
         result["gmac_stream"] = stream_macs(model, size) / 1e9
     runners = {}
     modes = [m for m in MODES if m in args.modes]
+    # the torch modes run the model as the `Predictor` deploys weights: BatchNorm folded,
+    # convolutions channels-last (the exported graphs start from the model as trained)
+    deployed = set_channels_last(fold_batch_norms(copy.deepcopy(model).eval()))
     if "torch clip" in modes:
-        detector = ClipDetector(model, num_frames=t, input_size=size)
+        detector = ClipDetector(deployed, num_frames=t, input_size=size)
         runners["torch clip"] = ClipCycle(detector, frames)
     if "torch stream" in modes:
-        runners["torch stream"] = Cycle(VideoPredictor(model, input_size=size).push, frames)
+        runners["torch stream"] = Cycle(VideoPredictor(deployed, input_size=size).push, frames)
     if "torch bf16" in modes:
-        predictor = VideoPredictor(model, input_size=size, precision="bf16")
+        predictor = VideoPredictor(deployed, input_size=size, precision="bf16")
         runners["torch bf16"] = Cycle(predictor.push, frames)
     if any(m.startswith("ort") for m in modes):
         graphs = onnx_graphs(model, size, names, args.cache, row["key"], args.calibration_frames)

@@ -8,9 +8,11 @@ volume), so each frame's taps are computed once, and every padded-prefix volume 
 is assembled by summing cached taps. Inside one window the hidden maps of the second Conv3d depend
 only on which frames sit at (t-1, t, t+1): the distinct triples over the T prefix volumes are
 enumerated once (16 instead of 25 at T=5) and the second Conv3d's taps run on those only. The
-neural-field MLP already splits its first and skip layers into a coordinate part and a clip-code
-bias (`mistd.models.temporal.background_field.ConcatLinear`). Everything is exact algebra; only
-the order of floating-point sums changes (relative error ~1e-6).
+sums of taps are products with 0/1 selection matrices (one matrix product, not a gather per tap),
+and each eval-mode BatchNorm3d is folded into the taps before it. The neural-field MLP already
+splits its first and skip layers into a coordinate part and a clip-code bias
+(`mistd.models.temporal.background_field.ConcatLinear`). Everything is exact algebra; only the
+order of floating-point sums changes (relative error ~1e-6).
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def _conv_taps(conv: nn.Conv3d) -> torch.Tensor:
     return torch.cat([conv.weight[:, :, d] for d in range(conv.weight.shape[2])], dim=0)
 
 
-def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm3d) -> torch.Tensor:
-    """Eval-mode BatchNorm3d applied to channels-second maps of any rank (`[N, C, ...]`)."""
-    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+def _bn_scale_shift(bn: nn.BatchNorm3d, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode `bn(x + bias)` as `x * scale + shift` (per channel, `[C]` each)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, (bias - bn.running_mean) * scale + bn.bias
 
 
 def _grid_pool(x: torch.Tensor, cells: int) -> torch.Tensor:
@@ -105,19 +108,24 @@ def _average_matrix(members: list[list[int]], num_items: int) -> torch.Tensor:
     return matrix
 
 
-def _padded_index(index: list[int], pad_to: int) -> torch.Tensor:
-    """Indices with PAD mapped to `pad_to` (the position of an appended zero map)."""
-    return torch.tensor([pad_to if i == PAD else i for i in index], dtype=torch.int64)
+def _selection_matrix(rows: list[list[int]], columns: int) -> torch.Tensor:
+    """`[len(rows), columns]` 0/1 matrix: row r has a one at each column listed in `rows[r]`."""
+    matrix = torch.zeros(len(rows), columns)
+    for r, ids in enumerate(rows):
+        for column in ids:
+            matrix[r, column] += 1.0
+    return matrix
 
 
 class StreamingBackgroundField(nn.Module):
     """The SNF evaluated from cached per-frame Conv3d taps (see module docstring).
 
     `taps(fused [N, C, h, w]) -> [N, 5*C/2, h, w]`: per-frame taps (3 scene-conv taps, then 2
-    motion-conv taps), no bias. `forward(fused [B, T, C, h, w], taps [B, T, 5*C/2, h, w])
-    -> backgrounds [B, E, C, h, w]` for the evaluations `frames` given at construction (frame k's
-    background from the repeat-padded prefix of frame k), equal to
-    `field(volume of frame k's prefix)`.
+    motion-conv taps), each conv's weights times its BatchNorm's scale, no bias (the bias and the
+    BatchNorm's shift are added once the taps are summed).
+    `forward(fused [B, T, C, h, w], taps [B, T, 5*C/2, h, w]) -> backgrounds [B, E, C, h, w]` for
+    the evaluations `frames` given at construction (frame k's background from the repeat-padded
+    prefix of frame k), equal to `field(volume of frame k's prefix)`.
     """
 
     def __init__(
@@ -136,6 +144,8 @@ class StreamingBackgroundField(nn.Module):
             raise ValueError("streaming SNF expects temporal kernel 3 in the scene convs")
         if motion_conv.weight.shape[2] != 2 or motion_conv.padding[0] != 0:
             raise ValueError("streaming SNF expects the motion conv's temporal kernel 2, pad 0")
+        if motion_conv.out_channels != conv1.out_channels:
+            raise ValueError("streaming SNF expects the motion and first scene convs equally wide")
         self.field = field
         self.num_frames = num_frames
         self.frames = list(frames)
@@ -153,18 +163,20 @@ class StreamingBackgroundField(nn.Module):
         volumes = [torch.minimum(index, torch.tensor(k)).tolist() for k in self.frames]
         plan = SNFPlan(volumes)
         t = num_frames
-        h1 = torch.tensor(plan.h1_keys)
-        self.register_buffer("h1_prev", _padded_index(h1[:, 0].tolist(), t), persistent=False)
-        self.register_buffer("h1_cur", _padded_index(h1[:, 1].tolist(), t), persistent=False)
-        self.register_buffer("h1_next", _padded_index(h1[:, 2].tolist(), t), persistent=False)
+        # Each frame's cached taps are 5 maps (scene taps 0-2, motion taps 3-4): as rows of a
+        # [B, 5*T, ...] matrix, the scene conv 1 input of a distinct triple and the motion conv
+        # input of a distinct pair are sums of rows (a zero-padded neighbour adds nothing).
+        scene_rows = [[5 * f + d for d, f in enumerate(key) if f != PAD] for key in plan.h1_keys]
+        motion_rows = [[5 * cur + 3, 5 * nxt + 4] for cur, nxt in plan.motion_keys]
+        self.register_buffer("h1_select", _selection_matrix(scene_rows, 5 * t), persistent=False)
+        self.register_buffer(
+            "motion_select", _selection_matrix(motion_rows, 5 * t), persistent=False
+        )
+        # scene conv 2's taps of the distinct h1 items are rows of [B, 3*K1, ...] (tap d of item
+        # i at row 3*i + d)
         k1 = len(plan.h1_keys)
-        h2 = torch.tensor(plan.h2_keys)
-        self.register_buffer("h2_prev", _padded_index(h2[:, 0].tolist(), k1), persistent=False)
-        self.register_buffer("h2_cur", _padded_index(h2[:, 1].tolist(), k1), persistent=False)
-        self.register_buffer("h2_next", _padded_index(h2[:, 2].tolist(), k1), persistent=False)
-        mo = torch.tensor(plan.motion_keys)
-        self.register_buffer("motion_cur", mo[:, 0].clone(), persistent=False)
-        self.register_buffer("motion_next", mo[:, 1].clone(), persistent=False)
+        h2_rows = [[3 * i + d for d, i in enumerate(key) if i != PAD] for key in plan.h2_keys]
+        self.register_buffer("h2_select", _selection_matrix(h2_rows, 3 * k1), persistent=False)
         self.register_buffer(
             "scene_average",
             _average_matrix(plan.scene_members, len(plan.h2_keys)),
@@ -178,50 +190,37 @@ class StreamingBackgroundField(nn.Module):
         self.plan = plan
 
     def taps(self, fused: torch.Tensor) -> torch.Tensor:
-        weight = torch.cat([_conv_taps(self.conv1), _conv_taps(self.motion_conv)], dim=0)
-        return F.conv2d(fused, weight, None, padding=1)
-
-    @staticmethod
-    def _gather(maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """`maps [B, K, ...]` plus a zero map at K, gathered at `index` -> `[B, I, ...]`."""
-        zero = torch.zeros_like(maps[:, :1])
-        return torch.cat([maps, zero], dim=1).index_select(1, index)
+        # each BatchNorm's scale folded into its conv's taps (its shift is added after the sum)
+        scale1, _ = _bn_scale_shift(self.bn1, self.conv1.bias)
+        scale_m, _ = _bn_scale_shift(self.motion_bn, self.motion_conv.bias)
+        scene = _conv_taps(self.conv1) * scale1.repeat(3)[:, None, None, None]
+        motion = _conv_taps(self.motion_conv) * scale_m.repeat(2)[:, None, None, None]
+        return F.conv2d(fused, torch.cat([scene, motion], dim=0), None, padding=1)
 
     def forward(self, fused: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
         b, t, c, h, w = fused.shape
         c1, c2, cm = self.hidden1, self.hidden2, self.motion_hidden
-        # scene conv 1: sum of the three taps of (prev, current, next) frames
-        tap = taps.reshape(b, t, 5, c1, h, w)
-        shape1 = (1, c1, 1, 1)
-        h1 = (
-            self._gather(tap[:, :, 0], self.h1_prev)
-            + self._gather(tap[:, :, 1], self.h1_cur)
-            + self._gather(tap[:, :, 2], self.h1_next)
-        )
+        _, shift1 = _bn_scale_shift(self.bn1, self.conv1.bias)
+        scale2, shift2 = _bn_scale_shift(self.bn2, self.conv2.bias)
+        _, shift_m = _bn_scale_shift(self.motion_bn, self.motion_conv.bias)
+        # scene conv 1 on every distinct (prev, current, next) triple: one selection product
+        rows = taps.reshape(b, t * 5, c1 * h * w)  # motion taps have cm = c1 channels
+        h1 = torch.matmul(self.h1_select, rows)  # [B, K1, c1*h*w]
         k1 = h1.shape[1]
-        h1 = h1.reshape(b * k1, c1, h, w) + self.conv1.bias.reshape(shape1)
-        h1 = F.relu(_batch_norm(h1, self.bn1))
+        h1 = F.relu(h1.reshape(b * k1, c1, h, w) + shift1.reshape(1, c1, 1, 1))
         # scene conv 2 on the distinct hidden maps only
-        tap2 = F.conv2d(h1, _conv_taps(self.conv2), None, padding=1)
-        tap2 = tap2.reshape(b, k1, 3, c2, h, w)
-        h2 = (
-            self._gather(tap2[:, :, 0], self.h2_prev)
-            + self._gather(tap2[:, :, 1], self.h2_cur)
-            + self._gather(tap2[:, :, 2], self.h2_next)
-        )
+        weight2 = _conv_taps(self.conv2) * scale2.repeat(3)[:, None, None, None]
+        tap2 = F.conv2d(h1, weight2, None, padding=1)  # [B*K1, 3*c2, h, w]
+        h2 = torch.matmul(self.h2_select, tap2.reshape(b, k1 * 3, c2 * h * w))
         k2 = h2.shape[1]
-        h2 = h2.reshape(b * k2, c2, h, w) + self.conv2.bias.reshape(1, c2, 1, 1)
-        h2 = F.relu(_batch_norm(h2, self.bn2))
+        h2 = F.relu(h2.reshape(b * k2, c2, h, w) + shift2.reshape(1, c2, 1, 1))
         # AdaptiveAvgPool3d((1, 4, 4)) = mean over positions of the per-position spatial pools
         pooled = _grid_pool(h2, 4).reshape(b, k2, c2 * 16)
         scene = torch.matmul(self.scene_average, pooled)  # [B, E, c2*16]
         # motion conv (kernel 2 over time, no temporal padding)
-        motion = tap[:, :, 3].index_select(1, self.motion_cur) + tap[:, :, 4].index_select(
-            1, self.motion_next
-        )
+        motion = torch.matmul(self.motion_select, rows)  # [B, Km, cm*h*w]
         km = motion.shape[1]
-        motion = motion.reshape(b * km, cm, h, w) + self.motion_conv.bias.reshape(1, cm, 1, 1)
-        motion = F.relu(_batch_norm(motion, self.motion_bn))
+        motion = F.relu(motion.reshape(b * km, cm, h, w) + shift_m.reshape(1, cm, 1, 1))
         motion = _grid_pool(motion, 2).reshape(b, km, cm * 4)
         motion = torch.matmul(self.motion_average, motion)  # [B, E, cm*4]
         encoder = self.field.scene_encoder
