@@ -11,6 +11,9 @@ Modes per model, each at every `--threads` count (`Predictor(..., threads=n)`):
 - `torch`: the weights file, streamed (clip mode for tinyseg) by torch in fp32 (the convolutions'
   BatchNorm folded, channels-last on the CPU: as the `Predictor` runs weights it loads);
 - `torch bf16`: the same under bf16 autocast (`precision="bf16"`; decoding in fp32);
+- `torch plain` / `torch plain bf16` (not run unless asked): the model as trained, BatchNorm
+  apart and contiguous layout (a `ClipDetector` from `load_detector` given to the `Predictor`,
+  which rewrites only what it loads itself): what the rewrite saves;
 - `ort fp32` / `ort int8`: the graphs `mistd export --weights W --dynamic [--precision int8]`
   writes (the int8 one with the weights' own int8 settings, calibrated on `--calibration`
   drone_ir train frames), exported once into `--cache`, run by onnxruntime.
@@ -39,6 +42,7 @@ import torch
 from realtime import Cycle, machine_load  # the sibling benchmark's frame pool and load reading
 
 from mistd.inference.bench import interleaved_times
+from mistd.inference.detector import load_detector
 from mistd.inference.predictor import Predictor
 from mistd.io import write_text_atomic
 from mistd.weights import shipped_weights
@@ -49,6 +53,7 @@ SOURCES = {
     "drone_ir": REAL / "drone_ir" / "videos" / "IR_DRONE_013.mp4",
 }
 MODES = ("torch", "torch bf16", "ort fp32", "ort int8")
+PLAIN_MODES = ("torch plain", "torch plain bf16")  # what the inference rewrite saves
 
 
 def frames_of(source: str, count: int, decoded: int = 60) -> tuple[list[np.ndarray], float]:
@@ -101,7 +106,7 @@ def threaded_push(predictor: Predictor, threads: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", help="shipped names or weights (default: all)")
-    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES)
+    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES + PLAIN_MODES)
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--frames", type=int, default=12, help="frames per pool")
@@ -129,11 +134,12 @@ def main() -> None:
                 model = weights if mode.startswith("torch") else graphs[weights, mode]
                 if model is None:
                     continue
-                precision = "bf16" if mode == "torch bf16" else "fp32"
+                options = dict(precision="bf16" if mode.endswith("bf16") else "fp32")
+                if mode.startswith("torch plain"):
+                    # a built model runs at its training size unless told: the frame's, as above
+                    model, options["input_size"] = load_detector(weights), "native"
                 for threads in args.threads:
-                    predictor = Predictor(
-                        model, threads=threads, keep_frames=False, precision=precision
-                    )
+                    predictor = Predictor(model, threads=threads, keep_frames=False, **options)
                     push = threaded_push(predictor, threads)
                     runners[weights, mode, threads] = Cycle(push, frames)
         report: dict = {}

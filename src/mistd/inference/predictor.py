@@ -590,7 +590,9 @@ class Predictor:
         keep_frames: attach each frame to its `Results` (for `plot`/`save`).
         maps: attach CHAL's intermediate maps (`Results.maps`; streaming, torch backend).
         backend, precision: trained models' streaming backend (`torch` / `onnxruntime`) and
-            precision (`fp32` / `bf16`).
+            torch precision (`fp32`, or `bf16`: autocast, decoding in fp32; opt-in, it pays on
+            CPUs with native bf16). Weights loaded here run with BatchNorm folded into the
+            convolutions and, on the CPU, channels-last (`mistd.inference.optimize`).
         threads: CPU threads of a trained model's forward (None: the runtime's default, one per
             core): an `.onnx` file's onnxruntime session; for torch models the process's
             `torch.set_num_threads` (it holds for every torch model of the process). One thread
