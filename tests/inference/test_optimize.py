@@ -103,3 +103,15 @@ def test_predictor_runs_shipped_tinyseg_in_bf16_folded_and_channels_last():
     frame[30:33, 50:53] = 250
     results = predictor(frame)
     assert results.boxes.shape[1:] == (4,) and len(results.scores) == len(results.boxes)
+
+
+def test_streaming_predictor_runs_its_clip_mode_windows_at_its_precision():
+    """The sampled evaluation scores windows in clip mode (`detect_clips`): at the streaming
+    predictor's precision, not fp32 behind its back."""
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.predictor import Predictor
+
+    model, cfg = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    clip_detector = ClipDetector(model, num_frames=cfg.num_frames, input_size=(64, 64))
+    predictor = Predictor(clip_detector, precision="bf16")
+    assert predictor.detector.stream and clip_detector.precision == "bf16"

@@ -222,6 +222,8 @@ class TorchDetector:
         if backend == "onnxruntime" and precision != "fp32":
             raise InputError("precision bf16 applies to the torch backend only")
         self.clip_detector = clip_detector
+        # clip mode (and the sampled evaluation's windows, `detect_clips`) at the same precision
+        clip_detector.precision = precision
         self.name = name or clip_detector.name or type(clip_detector.model).__name__
         config_names = (clip_detector.config.get("data") or {}).get("class_names")
         self.names = list(names or config_names or ["target"])
@@ -269,7 +271,6 @@ class TorchDetector:
         if not self.stream:
             if maps:
                 raise InputError("maps need streaming (CHAL, torch backend)")
-            clip_detector.precision = precision
             self._window = WindowDetector(clip_detector, self.name, self.names, thresholds)
 
     @classmethod
