@@ -124,3 +124,21 @@ def test_a_dense_graph_quantizes_its_layers_only(tmp_path):
     assert len(boxes) == len(scores)
     with pytest.raises(InputError, match="no layer left to quantize"):
         quantize_int8(fp32, tmp_path / "none.onnx", runs, {}, keep_fp32=("/",))
+
+
+def test_histogram_ranges_refuse_calibration_frames_of_several_sizes(tmp_path):
+    """percentile / entropy ranges: onnxruntime stacks every frame's tensors, so frames that run
+    at different sizes (a dynamic graph) fail inside it; refused first, with the sizes named."""
+    import torch
+
+    from mistd.models.zoo import ZOO, build_model
+
+    torch.manual_seed(0)
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    fp32 = export_deploy_onnx(model.eval(), tmp_path / "fp32.onnx", (64, 96), dynamic=True)
+    rng = np.random.default_rng(0)
+    runs = [[(rng.integers(0, 255, (64, 96), dtype=np.uint8), 8)]]
+    runs.append([(rng.integers(0, 255, (130, 40), dtype=np.uint8), 8)])
+    with pytest.raises(InputError, match=r"one size .* 64x96, 160x64"):
+        quantize_int8(fp32, tmp_path / "int8.onnx", runs, {}, method="percentile")
+    assert not (tmp_path / "int8.onnx").exists()

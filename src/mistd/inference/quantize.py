@@ -283,6 +283,22 @@ def quantize_int8(
         raise InputError(
             "int8 quantization takes an fp32 deployable graph (mistd export)", fp32_path
         )
+    if method != "minmax" and meta.get("dynamic_size"):
+        # onnxruntime's histogram calibration stacks every frame's tensors into one array
+        multiple = int(meta.get("size_multiple", 32))
+        sizes = {
+            tuple(-(-int(side) // multiple) * multiple for side in np.shape(frame)[:2])
+            for run in runs
+            for frame, _ in run
+        }
+        if len(sizes) > 1:
+            raise InputError(
+                f"{method} activation ranges need calibration frames that all run at one size "
+                f"(onnxruntime's histogram calibration stacks them); these run at "
+                f"{', '.join(f'{h}x{w}' for h, w in sorted(sizes))}: calibrate on one source, "
+                "or use minmax",
+                fp32_path,
+            )
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
