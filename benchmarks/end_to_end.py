@@ -22,7 +22,9 @@ Frames: Anti-UAV `4.avi` (640x512) and a drone_ir val clip (320x256) from ../sha
 at the frame's own size (the default). Video decoding is timed apart (it does not depend on the
 model) and added into the frames per second printed beside each median. Every runner is called
 once per round, round after round (`mistd.inference.bench.interleaved_times`), so ratios hold on a
-loaded machine; absolute figures need a quiet one: the load average and CPU pressure are printed
+loaded machine, each call after `--settle` seconds idle (0.02: the threads of the call before
+park, as between a camera's frames; back to back, the onnxruntime sessions with 2 threads read
+15-40% slower); absolute figures need a quiet one: the load average and CPU pressure are printed
 before and after. Which modes keep accuracy (int8 within 0.5 mAP50 of fp32) is
 `benchmarks/quantization.py`'s answer, not this one's.
 """
@@ -112,6 +114,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12, help="frames per pool")
     parser.add_argument("--repeats", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--settle", type=float, default=0.02, help="seconds idle before each call (untimed)"
+    )
     parser.add_argument("--cache", type=Path, default=Path("runs/end_to_end"))
     parser.add_argument("--calibration", type=int, default=100, help="int8 calibration frames")
     parser.add_argument("--json", type=Path)
@@ -143,7 +148,7 @@ def main() -> None:
                     push = threaded_push(predictor, threads)
                     runners[weights, mode, threads] = Cycle(push, frames)
         report: dict = {}
-        times = interleaved_times(runners, args.repeats, args.warmup, report)
+        times = interleaved_times(runners, args.repeats, args.warmup, report, args.settle)
         print(f"\n{source} ({w}x{h}), decoding {decode_ms:.1f} ms/frame; {report}")
         header = "".join(f"{f'{m} x{t}':>22s}" for m in args.modes for t in args.threads)
         print(f"{'model':24s}{header}")

@@ -80,13 +80,18 @@ def interleaved_times(
     repeats: int,
     warmup: int,
     report: dict[str, Any] | None = None,
+    settle: float = 0.0,
 ) -> dict[str, tuple[list[float], list[float]]]:
     """Round-robin timing: each round calls every runner once, so that all modes see the same
     load on a shared CPU; the order rotates every round (no mode always runs first). A call that
     got less than `BUSY_SHARE` of a CPU while it ran (other work took it) is redone, at most
-    `MAX_REDO` times. `warmup` untimed rounds first (allocations, one-time caches). Returns
-    name -> (wall seconds, process CPU seconds), one entry per timed round; `report` (a dict)
-    receives `redone`, `disturbed_kept` and the CPU pressure (PSI avg10) seen before each round."""
+    `MAX_REDO` times. `warmup` untimed rounds first (allocations, one-time caches). `settle`:
+    seconds slept, untimed, before each call, so that the worker threads of the runner before
+    (onnxruntime's and OpenMP's spin a while after a call) are parked, as they are between a
+    camera's frames; back to back, several multi-threaded runners slowed each other by 15-40%.
+    Returns name -> (wall seconds, process CPU seconds), one entry per timed round; `report` (a
+    dict) receives `redone`, `disturbed_kept` and the CPU pressure (PSI avg10) seen before each
+    round."""
     wall: dict[str, list[float]] = {name: [] for name in runners}
     cpu: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
@@ -103,6 +108,8 @@ def interleaved_times(
             shift = r % len(names)
             for name in names[shift:] + names[:shift]:
                 for attempt in range(MAX_REDO + 1):
+                    if settle > 0:
+                        time.sleep(settle)
                     start, start_cpu = time.perf_counter(), time.process_time()
                     runners[name]()
                     seconds = time.perf_counter() - start
