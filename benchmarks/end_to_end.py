@@ -11,6 +11,8 @@ Modes per model, each at every `--threads` count (`Predictor(..., threads=n)`):
 - `torch`: the weights file, streamed (clip mode for tinyseg) by torch in fp32 (the convolutions'
   BatchNorm folded, channels-last on the CPU: as the `Predictor` runs weights it loads);
 - `torch bf16`: the same under bf16 autocast (`precision="bf16"`; decoding in fp32);
+- `torch compiled` / `torch bf16 compiled` (not run unless asked): `Predictor(compile=True)`,
+  streaming models only (each compiles its graphs first, ~30 s);
 - `torch plain` / `torch plain bf16` (not run unless asked): the model as trained, BatchNorm
   apart and contiguous layout (a `ClipDetector` from `load_detector` given to the `Predictor`,
   which rewrites only what it loads itself): what the rewrite saves;
@@ -46,8 +48,9 @@ from realtime import Cycle, machine_load  # the sibling benchmark's frame pool a
 from mistd.inference.bench import interleaved_times
 from mistd.inference.detector import load_detector
 from mistd.inference.predictor import Predictor
+from mistd.inference.streaming import supports_streaming
 from mistd.io import write_text_atomic
-from mistd.weights import shipped_weights
+from mistd.weights import read_weights, shipped_weights
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 SOURCES = {
@@ -56,6 +59,7 @@ SOURCES = {
 }
 MODES = ("torch", "torch bf16", "ort fp32", "ort int8")
 PLAIN_MODES = ("torch plain", "torch plain bf16")  # what the inference rewrite saves
+COMPILED_MODES = ("torch compiled", "torch bf16 compiled")  # torch.compile: ~30 s each to start
 
 
 def frames_of(source: str, count: int, decoded: int = 60) -> tuple[list[np.ndarray], float]:
@@ -108,7 +112,8 @@ def threaded_push(predictor: Predictor, threads: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", help="shipped names or weights (default: all)")
-    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES + PLAIN_MODES)
+    choices = MODES + PLAIN_MODES + COMPILED_MODES
+    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=choices)
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--frames", type=int, default=12, help="frames per pool")
@@ -139,7 +144,12 @@ def main() -> None:
                 model = weights if mode.startswith("torch") else graphs[weights, mode]
                 if model is None:
                     continue
-                options = dict(precision="bf16" if mode.endswith("bf16") else "fp32")
+                bf16 = mode.endswith("bf16") or mode == "torch bf16 compiled"
+                options = dict(precision="bf16" if bf16 else "fp32")
+                if mode in COMPILED_MODES:
+                    if not supports_streaming(read_weights(weights).build_model()):
+                        continue  # compile applies to streaming models
+                    options["compile"] = True
                 if mode.startswith("torch plain"):
                     # a built model runs at its training size unless told: the frame's, as above
                     model, options["input_size"] = load_detector(weights), "native"

@@ -115,3 +115,46 @@ def test_streaming_predictor_runs_its_clip_mode_windows_at_its_precision():
     clip_detector = ClipDetector(model, num_frames=cfg.num_frames, input_size=(64, 64))
     predictor = Predictor(clip_detector, precision="bf16")
     assert predictor.detector.stream and clip_detector.precision == "bf16"
+
+
+def _has_cpp_compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_cpp_compiler(), reason="torch.compile on the CPU needs a C++ compiler")
+@pytest.mark.parametrize("name", ["yolox-s", "chal"])
+def test_compiled_streaming_equals_eager(name):
+    from mistd.inference.video_predictor import VideoPredictor
+
+    torch.manual_seed(0)
+    model, cfg = build_model(name, ZOO[name][0].tiny_overrides())
+    model = with_trained_statistics(model)
+    eager = VideoPredictor(model, input_size=(64, 96))
+    compiled = VideoPredictor(model, input_size=(64, 96), compile=True)
+    rng = np.random.default_rng(0)
+    for _ in range(cfg.num_frames + 1):
+        frame = torch.from_numpy(rng.random((3, 64, 96), dtype=np.float32))
+        want, got = eager.push_torch_raw(frame), compiled.push_torch_raw(frame)
+        for w, g in zip(want, got, strict=True):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_compile_is_refused_where_it_cannot_apply(tmp_path):
+    from mistd.errors import InputError
+    from mistd.inference.predictor import Predictor
+    from mistd.inference.video_predictor import VideoPredictor
+
+    with pytest.raises(InputError, match="runs in clip mode"):
+        Predictor("tinyseg-gen-s", compile=True)
+    with pytest.raises(InputError, match="not to tophat"):
+        Predictor("tophat", compile=True)
+    graph = tmp_path / "model.onnx"
+    graph.write_bytes(b"")
+    with pytest.raises(InputError, match="not to an .onnx graph"):
+        Predictor(str(graph), compile=True)
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    with pytest.raises(ValueError, match="not to given parts"):
+        VideoPredictor(model.eval(), input_size=(64, 64), parts=(model, model), compile=True)

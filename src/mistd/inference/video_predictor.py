@@ -28,7 +28,7 @@ from torch import nn
 from mistd.data.clips import causal_window, frame_stride_of, window_span
 from mistd.data.transforms import LetterboxInfo, check_input_size, to_model_input
 from mistd.decoding import decode_outputs
-from mistd.inference.optimize import set_channels_last
+from mistd.inference.optimize import compile_for_inference, set_channels_last
 from mistd.inference.streaming import streaming_parts
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
@@ -75,6 +75,9 @@ class VideoPredictor:
         precision: "fp32", or "bf16" (CPU/GPU autocast; faster where supported, outputs differ
             by ~1e-2 relative: opt-in).
         channels_last: run convolutions in channels-last memory format.
+        compile: run the torch parts through `torch.compile` (`mistd.inference.optimize.
+            compile_for_inference`: 1.2-1.45x faster on a Xeon with AMX; the first frame of each
+            size compiles, ~30 s); not with `parts`.
         device: torch device of the torch parts.
     """
 
@@ -91,6 +94,7 @@ class VideoPredictor:
         fast_snf: bool = True,
         precision: Precision = "fp32",
         channels_last: bool = False,
+        compile: bool = False,
         device: str | torch.device = "cpu",
     ):
         if precision not in ("fp32", "bf16"):
@@ -110,9 +114,13 @@ class VideoPredictor:
         self.channels_last = channels_last
         if channels_last:
             set_channels_last(self.model, True)
+        if parts is not None and compile:
+            raise ValueError("compile applies to the torch parts, not to given parts")
         if parts is None:
             encoder, head = streaming_parts(self.model, fast_snf=fast_snf)
             parts = (encoder.eval(), head.eval())
+            if compile:
+                parts = (compile_for_inference(parts[0]), compile_for_inference(parts[1]))
         self.frame_encoder, self.clip_head = parts
         self._window: deque[tuple[torch.Tensor, ...]] = deque(
             maxlen=window_span(self.num_frames, self.frame_stride)
