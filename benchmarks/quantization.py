@@ -5,6 +5,8 @@ on the real data, with the deltas to fp32.
     python benchmarks/quantization.py yolox-ir-s runs/x/weights/last.pt --quick
     python benchmarks/quantization.py chal-ir-s --keep-fp32 /head/field/ --json quant.json
     python benchmarks/quantization.py yolox-gen-s --quick --sets "daub data20" --frame-check off
+    python benchmarks/quantization.py chal-ir-s --precisions torch-bf16 torch-bf16-compiled \
+        --sets "anti_uav 4.avi"      # torch.compile'd streaming (the val sample is clip mode)
 
 Models are given by name (shipped weights) or checkpoint path, so the script reruns unchanged when
 the shipped weights change. Every precision runs as `mistd eval` runs the model by default: at each
@@ -49,6 +51,7 @@ from mistd.weights import read_weights
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 PRECISIONS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+COMPILED = ("torch-fp32-compiled", "torch-bf16-compiled")  # Predictor(compile=True), streamed
 
 
 def calibration_sources() -> list[str]:
@@ -107,7 +110,11 @@ def make_predictor(precision: str, name: str, paths: dict[str, Path], frame_chec
         predictor.detector = OnnxDetector(paths[precision], threads=torch.get_num_threads())
         return predictor
     return Predictor(
-        name, precision=precision.split("-")[1], keep_all=True, frame_check=frame_check
+        name,
+        precision=precision.split("-")[1],
+        keep_all=True,
+        frame_check=frame_check,
+        compile=precision.endswith("compiled"),
     )
 
 
@@ -164,7 +171,9 @@ def main() -> None:
     parser.add_argument(
         "models", nargs="*", help="shipped names or checkpoints (default: those that stream)"
     )
-    parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument(
+        "--precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS + COMPILED
+    )
     parser.add_argument("--calibration-frames", type=int, default=300)
     parser.add_argument(
         "--method", default=None, help="int8 activation ranges (default: the model's setting)"
