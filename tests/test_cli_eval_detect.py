@@ -128,6 +128,8 @@ def test_model_option_errors(tmp_path: Path) -> None:
         app, ["eval", "--weights", str(tmp_path / "no.pt"), "--data", str(tmp_path)]
     )
     assert isinstance(result.exception, InputError)
+    result = runner.invoke(app, ["detect", "--model", "tophat", "--compile", str(tmp_path)])
+    assert isinstance(result.exception, InputError) and "not to tophat" in str(result.exception)
 
 
 def test_detect_on_image_folder(tmp_path: Path) -> None:

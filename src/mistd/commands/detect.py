@@ -91,6 +91,12 @@ def register(app: typer.Typer) -> None:
         maps: bool = typer.Option(
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
         ),
+        compile_model: bool = typer.Option(
+            False,
+            "--compile",
+            help="--weights that stream, torch backend: torch.compile (~30 s per frame size to "
+            "start, then 1.1-1.3x faster; needs a C++ compiler).",
+        ),
         frame_check: str = FRAME_CHECK,
         threads: int | None = THREADS,
         confirm_tracks: bool = typer.Option(
@@ -121,6 +127,7 @@ def register(app: typer.Typer) -> None:
             maps=maps,
             frame_check=frame_check,
             threads=threads,
+            compile=compile_model,
             confirm_tracks=confirm_tracks,
             display_threshold=display_threshold,
         )

@@ -620,8 +620,9 @@ class Predictor:
             per process when several cameras or jobs share the cores (docs/results.md,
             "Threads").
         compile: run a streaming torch model through `torch.compile` (weights frozen into the
-            graph; needs a C++ compiler): 1.2-1.45x faster per frame on a Xeon with AMX; the
-            first frame of each size compiles (~30 s on 2 cores). Torch backend, streaming only.
+            graph; needs a C++ compiler): 1.1-1.3x faster per frame in bf16 on a Xeon with
+            AMX; the first frame of each size compiles (~30 s on 2 cores). Torch backend,
+            streaming only.
 
     Attributes:
         detector: the `FrameDetector`; `thresholds`: display / operating / track scores;
