@@ -158,3 +158,16 @@ def test_compile_is_refused_where_it_cannot_apply(tmp_path):
     model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
     with pytest.raises(ValueError, match="not to given parts"):
         VideoPredictor(model.eval(), input_size=(64, 64), parts=(model, model), compile=True)
+
+
+def test_compile_without_a_cpp_compiler_is_refused_up_front(monkeypatch):
+    import shutil
+
+    from mistd.errors import InputError
+    from mistd.inference.optimize import compile_for_inference
+
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    with pytest.raises(InputError, match="C\\+\\+ compiler"):
+        compile_for_inference(model.eval())

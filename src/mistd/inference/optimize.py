@@ -14,6 +14,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from mistd.errors import InputError
 from mistd.models.blocks import BaseConv
 
 
@@ -60,7 +61,18 @@ def compile_for_inference(module: nn.Module) -> nn.Module:
     """`torch.compile` of an inference-only module: weights frozen into the compiled graph (the
     inductor's `freezing`: constants folded, convolution weights pre-packed for oneDNN), one
     graph per input shape (a new frame size compiles again, ~30 s on 2 cores). Needs a C++
-    compiler on the CPU. Outputs equal the eager module's up to floating-point rounding."""
+    compiler on the CPU (InputError without one: torch would fail at the first frame). Outputs
+    equal the eager module's up to floating-point rounding."""
+    import os
+    import shutil
+
     import torch
 
+    on_cpu = all(p.device.type == "cpu" for p in module.parameters())
+    compilers = (os.environ.get("CXX", ""), "g++", "c++", "clang++")
+    if on_cpu and not any(c and shutil.which(c) for c in compilers):
+        raise InputError(
+            "compile needs a C++ compiler for the CPU (g++ or clang++, or $CXX): install one, "
+            "or run without compile"
+        )
     return torch.compile(module, dynamic=False, options={"freezing": True})
