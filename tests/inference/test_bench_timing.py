@@ -3,6 +3,7 @@ time before a call, never counted in it."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from mistd.inference.bench import interleaved_times
@@ -20,8 +21,12 @@ def test_rounds_rotate_and_the_settle_pause_is_not_timed():
 
     runners = {name: runner(name) for name in ("a", "b", "c")}
     start = time.perf_counter()
-    times = interleaved_times(runners, repeats=3, warmup=1, settle=0.02)
+    settle = 0.05
+    times = interleaved_times(runners, repeats=3, warmup=1, settle=settle)
     elapsed = time.perf_counter() - start
-    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # after the warmup round
-    assert all(len(wall) == 3 and max(wall) < 0.01 for wall, _ in times.values())
-    assert elapsed >= 9 * 0.02  # the pauses happened, outside the timed calls
+    # after the warmup round; a call redone on a busy machine (too little CPU) repeats its name
+    order = [name for name, _ in itertools.groupby(calls[3:])]
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    # a timed call that held a pause would last at least `settle`
+    assert all(len(wall) == 3 and max(wall) < settle for wall, _ in times.values())
+    assert elapsed >= 9 * settle  # the pauses happened, outside the timed calls
