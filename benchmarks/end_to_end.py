@@ -144,8 +144,7 @@ def main() -> None:
                 model = weights if mode.startswith("torch") else graphs[weights, mode]
                 if model is None:
                     continue
-                bf16 = mode.endswith("bf16") or mode == "torch bf16 compiled"
-                options = dict(precision="bf16" if bf16 else "fp32")
+                options = dict(precision="bf16" if "bf16" in mode else "fp32")
                 if mode in COMPILED_MODES:
                     if not supports_streaming(read_weights(weights).build_model()):
                         continue  # compile applies to streaming models

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mistd.inference.optimize import fold_batch_norms, set_channels_last
+from mistd.inference.optimize import fold_batch_norms, has_cpp_compiler, set_channels_last
 from mistd.models.zoo import ZOO, build_model
 
 
@@ -117,14 +117,8 @@ def test_streaming_predictor_runs_its_clip_mode_windows_at_its_precision():
     assert predictor.detector.stream and clip_detector.precision == "bf16"
 
 
-def _has_cpp_compiler() -> bool:
-    import shutil
-
-    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _has_cpp_compiler(), reason="torch.compile on the CPU needs a C++ compiler")
+@pytest.mark.skipif(not has_cpp_compiler(), reason="torch.compile on the CPU needs a C++ compiler")
 @pytest.mark.parametrize("name", ["yolox-s", "chal"])
 def test_compiled_streaming_equals_eager(name):
     from mistd.inference.video_predictor import VideoPredictor

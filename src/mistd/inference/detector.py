@@ -98,6 +98,7 @@ class ClipDetector:
         Clips may differ in frame size (each is letterboxed to the same input size).
         """
         from mistd.data.transforms import to_model_input
+        from mistd.inference.optimize import autocast
 
         if not clips:
             return []
@@ -110,8 +111,7 @@ class ClipDetector:
             tensors.append(tensor)
             infos.append(info)
         batch = torch.stack(tensors).to(self.device)
-        bf16 = self.precision == "bf16"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(self.device, self.precision):
             predictions = self.model.predict(
                 batch, decode_floor=self.decode_floor, nms_iou=self.nms_iou
             )

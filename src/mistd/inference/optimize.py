@@ -11,6 +11,10 @@ the models it loads itself, never a module a caller passes in).
 
 from __future__ import annotations
 
+import os
+import shutil
+
+import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -48,13 +52,23 @@ def set_channels_last(model: nn.Module, enabled: bool = True) -> nn.Module:
 
     Only 2-D convolutions (4-D weights) change; Conv3d and linear layers keep their layout.
     """
-    import torch
-
     memory_format = torch.channels_last if enabled else torch.contiguous_format
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             module.to(memory_format=memory_format)
     return model
+
+
+def has_cpp_compiler() -> bool:
+    """Whether a C++ compiler for torch.compile's CPU code is on the PATH ($CXX, g++, c++,
+    clang++)."""
+    compilers = (os.environ.get("CXX", ""), "g++", "c++", "clang++")
+    return any(c and shutil.which(c) for c in compilers)
+
+
+def autocast(device: torch.device, precision: str):
+    """The forward's context for `precision`: bf16 autocast on `device`, or nothing (fp32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def compile_for_inference(module: nn.Module) -> nn.Module:
@@ -63,14 +77,8 @@ def compile_for_inference(module: nn.Module) -> nn.Module:
     graph per input shape (a new frame size compiles again, ~30 s on 2 cores). Needs a C++
     compiler on the CPU (InputError without one: torch would fail at the first frame). Outputs
     equal the eager module's up to floating-point rounding."""
-    import os
-    import shutil
-
-    import torch
-
     on_cpu = all(p.device.type == "cpu" for p in module.parameters())
-    compilers = (os.environ.get("CXX", ""), "g++", "c++", "clang++")
-    if on_cpu and not any(c and shutil.which(c) for c in compilers):
+    if on_cpu and not has_cpp_compiler():
         raise InputError(
             "compile needs a C++ compiler for the CPU (g++ or clang++, or $CXX): install one, "
             "or run without compile"

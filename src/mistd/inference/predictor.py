@@ -436,12 +436,18 @@ class OnnxDetector:
     def reset(self) -> None:
         self.runtime.reset()
 
+    def input_size_for(self, height: int, width: int) -> tuple[int, int]:
+        """The graph's input size for `height x width` frames (see the class docstring)."""
+        if not self.native:
+            return tuple(self.runtime.input_size)
+        low_h, low_w = self.runtime.min_input_size
+        want = native_input_size(height, width)
+        return max(want[0], int(low_h)), max(want[1], int(low_w))
+
     def _fit(self, height: int, width: int) -> None:
         """Set the graph's input size for `height x width` frames (see the class docstring)."""
         if self.native:
-            low_h, low_w = self.runtime.min_input_size
-            want = native_input_size(height, width)
-            want = (max(want[0], int(low_h)), max(want[1], int(low_w)))
+            want = self.input_size_for(height, width)
             if want != tuple(self.runtime.input_size):
                 self.runtime.reset()  # features at another size cannot share a window
                 self.runtime.input_size = want

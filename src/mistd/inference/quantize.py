@@ -283,14 +283,11 @@ def quantize_int8(
         raise InputError(
             "int8 quantization takes an fp32 deployable graph (mistd export)", fp32_path
         )
-    if method != "minmax" and meta.get("dynamic_size"):
+    reader = _StreamReader(fp32_path, runs)
+    if method != "minmax":
         # onnxruntime's histogram calibration stacks every frame's tensors into one array
-        multiple = int(meta.get("size_multiple", 32))
-        sizes = {
-            tuple(-(-int(side) // multiple) * multiple for side in np.shape(frame)[:2])
-            for run in runs
-            for frame, _ in run
-        }
+        size_for = reader.detector.input_size_for
+        sizes = {size_for(*np.shape(frame)[:2]) for run in runs for frame, _ in run}
         if len(sizes) > 1:
             raise InputError(
                 f"{method} activation ranges need calibration frames that all run at one size "
@@ -313,7 +310,7 @@ def quantize_int8(
             quantize_static(
                 str(prepared),
                 str(target),
-                _StreamReader(fp32_path, runs),
+                reader,
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,

@@ -16,7 +16,6 @@ outputs equal clip mode's on the same frames.
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
@@ -28,7 +27,7 @@ from torch import nn
 from mistd.data.clips import causal_window, frame_stride_of, window_span
 from mistd.data.transforms import LetterboxInfo, check_input_size, to_model_input
 from mistd.decoding import decode_outputs
-from mistd.inference.optimize import compile_for_inference, set_channels_last
+from mistd.inference.optimize import autocast, compile_for_inference, set_channels_last
 from mistd.inference.streaming import streaming_parts
 from mistd.models.ops import postprocess
 from mistd.structures import Detections
@@ -140,11 +139,6 @@ class VideoPredictor:
         """Frames pushed since the last `reset`."""
         return self._frames_seen
 
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     # ------------------------------------------------------------------------------- torch
     @property
     def supports_maps(self) -> bool:
@@ -189,7 +183,7 @@ class VideoPredictor:
         frame = frame.to(self.device, torch.float32)
         if self.channels_last:
             frame = frame.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with autocast(self.device, self.precision):
             features = tuple(f.float() for f in self.frame_encoder(frame))
         self._window.append(features)
         self._frames_seen += 1
@@ -198,7 +192,7 @@ class VideoPredictor:
         held = list(self._window)
         window = [held[i] for i in causal_window(len(held) - 1, self.num_frames, self.frame_stride)]
         stacked = [torch.stack(level, dim=1) for level in zip(*window, strict=True)]
-        with self._autocast():
+        with autocast(self.device, self.precision):
             if maps_out is None:
                 outputs = self.clip_head(*stacked)
             else:
