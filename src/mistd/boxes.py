@@ -1,5 +1,5 @@
-"""Box geometry in numpy (no torch): IoU and greedy NMS of xyxy boxes, boxes of blobs in a
-probability map (dense models such as `tinyseg`)."""
+"""Box geometry in numpy (no torch): IoU and greedy NMS of xyxy boxes (the project's one NMS),
+boxes of blobs in a probability map (dense models such as `tinyseg`)."""
 
 from __future__ import annotations
 
@@ -23,19 +23,83 @@ def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS (a box goes when its IoU with a kept, higher-scored box is > `iou_threshold`,
-    as `mistd.models.ops.nms`); kept indices, highest score first."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    if order.size == 0:
-        return order
-    ordered = np.asarray(boxes, np.float64).reshape(-1, 4)[order]
-    overlaps = np.triu(box_iou_xyxy(ordered, ordered) > iou_threshold, k=1)
-    keep = np.ones(order.size, bool)
-    for i in range(order.size):
-        if keep[i]:
-            keep &= ~overlaps[i]
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS on xyxy boxes `[N, 4]`: kept indices `[K]` (int64), highest score first.
+
+    A box goes when its IoU with a kept, higher-scored box is > `iou_threshold` (torchvision's
+    rule; score ties keep the input order). The one NMS of the project: the torch post-processing
+    (`mistd.models.ops.nms`), the onnxruntime detector and the result stages all call it.
+
+    IoU in float32 as `mistd.models.ops.box_iou` computes it (areas of degenerate boxes 0, union
+    floored at 1e-9; NaN IoUs of overflowed boxes suppress nothing). Only pairs whose x-ranges
+    overlap can have IoU > 0, so those are found by a sweep over the boxes sorted by x1 and only
+    they are scored: at the 0.001 scoring floor a 640x512 frame has ~1000 candidates, nearly all
+    apart, where the full IoU matrix cost 14-35 ms.
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(scores).reshape(-1)
+    if len(scores) != len(boxes):
+        raise ValueError(f"nms: {len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable").astype(np.int64)
+    ranked = boxes[order]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if iou_threshold >= 0 and np.isfinite(ranked).all():
+            first, second = _x_overlapping_pairs(ranked)
+        else:  # every pair (a negative threshold suppresses boxes apart too)
+            first, second = np.triu_indices(len(ranked), k=1)
+        suppressing = _pair_iou(ranked, first, second) > iou_threshold
+    first, second = first[suppressing], second[suppressing]
+    keep = np.ones(len(order), dtype=bool)
+    if len(first):
+        by_first = np.argsort(first, kind="stable")
+        first, second = first[by_first], second[by_first]
+        starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+        ends = np.r_[starts[1:], len(first)]
+        # in rank order: a box still kept suppresses its overlaps of lower rank
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            if keep[first[start]]:
+                keep[second[start:end]] = False
     return order[keep]
+
+
+def _x_overlapping_pairs(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs `(i, j)`, i < j, of the (finite) boxes whose x-ranges overlap with a positive
+    width: sorted by x1, box p overlaps the boxes after it whose x1 is below its x2."""
+    by_x = np.argsort(boxes[:, 0], kind="stable")
+    x1 = boxes[by_x, 0]
+    position = np.arange(len(boxes))
+    ends = np.searchsorted(x1, boxes[by_x, 2], side="left")
+    counts = np.maximum(ends - position - 1, 0)
+    left = np.repeat(position, counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    right = left + 1 + offsets
+    a, b = by_x[left], by_x[right]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def _pair_iou(boxes: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """IoU of `boxes[first[k]]` and `boxes[second[k]]` (float32 boxes `[N, 4]`) -> `[K]`."""
+    top_left = np.maximum(boxes[first, :2], boxes[second, :2])
+    bottom_right = np.minimum(boxes[first, 2:], boxes[second, 2:])
+    wh = np.clip(bottom_right - top_left, 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    sides = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
+    area = sides[:, 0] * sides[:, 1]
+    union = area[first] + area[second] - inter
+    return inter / np.maximum(union, np.float32(1e-9))
+
+
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float
+) -> np.ndarray:
+    """Class-aware `nms` (boxes of different labels never suppress each other): each class
+    offset into its own region of the plane (torchvision's trick). Kept indices, best first."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros((0,), dtype=np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowed boxes: see `nms`
+        offsets = np.asarray(labels).astype(np.float32) * (boxes.max() - boxes.min() + 1)
+        return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 
 def clip_to_frame(boxes: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

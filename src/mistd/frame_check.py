@@ -192,7 +192,7 @@ class FrameCheckStage:
     def __call__(self, results):
         if not self.check.enabled or results.frame is None or len(results) == 0:
             return results
-        from mistd.boxes import nms_numpy
+        from mistd.boxes import batched_nms
         from mistd.classical.base import _segment, gaussian_smooth
 
         order = np.argsort(-results.scores, kind="stable")[:MAX_BOXES]
@@ -237,8 +237,7 @@ class FrameCheckStage:
                     boxes[i] = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
         results.boxes, results.scores = boxes, scores.astype(np.float32)
         if self.check.regrow and len(results) > 1:
-            # regrown boxes of one blob coincide: one per class (offsets keep classes apart)
-            offset = results.labels[:, None].astype(np.float32) * (2.0 * max(height, width))
-            keep = nms_numpy(boxes + offset, results.scores, MERGE_IOU)
+            # regrown boxes of one blob coincide: one per class
+            keep = batched_nms(boxes, results.scores, results.labels, MERGE_IOU)
             results = results[np.sort(keep)]
         return results

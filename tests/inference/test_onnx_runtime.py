@@ -148,29 +148,6 @@ def test_preprocessing_matches_the_torch_pipeline():
         to_gray(np.zeros((2, 50, 80), np.uint8))
 
 
-def test_nms_keeps_what_torch_keeps():
-    from mistd.inference.onnx_runtime import batched_nms
-    from mistd.models.ops import batched_nms as torch_batched_nms
-
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 300, (400, 2)).astype(np.float32)
-    xy[200:] = xy[:200] + rng.normal(0, 1.5, (200, 2)).astype(np.float32)  # overlapping pairs
-    boxes = np.concatenate([xy, xy + rng.uniform(2, 30, (400, 2)).astype(np.float32)], axis=1)
-    scores = rng.uniform(0.001, 1, 400).astype(np.float32)
-    labels = rng.integers(0, 2, 400)
-    want = torch_batched_nms(
-        torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels), 0.65
-    ).numpy()
-    got = batched_nms(boxes, scores, labels, 0.65)
-    assert 200 < len(got) < 400
-    np.testing.assert_array_equal(got, want)
-    boxes[0, 2] = np.inf  # an overflowed size: the numpy path, no warning, torch's result
-    want = torch_batched_nms(
-        torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels), 0.65
-    ).numpy()
-    np.testing.assert_array_equal(batched_nms(boxes, scores, labels, 0.65), want)
-
-
 def test_fixed_size_and_raw_graphs_are_refused_with_a_reason(tmp_path):
     model = tiny("yolox-s")
     path = export_deploy_onnx(model, tmp_path / "m.onnx", SIZE)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mistd.boxes import blob_detections, clip_to_frame
+from mistd.boxes import batched_nms, blob_detections, clip_to_frame
 from mistd.errors import InputError
 from mistd.frames import to_gray
 from mistd.thresholds import DECODE_FLOOR
@@ -125,56 +125,6 @@ def boxes_to_original(
     mul = np.asarray([1 / sx, 1 / sy, 1 / sx, 1 / sy], np.float32)
     add = np.asarray([-pad_x / sx, -pad_y / sy, -pad_x / sx, -pad_y / sy], np.float32)
     return (boxes.astype(np.float32) * mul + add).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------------- NMS
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS on xyxy boxes `[N, 4]`: kept indices, highest score first. A box is suppressed
-    when its IoU with a kept, higher-scored box is > `iou_threshold` (`mistd.models.ops.nms`).
-
-    All pairwise IoUs at once (N is capped by the graph's top-k), then the greedy pass visits only
-    the boxes that overlap a lower-scored one above the threshold: at the 0.001 scoring floor most
-    candidates overlap nothing, and a Python loop over every candidate cost more than the forward.
-    """
-    order = np.argsort(-scores, kind="stable")
-    b = boxes[order].astype(np.float32)
-    # an untrained or off-domain model can decode infinite sizes (exp overflow): their IoUs are
-    # NaN and suppress nothing, as in torch
-    with np.errstate(over="ignore", invalid="ignore"):
-        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-        x1 = np.maximum(b[:, None, 0], b[None, :, 0])
-        y1 = np.maximum(b[:, None, 1], b[None, :, 1])
-        x2 = np.minimum(b[:, None, 2], b[None, :, 2])
-        y2 = np.minimum(b[:, None, 3], b[None, :, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        union = np.maximum(area[:, None] + area[None, :] - inter, np.float32(1e-9))
-        overlaps = np.triu(inter / union > iou_threshold, k=1)  # only higher ranks suppress
-    keep = np.ones(len(order), dtype=bool)
-    for i in np.flatnonzero(overlaps.any(axis=1)):
-        if keep[i]:
-            keep &= ~overlaps[i]
-    return order[keep]
-
-
-def batched_nms(
-    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float
-) -> np.ndarray:
-    """Class-aware `nms` (boxes of different labels never suppress each other), by offsetting
-    each class into its own region of the plane as `mistd.models.ops.batched_nms` does."""
-    if len(boxes) == 0:
-        return np.zeros((0,), dtype=np.int64)
-    with np.errstate(over="ignore", invalid="ignore"):  # infinite boxes: see `nms`
-        offsets = labels.astype(np.float32) * (boxes.max() - boxes.min() + 1)
-        shifted = boxes + offsets[:, None]
-    if not np.isfinite(shifted).all():
-        return nms(shifted, scores, iou_threshold)
-    # OpenCV's NMS (C++, same greedy rule and IoU): at the 0.001 scoring floor a 640x512 frame
-    # has ~1000 candidates, which cost numpy 14-35 ms and OpenCV 2.5-6 ms, with equal results
-    import cv2
-
-    xywh = np.concatenate([shifted[:, :2], shifted[:, 2:] - shifted[:, :2]], axis=1)
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float32).tolist(), 0.0, iou_threshold)
-    return np.asarray(kept, dtype=np.int64).reshape(-1)
 
 
 # -------------------------------------------------------------------------------- detector

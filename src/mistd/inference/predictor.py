@@ -578,9 +578,9 @@ class MergeClasses:
         pass
 
     def __call__(self, results: Results) -> Results:
-        from mistd.boxes import nms_numpy
+        from mistd.boxes import nms
 
-        keep = nms_numpy(results.boxes, results.scores, self.iou)
+        keep = nms(results.boxes, results.scores, self.iou)
         merged = results[keep]
         merged.labels = np.zeros_like(merged.labels)
         merged.names = ["target"]

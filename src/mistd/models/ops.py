@@ -1,5 +1,5 @@
-"""Box operations in plain torch (no torchvision): conversions, IoU, class-aware NMS, and the
-post-processing that turns decoded head outputs into `Detections`.
+"""Box operations in torch (no torchvision): conversions, IoU, class-aware NMS (`mistd.boxes`),
+and the post-processing that turns decoded head outputs into `Detections`.
 """
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mistd.boxes import batched_nms as boxes_batched_nms
+from mistd.boxes import nms as boxes_nms
 from mistd.structures import Detections
 from mistd.thresholds import DECODE_FLOOR
 
@@ -40,34 +42,28 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-9) -> to
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float = 0.65) -> torch.Tensor:
-    """Greedy NMS on xyxy boxes `[N, 4]`; returns kept indices `[K]`, highest score first.
-
-    A box is suppressed when its IoU with a kept, higher-scored box is > `iou_threshold`
-    (torchvision semantics). O(N^2) memory: cap N (see `postprocess`).
-    """
-    if boxes.shape[0] == 0:
-        return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
-    order = torch.argsort(scores, descending=True, stable=True)
-    iou = box_iou(boxes[order], boxes[order])
-    # Only a higher-ranked box can suppress a lower-ranked one.
-    overlaps = torch.triu(iou > iou_threshold, diagonal=1).cpu().numpy()
-    keep = np.ones(overlaps.shape[0], dtype=bool)
-    for i in range(overlaps.shape[0]):
-        if keep[i]:
-            keep &= ~overlaps[i]
-    return order[torch.from_numpy(keep).to(order.device)]
+    """Greedy NMS on xyxy boxes `[N, 4]`; returns kept indices `[K]` (on the boxes' device),
+    highest score first. A box is suppressed when its IoU with a kept, higher-scored box is
+    > `iou_threshold` (torchvision semantics). Runs `mistd.boxes.nms` on the CPU."""
+    keep = boxes_nms(_numpy(boxes), _numpy(scores), iou_threshold)
+    return torch.from_numpy(keep).to(boxes.device)
 
 
 def batched_nms(
     boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float = 0.65
 ) -> torch.Tensor:
     """Class-aware NMS: boxes of different labels never suppress each other. Returns kept
-    indices sorted by descending score."""
-    if boxes.shape[0] == 0:
-        return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
-    # Offset each class into its own region of the plane (torchvision's coordinate trick).
-    offsets = labels.to(boxes.dtype) * (boxes.max() - boxes.min() + 1)
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
+    indices sorted by descending score (`mistd.boxes.batched_nms`)."""
+    keep = boxes_batched_nms(_numpy(boxes), _numpy(scores), _numpy(labels), iou_threshold)
+    return torch.from_numpy(keep).to(boxes.device)
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a CPU numpy array (floating point as float32)."""
+    tensor = tensor.detach()
+    if tensor.is_floating_point():
+        tensor = tensor.float()
+    return tensor.cpu().numpy()
 
 
 def postprocess(
@@ -82,7 +78,7 @@ def postprocess(
     As the official `utils_bbox.non_max_suppression`: each anchor keeps its best class,
     score = obj * cls_conf, anchors with score >= `decode_floor` are kept, then class-aware
     NMS at `nms_iou`. Unlike the official code, only the `max_candidates` highest-scored anchors
-    enter NMS (bounds time and memory; at 512x512 stride 8 there are 4096 anchors).
+    enter NMS (bounds its time; at 512x512 stride 8 there are 4096 anchors).
 
     Args:
         decoded: `[B, A, 5 + C]` (cx, cy, w, h, obj prob, cls probs) from `decode_outputs`.
