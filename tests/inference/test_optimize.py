@@ -190,3 +190,23 @@ def test_compile_without_a_cpp_compiler_is_refused_up_front(monkeypatch):
     model, _ = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
     with pytest.raises(InputError, match="C\\+\\+ compiler"):
         compile_for_inference(model.eval())
+
+
+def test_the_allocator_keeps_freed_memory_unless_refused(monkeypatch):
+    """The torch Predictor on the CPU has glibc keep freed memory (no page faults on each frame's
+    fresh tensors); `MISTD_RETAIN_MEMORY=0` leaves the allocator alone."""
+    import platform
+
+    from mistd.inference import optimize
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.predictor import Predictor
+
+    monkeypatch.setattr(optimize, "_retained", None)
+    monkeypatch.setenv("MISTD_RETAIN_MEMORY", "0")
+    assert optimize.retain_freed_memory() is False
+    monkeypatch.setattr(optimize, "_retained", None)
+    monkeypatch.delenv("MISTD_RETAIN_MEMORY")
+    model, cfg = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
+    Predictor(ClipDetector(model, num_frames=cfg.num_frames, input_size=(64, 64)))
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert optimize._retained is glibc

@@ -225,6 +225,10 @@ class TorchDetector:
         if backend == "onnxruntime" and precision != "fp32":
             raise InputError("precision bf16 applies to the torch backend only")
         self.clip_detector = clip_detector
+        if clip_detector.device.type == "cpu":
+            from mistd.inference.optimize import retain_freed_memory
+
+            retain_freed_memory()  # no page faults on every frame's fresh tensors
         # clip mode (and the sampled evaluation's windows, `detect_clips`) at the same precision
         clip_detector.precision = precision
         self.name = name or clip_detector.name or type(clip_detector.model).__name__

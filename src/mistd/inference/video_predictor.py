@@ -184,7 +184,9 @@ class VideoPredictor:
         if self.channels_last:
             frame = frame.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
-            features = tuple(f.float() for f in self.frame_encoder(frame))
+            # contiguous once per frame: the clip head reads the stacked window as flat rows
+            # (a channels-last window cost CHAL's compiled head 25 instead of 19 ms at 640x512)
+            features = tuple(f.float().contiguous() for f in self.frame_encoder(frame))
         self._window.append(features)
         self._frames_seen += 1
         # The causal window of the newest frame; the earliest frame repeated at a sequence start
