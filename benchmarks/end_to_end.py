@@ -11,8 +11,8 @@ Modes per model, each at every `--threads` count (`Predictor(..., threads=n)`):
 - `torch`: the weights file, streamed (clip mode for tinyseg) by torch in fp32 (the convolutions'
   BatchNorm folded, channels-last on the CPU: as the `Predictor` runs weights it loads);
 - `torch bf16`: the same under bf16 autocast (`precision="bf16"`; decoding in fp32);
-- `torch compiled` / `torch bf16 compiled` (not run unless asked): `Predictor(compile=True)`,
-  streaming models only (each compiles its graphs first, ~30 s);
+- `torch bf16 compiled`, and `torch compiled` (fp32, not run unless asked):
+  `Predictor(compile=True)`, streaming models only (each compiles its graphs first, ~30 s);
 - `torch plain` / `torch plain bf16` (not run unless asked): the model as trained, BatchNorm
   apart and contiguous layout (a `ClipDetector` from `load_detector` given to the `Predictor`,
   which rewrites only what it loads itself): what the rewrite saves;
@@ -57,7 +57,7 @@ SOURCES = {
     "4.avi": REAL / "anti_uav" / "4.avi",
     "drone_ir": REAL / "drone_ir" / "videos" / "IR_DRONE_013.mp4",
 }
-MODES = ("torch", "torch bf16", "ort fp32", "ort int8")
+MODES = ("torch", "torch bf16", "torch bf16 compiled", "ort fp32", "ort int8")
 PLAIN_MODES = ("torch plain", "torch plain bf16")  # what the inference rewrite saves
 COMPILED_MODES = ("torch compiled", "torch bf16 compiled")  # torch.compile: ~30 s each to start
 
@@ -140,13 +140,14 @@ def main() -> None:
         h, w = frames[0].shape[:2]
         runners = {}
         for weights in models:
+            streams = supports_streaming(read_weights(weights).build_model())
             for mode in args.modes:
                 model = weights if mode.startswith("torch") else graphs[weights, mode]
                 if model is None:
                     continue
                 options = dict(precision="bf16" if "bf16" in mode else "fp32")
                 if mode in COMPILED_MODES:
-                    if not supports_streaming(read_weights(weights).build_model()):
+                    if not streams:
                         continue  # compile applies to streaming models
                     options["compile"] = True
                 if mode.startswith("torch plain"):

@@ -55,7 +55,7 @@ from mistd.inference.bench import interleaved_times
 from mistd.inference.detector import ClipDetector, load_detector
 from mistd.inference.export import export_deploy_onnx
 from mistd.inference.onnx_runtime import OnnxDetector
-from mistd.inference.optimize import fold_batch_norms, set_channels_last
+from mistd.inference.optimize import fold_batch_norms, retain_freed_memory, set_channels_last
 from mistd.inference.streaming import streamed_shipped_weights
 from mistd.inference.video_predictor import VideoPredictor
 from mistd.io import write_text_atomic
@@ -407,6 +407,9 @@ def main() -> None:
     if args.quick:
         args.repeats, args.warmup, args.calibration_frames = 5, 1, 20
     torch.set_num_threads(args.threads)
+    # the allocator setting the Predictor makes for torch on the CPU (process-wide: the official
+    # forward runs under it too)
+    retain_freed_memory()
     official = None
     if args.official is not None:
         official = official_chal(args.official, fixture_state_dict())
