@@ -630,9 +630,10 @@ class Predictor:
             per process when several cameras or jobs share the cores (docs/results.md,
             "Threads").
         compile: run a streaming torch model through `torch.compile` (weights frozen into the
-            graph; needs a C++ compiler): 1.1-1.3x faster per frame in bf16 on a Xeon with
-            AMX; the first frame of each size compiles (~30 s on 2 cores). Torch backend,
-            streaming only.
+            graph, activations fused into the convolutions; needs a C++ compiler): 1.2-1.3x
+            faster per frame than eager in bf16 on a Xeon with AMX (chal-ir-s 640x512: 15 ->
+            20 frames/s); the first frame of each size compiles (~30 s on 2 cores). Torch
+            backend, streaming only.
 
     Attributes:
         detector: the `FrameDetector`; `thresholds`: display / operating / track scores;

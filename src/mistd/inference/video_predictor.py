@@ -75,7 +75,7 @@ class VideoPredictor:
             by ~1e-2 relative: opt-in).
         channels_last: run convolutions in channels-last memory format.
         compile: run the torch parts through `torch.compile`
-            (`mistd.inference.optimize.compile_for_inference`: 1.1-1.3x faster in bf16 on a
+            (`mistd.inference.optimize.compile_for_inference`: 1.2-1.3x faster in bf16 on a
             Xeon with AMX; the first frame of each size compiles, ~30 s); not with `parts`.
         device: torch device of the torch parts.
     """
