@@ -51,11 +51,12 @@ from official_chal import FIXTURE_WEIGHTS, chal_model, fixture_state_dict, offic
 
 from mistd.data.transforms import to_model_input
 from mistd.decoding import decode_outputs
+from mistd.inference.allocator import retain_freed_memory
 from mistd.inference.bench import interleaved_times
 from mistd.inference.detector import ClipDetector, load_detector
 from mistd.inference.export import export_deploy_onnx
 from mistd.inference.onnx_runtime import OnnxDetector
-from mistd.inference.optimize import fold_batch_norms, retain_freed_memory, set_channels_last
+from mistd.inference.optimize import fold_batch_norms, set_channels_last
 from mistd.inference.streaming import streamed_shipped_weights
 from mistd.inference.video_predictor import VideoPredictor
 from mistd.io import write_text_atomic

@@ -197,16 +197,16 @@ def test_the_allocator_keeps_freed_memory_unless_refused(monkeypatch):
     fresh tensors); `MISTD_RETAIN_MEMORY=0` leaves the allocator alone."""
     import platform
 
-    from mistd.inference import optimize
+    from mistd.inference import allocator
     from mistd.inference.detector import ClipDetector
     from mistd.inference.predictor import Predictor
 
-    monkeypatch.setattr(optimize, "_retained", None)
+    monkeypatch.setattr(allocator, "_retained", None)
     monkeypatch.setenv("MISTD_RETAIN_MEMORY", "0")
-    assert optimize.retain_freed_memory() is False
-    monkeypatch.setattr(optimize, "_retained", None)
+    assert allocator.retain_freed_memory() is False
+    monkeypatch.setattr(allocator, "_retained", None)
     monkeypatch.delenv("MISTD_RETAIN_MEMORY")
     model, cfg = build_model("yolox-s", ZOO["yolox-s"][0].tiny_overrides())
     Predictor(ClipDetector(model, num_frames=cfg.num_frames, input_size=(64, 64)))
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert optimize._retained is glibc
+    assert allocator._retained is glibc

@@ -8,17 +8,14 @@ Both change the module in place and return it. Folding removes the BatchNorm par
 running statistics: run it on a copy that will never be trained or saved (the `Predictor` folds
 the models it loads itself, never a module a caller passes in).
 
-Also here: `compile_for_inference` (torch.compile with frozen weights), `autocast` (the bf16
-context), and `retain_freed_memory` (the allocator keeps freed memory for the next frame; the
-`Predictor` sets it for torch models on the CPU).
+Also here: `compile_for_inference` (torch.compile with frozen weights) and `autocast` (the bf16
+context). The allocator setting the `Predictor` makes on the CPU: `mistd.inference.allocator`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import sys
 
 import torch
 from torch import nn
@@ -65,35 +62,6 @@ def set_channels_last(model: nn.Module, enabled: bool = True) -> nn.Module:
     return model
 
 
-# glibc's mallopt options (malloc.h) and the values `retain_freed_memory` sets
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_RETAIN = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 64 << 20))
-_retained: bool | None = None
-
-
-def retain_freed_memory() -> bool:
-    """Have the C allocator keep the memory torch frees for the next frame (glibc, Linux).
-
-    A forward allocates its large tensors afresh; by default glibc serves blocks above 128 KB
-    from new memory maps and hands freed heap back to the kernel, so every frame pays page faults
-    on ~10^4 pages (measured, chal-ir-s at 640x512 in compiled bf16: 52.5 -> 45 ms per frame;
-    eager bf16 76.7 -> 58.8 ms). Allocations up to 32 MB then come from the heap, which keeps up
-    to 1 GB freed and grows 64 MB at a time: the process holds its peak memory.
-
-    Process-wide and once; `MISTD_RETAIN_MEMORY=0` in the environment leaves the allocator alone.
-    Returns whether the settings are in force (False elsewhere than glibc)."""
-    global _retained
-    if _retained is None:
-        _retained = False
-        if sys.platform.startswith("linux") and os.environ.get("MISTD_RETAIN_MEMORY") != "0":
-            try:
-                libc = ctypes.CDLL("libc.so.6")
-                _retained = all(libc.mallopt(option, value) == 1 for option, value in _RETAIN)
-            except (OSError, AttributeError):  # another C library (musl): nothing to set
-                pass
-    return _retained
-
-
 def has_cpp_compiler() -> bool:
     """Whether a C++ compiler for torch.compile's CPU code is on the PATH ($CXX, g++, c++,
     clang++)."""
@@ -110,7 +78,8 @@ def compile_for_inference(module: nn.Module) -> nn.Module:
     """`torch.compile` of an inference-only module with its weights frozen into the compiled
     graph (`FrozenCompiled`). Needs a C++ compiler on the CPU (InputError without one: torch
     would fail at the first frame). Outputs equal the eager module's up to floating-point
-    rounding; later changes to the module's weights do not reach the compiled graph."""
+    rounding. The graph holds the weights as constants: after changing the module's weights,
+    compile again."""
     on_cpu = all(p.device.type == "cpu" for p in module.parameters())
     if on_cpu and not has_cpp_compiler():
         raise InputError(

@@ -226,7 +226,7 @@ class TorchDetector:
             raise InputError("precision bf16 applies to the torch backend only")
         self.clip_detector = clip_detector
         if clip_detector.device.type == "cpu":
-            from mistd.inference.optimize import retain_freed_memory
+            from mistd.inference.allocator import retain_freed_memory
 
             retain_freed_memory()  # no page faults on every frame's fresh tensors
         # clip mode (and the sampled evaluation's windows, `detect_clips`) at the same precision
