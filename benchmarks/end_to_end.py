@@ -12,7 +12,8 @@ Modes per model, each at every `--threads` count (`Predictor(..., threads=n)`):
   BatchNorm folded, channels-last on the CPU: as the `Predictor` runs weights it loads);
 - `torch bf16`: the same under bf16 autocast (`precision="bf16"`; decoding in fp32);
 - `torch bf16 compiled`, and `torch compiled` (fp32, not run unless asked):
-  `Predictor(compile=True)`, streaming models only (each compiles its graphs first, ~30 s);
+  `Predictor(compile=True)`, streaming models only, where a C++ compiler is found (each compiles
+  its graphs first, ~30 s);
 - `torch plain` / `torch plain bf16` (not run unless asked): the model as trained, BatchNorm
   apart and contiguous layout (a `ClipDetector` from `load_detector` given to the `Predictor`,
   which rewrites only what it loads itself): what the rewrite saves;
@@ -47,6 +48,7 @@ from realtime import Cycle, machine_load  # the sibling benchmark's frame pool a
 
 from mistd.inference.bench import interleaved_times
 from mistd.inference.detector import load_detector
+from mistd.inference.optimize import has_cpp_compiler
 from mistd.inference.predictor import Predictor
 from mistd.inference.streaming import supports_streaming
 from mistd.io import write_text_atomic
@@ -147,8 +149,8 @@ def main() -> None:
                     continue
                 options = dict(precision="bf16" if "bf16" in mode else "fp32")
                 if mode in COMPILED_MODES:
-                    if not streams:
-                        continue  # compile applies to streaming models
+                    if not streams or not has_cpp_compiler():
+                        continue  # compile applies to streaming models, with a C++ compiler
                     options["compile"] = True
                 if mode.startswith("torch plain"):
                     # a built model runs at its training size unless told: the frame's, as above

@@ -116,4 +116,7 @@ class FrozenCompiled(nn.Module):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(self._modules["module"], name)
+            module = self.__dict__.get("_modules", {}).get("module")
+            if module is None:  # not built yet (copying, unpickling)
+                raise
+            return getattr(module, name)
