@@ -161,6 +161,44 @@ def test_compiled_convolutions_are_prepacked_with_their_activation():
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not has_cpp_compiler(), reason="torch.compile on the CPU needs a C++ compiler")
+def test_a_compiled_predictor_scores_sampled_windows_with_its_compiled_parts(monkeypatch):
+    """The sampled evaluation (`detect_clips`, windows out of order) of a compiled predictor runs
+    the compiled streaming parts on each window (the model scored is the one that runs), equal
+    to eager clip mode."""
+    from mistd.inference.detector import ClipDetector
+    from mistd.inference.predictor import Predictor
+    from mistd.inference.video_predictor import VideoPredictor
+
+    torch.manual_seed(0)
+    model, cfg = build_model("chal", ZOO["chal"][0].tiny_overrides())
+    model = with_trained_statistics(model)
+
+    def clip_detector(m):
+        return ClipDetector(m, num_frames=cfg.num_frames, input_size=(64, 96), decode_floor=1e-8)
+
+    eager = Predictor(clip_detector(copy.deepcopy(model)))
+    compiled = Predictor(clip_detector(copy.deepcopy(model)), compile=True)
+    windows = []
+    original = VideoPredictor.detect_window_torch
+
+    def counted(self, frames):
+        windows.append(tuple(frames.shape))
+        return original(self, frames)
+
+    monkeypatch.setattr(VideoPredictor, "detect_window_torch", counted)
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 255, (cfg.num_frames, 60, 90), dtype=np.uint8) for _ in range(3)]
+    want = eager.detector.detect_clips(clips, [8] * 3)
+    assert not windows  # eager: clip mode
+    got = compiled.detector.detect_clips(clips, [8] * 3)
+    assert len(windows) == 3
+    for g, w in zip(got, want, strict=True):
+        assert len(g) == len(w) > 0
+        np.testing.assert_allclose(np.sort(g.scores), np.sort(w.scores), rtol=1e-3)
+
+
 def test_compile_is_refused_where_it_cannot_apply(tmp_path):
     from mistd.errors import InputError
     from mistd.inference.predictor import Predictor

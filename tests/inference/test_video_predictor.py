@@ -119,6 +119,34 @@ def test_push_detections_match_clip_detector(name):
         assert det.boxes[:, 2].max() <= 56 * 1.5
 
 
+@pytest.mark.parametrize(("name", "stride"), [("chal", 2), ("mf-residual", 1), ("yolox-s", 1)])
+def test_a_window_out_of_order_equals_clip_mode(name, stride):
+    """`detect_window` (how a compiled detector scores sampled windows): the streaming parts on
+    one causal window, frames already `frame_stride` apart, equal to clip mode on it; shorter
+    windows repeat the earliest frame; the stream is left reset."""
+    from mistd.data.clips import causal_window
+
+    extra = {} if name == "yolox-s" else {"frame_stride": stride}
+    model = tiny_model(name, None if name == "yolox-s" else 3, **extra)
+    t = model.num_frames
+    frames = sequence(np.uint16)
+    detector = ClipDetector(model, num_frames=t, input_size=SIZE, decode_floor=1e-8)
+    predictor = VideoPredictor(model, input_size=SIZE, decode_floor=1e-8)
+    predictor.push(frames[0])
+    windows = [frames[causal_window(key, t, stride)] for key in (6, 1, 4)]  # out of order
+    for window in [*windows, frames[2:3]]:
+        got, want = predictor.detect_window(window, 16), detector.detect(window, 16)
+        assert predictor.frames_seen == 0
+        assert len(got) == len(want) > 0
+        np.testing.assert_allclose(
+            np.sort(got.scores.numpy()), np.sort(want.scores.numpy()), rtol=1e-4
+        )
+        distance = np.abs(got.boxes.numpy()[:, None] - want.boxes.numpy()[None]).max(-1)
+        assert distance.min(axis=1).max() < 1e-2
+    with pytest.raises(ValueError, match=r"\[T, H, W\]"):
+        predictor.detect_window(frames[0], 16)
+
+
 def test_reset_starts_a_new_sequence():
     model = tiny_model("chal", 3)
     frames = sequence()

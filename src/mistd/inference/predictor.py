@@ -239,6 +239,7 @@ class TorchDetector:
         self.trained_input_size = tuple(int(v) for v in clip_detector.input_size)
         self.input_size = parse_input_size(input_size)
         self.stream = stream
+        self.compiled = compile
         self.maps = maps
         self.model = clip_detector.model
         self.device = clip_detector.device
@@ -388,7 +389,17 @@ class TorchDetector:
     def detect_clips(self, clips: list[np.ndarray], bit_depths: list[int]) -> list[Results]:
         """Clip mode on several `[T, H, W]` clips (for sampled evaluation, whose key frames do
         not come in order): one forward pass per frame size, each at the input size `push`
-        would use for it (the clip detector's, also when this detector streams)."""
+        would use for it (the clip detector's, also when this detector streams). A compiled
+        detector runs each clip through its compiled streaming parts instead
+        (`VideoPredictor.detect_window`: the model as it runs here is the one scored); the
+        stream is reset."""
+        if self.compiled:
+            found = []
+            for clip, bit_depth in zip(clips, bit_depths, strict=True):
+                clip = np.asarray(clip)
+                self._set_size(*clip.shape[-2:])
+                found.append(_results_of(self.predictor.detect_window(clip, bit_depth), self.names))
+            return found
         groups: dict[tuple[int, int], list[int]] = {}
         for i, clip in enumerate(clips):
             groups.setdefault(tuple(np.asarray(clip).shape[-2:]), []).append(i)

@@ -174,6 +174,34 @@ class VideoPredictor:
         """`push_torch` without decoding: the raw head maps `[1, 5 + C, h_i, w_i]` (equal to
         `model(clip)` on the window). With `maps_out` (a dict), the clip head's intermediate
         maps are stored into it (CHAL, torch backend)."""
+        self._window.append(self._encode(frame))
+        self._frames_seen += 1
+        # The causal window of the newest frame; the earliest frame repeated at a sequence start
+        # (clip convention, docs/design.md §2).
+        held = list(self._window)
+        window = [held[i] for i in causal_window(len(held) - 1, self.num_frames, self.frame_stride)]
+        return self._head(window, maps_out)
+
+    @torch.inference_mode()
+    def detect_window_torch(self, frames: torch.Tensor) -> Detections:
+        """Detections of the key frame (the last) of one causal window `[T, 3, h, w]` of model
+        inputs whose frames are already `frame_stride` apart (as `ClipSampler` gives them;
+        fewer than T are padded by repeating the earliest): clip mode computed by the streaming
+        parts, at this predictor's precision and compiled where it is. For windows that do not
+        come in order (sampled evaluation). Leaves the stream reset.
+
+        Boxes xyxy in INPUT pixels."""
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"expected a window [T, 3, h, w], got {tuple(frames.shape)}")
+        self.reset()
+        frames = frames[-self.num_frames :]
+        features = [self._encode(frame) for frame in frames]
+        features = [features[0]] * (self.num_frames - len(features)) + features
+        return self._decode(self._head(features, None))
+
+    def _encode(self, frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One model input `[3, h, w]` or `[1, 3, h, w]` -> its features (the frame encoder's
+        outputs, fp32, contiguous)."""
         if frame.dim() == 3:
             frame = frame[None]
         if frame.dim() != 4 or frame.shape[:2] != (1, 3):
@@ -186,13 +214,14 @@ class VideoPredictor:
         with autocast(self.device, self.precision):
             # contiguous once per frame: the clip head reads the stacked window as flat rows
             # (a channels-last window cost CHAL's compiled head 25 instead of 19 ms at 640x512)
-            features = tuple(f.float().contiguous() for f in self.frame_encoder(frame))
-        self._window.append(features)
-        self._frames_seen += 1
-        # The causal window of the newest frame; the earliest frame repeated at a sequence start
-        # (clip convention, docs/design.md §2).
-        held = list(self._window)
-        window = [held[i] for i in causal_window(len(held) - 1, self.num_frames, self.frame_stride)]
+            return tuple(f.float().contiguous() for f in self.frame_encoder(frame))
+
+    def _head(
+        self,
+        window: list[tuple[torch.Tensor, ...]],
+        maps_out: dict[str, torch.Tensor] | None,
+    ) -> list[torch.Tensor]:
+        """The clip head on a window of T frames' features -> raw head maps (fp32)."""
         stacked = [torch.stack(level, dim=1) for level in zip(*window, strict=True)]
         with autocast(self.device, self.precision):
             if maps_out is None:
@@ -223,6 +252,18 @@ class VideoPredictor:
         tensor, info = to_model_input(frame[None], bit_depth, self.input_size, self.pad_only)
         self.letterbox = info
         return info.detections_to_original(self.push_torch(tensor[0], return_maps))
+
+    def detect_window(self, frames: np.ndarray, bit_depth: int | None = None) -> Detections:
+        """`detect_window_torch` of raw frames `[T, H, W]` (uint8/uint16, letterboxed as `push`
+        does); detections of the last in ORIGINAL pixels. Leaves the stream reset."""
+        frames = np.asarray(frames)
+        if frames.ndim != 3:
+            raise ValueError(f"expected a window of frames [T, H, W], got shape {frames.shape}")
+        if bit_depth is None:
+            bit_depth = 16 if frames.dtype == np.uint16 else 8
+        tensor, info = to_model_input(frames, bit_depth, self.input_size, self.pad_only)
+        self.letterbox = info
+        return info.detections_to_original(self.detect_window_torch(tensor))
 
     def run(
         self, frames: Iterable[np.ndarray], bit_depth: int | None = None
