@@ -138,33 +138,37 @@ def blob_boxes(
     covered = np.zeros((height, width), bool)  # pixels of the boxes kept so far
     boxes: list[list[float]] = []
     scores: list[float] = []
-    # a peak inside a kept box is the same blob; a quantized or noisy map has tens of thousands
-    # of peaks above the floor: they are dropped a chunk at a time, and the survivors of a chunk
-    # checked one by one (a box kept meanwhile may cover them)
-    for start in range(0, len(ys), BLOB_CHUNK):
-        chunk = slice(start, start + BLOB_CHUNK)
-        for i in start + np.flatnonzero(~covered[ys[chunk], xs[chunk]]):
-            y, x = int(ys[i]), int(xs[i])
-            if covered[y, x]:
-                continue
-            y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
-            window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
-            blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
-            _, labels = cv2.connectedComponents(blob, connectivity=8)
-            rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
-            top, left = y0 + int(rows.min()), x0 + int(cols.min())
-            bottom, right = y0 + int(rows.max()) + 1, x0 + int(cols.max()) + 1
-            boxes.append([left, top, right, bottom])
-            scores.append(float(score[y, x]))
-            covered[top:bottom, left:right] = True
-            if len(boxes) >= max_detections:
-                break
+    for y, x in _uncovered_peaks(ys, xs, covered):
+        y0, x0 = max(0, y - BLOB_WINDOW), max(0, x - BLOB_WINDOW)
+        window = prob[y0 : y + BLOB_WINDOW + 1, x0 : x + BLOB_WINDOW + 1]
+        blob = (window >= mask_level * float(prob[y, x])).astype(np.uint8)
+        _, labels = cv2.connectedComponents(blob, connectivity=8)
+        rows, cols = np.nonzero(labels == labels[y - y0, x - x0])
+        top, left = y0 + int(rows.min()), x0 + int(cols.min())
+        bottom, right = y0 + int(rows.max()) + 1, x0 + int(cols.max()) + 1
+        boxes.append([left, top, right, bottom])
+        scores.append(float(score[y, x]))
+        covered[top:bottom, left:right] = True
         if len(boxes) >= max_detections:
             break
     boxes_array = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     boxes_array[:, [0, 2]] = boxes_array[:, [0, 2]].clip(0, width)
     boxes_array[:, [1, 3]] = boxes_array[:, [1, 3]].clip(0, height)
     return boxes_array, np.asarray(scores, dtype=np.float32)
+
+
+def _uncovered_peaks(ys: np.ndarray, xs: np.ndarray, covered: np.ndarray):
+    """The peaks `(y, x)`, in order, that no kept box covers when their turn comes (`covered`
+    `[H, W]` is read as the caller marks kept boxes in it). A peak inside a kept box is the same
+    blob; a quantized or noisy map has tens of thousands of peaks above the floor: they are
+    dropped a chunk at a time, and the survivors of a chunk checked one by one (a box kept
+    meanwhile may cover them)."""
+    for start in range(0, len(ys), BLOB_CHUNK):
+        chunk = slice(start, start + BLOB_CHUNK)
+        for i in start + np.flatnonzero(~covered[ys[chunk], xs[chunk]]):
+            y, x = int(ys[i]), int(xs[i])
+            if not covered[y, x]:
+                yield y, x
 
 
 def blob_detections(
