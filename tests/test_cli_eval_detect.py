@@ -265,3 +265,27 @@ def test_classical_settings_from_the_command_line(tmp_path: Path) -> None:
         assert message in str(result.exception), (bad, str(result.exception))
     result = runner.invoke(app, ["eval", "--weights", "w.pt", "--data", str(data), "rule.k=5"])
     assert isinstance(result.exception, InputError) and "classical" in str(result.exception)
+
+
+def test_eval_and_track_take_the_precision_a_deployment_runs(tmp_path: Path) -> None:
+    """`mistd eval --precision bf16` scores the mode `detect` runs; bad values and `--compile`
+    where it cannot apply are refused by name."""
+    import mistd
+
+    demo = Path(mistd.__file__).parent / "assets" / "demo"
+    out = tmp_path / "m.json"
+    args = ["eval", "--weights", "yolox-ir-s", "--data", str(demo), "--max-frames", "4"]
+    result = runner.invoke(
+        app, [*args, "--precision", "bf16", "--out", str(tmp_path / "runs"), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mAP50" in json.loads(out.read_text())
+    result = runner.invoke(app, [*args, "--precision", "fp16"])
+    assert isinstance(result.exception, InputError)
+    assert "expected fp32 or bf16, got 'fp16'" in str(result.exception)
+    result = runner.invoke(app, ["track", "--model", "tophat", "--compile", str(demo)])
+    assert isinstance(result.exception, InputError) and "not to tophat" in str(result.exception)
+    result = runner.invoke(
+        app, ["eval", "--model", "tophat", "--data", str(demo), "--precision", "bf16"]
+    )
+    assert isinstance(result.exception, InputError) and "not to tophat" in str(result.exception)

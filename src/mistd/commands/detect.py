@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, THREADS, old_option
+from mistd.commands.options import (
+    COMPILE,
+    FRAME_CHECK,
+    OLD_SCORE_THRESHOLD,
+    PRECISION,
+    THREADS,
+    old_option,
+)
 
 DETECT_HELP = """Run a detector on a video, image, image folder, data set, webcam or stream.
 
@@ -83,21 +90,11 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option(
             "torch", "--backend", help="--weights streaming backend: torch or onnxruntime."
         ),
-        precision: str = typer.Option(
-            "fp32",
-            "--precision",
-            help="--weights precision: fp32, or bf16 (opt-in: autocast, decoding in fp32).",
-        ),
+        precision: str = PRECISION,
         maps: bool = typer.Option(
             False, "--maps", help="CHAL: also write map panels (PNGs + video) under maps/."
         ),
-        compile_model: bool = typer.Option(
-            False,
-            "--compile",
-            help="--weights that stream, torch backend: torch.compile (~30 s per frame size to "
-            "start, then 1.2-1.3x faster; with --precision bf16 the fastest mode on CPUs with "
-            "AMX; needs a C++ compiler).",
-        ),
+        compile_model: bool = COMPILE,
         frame_check: str = FRAME_CHECK,
         threads: int | None = THREADS,
         confirm_tracks: bool = typer.Option(

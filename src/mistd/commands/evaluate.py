@@ -14,7 +14,14 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, THREADS, old_option
+from mistd.commands.options import (
+    COMPILE,
+    FRAME_CHECK,
+    OLD_SCORE_THRESHOLD,
+    PRECISION,
+    THREADS,
+    old_option,
+)
 from mistd.errors import InputError
 
 EVAL_DETS_HELP = """Score a COCO result file against COCO ground truth (official mAP50/P/R/F1).
@@ -176,6 +183,8 @@ def register(app: typer.Typer) -> None:
             help="Trained models: HxW, 'native' (the frame size padded to x32; default: fully "
             "convolutional, targets keep their pixel size) or 'trained' (its training size).",
         ),
+        precision: str = PRECISION,
+        compile_model: bool = COMPILE,
         frame_check: str = FRAME_CHECK,
         threads: int | None = THREADS,
         confirm_tracks: bool = typer.Option(
@@ -202,6 +211,8 @@ def register(app: typer.Typer) -> None:
             settings,
             device=device,
             input_size=input_size,
+            precision=precision,
+            compile=compile_model,
             frame_check=frame_check,
             threads=threads,
             confirm_tracks=confirm_tracks,

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from mistd.commands.options import FRAME_CHECK, OLD_SCORE_THRESHOLD, THREADS, old_option
+from mistd.commands.options import (
+    COMPILE,
+    FRAME_CHECK,
+    OLD_SCORE_THRESHOLD,
+    PRECISION,
+    THREADS,
+    old_option,
+)
 from mistd.errors import InputError, check_options
 
 TRACK_HELP = """Detect and track small targets in a video, an image folder or a data set.
@@ -127,6 +134,8 @@ def register(app: typer.Typer) -> None:
             "'trained', as `mistd eval`.",
         ),
         frame_check: str = FRAME_CHECK,
+        precision: str = PRECISION,
+        compile_model: bool = COMPILE,
         threads: int | None = THREADS,
         merge_classes: bool = typer.Option(
             True,
@@ -178,6 +187,8 @@ def register(app: typer.Typer) -> None:
             device=device,
             input_size=input_size,
             stream=stream,
+            precision=precision,
+            compile=compile_model,
             frame_check=frame_check,
             threads=threads,
             keep_all=True,

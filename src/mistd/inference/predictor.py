@@ -522,12 +522,20 @@ def open_detector(
                 raise InputError("ONNX file not found", text)
             if compile:
                 raise InputError("compile applies to torch models, not to an .onnx graph", text)
+            if precision != "fp32":
+                raise InputError(
+                    f"precision {precision} applies to torch models; an .onnx graph runs at the "
+                    "precision it was exported with (mistd export --precision)",
+                    text,
+                )
             return OnnxDetector(Path(text), input_size=input_size, threads=threads)
         from mistd.classical import CLASSICAL
 
         if text in CLASSICAL and not Path(text).is_file():
             if compile:
                 raise InputError(f"compile applies to trained torch models, not to {text}")
+            if precision != "fp32":
+                raise InputError(f"precision {precision} applies to trained models, not to {text}")
             return _classical(text, settings, input_size)
     if settings:
         raise InputError(
