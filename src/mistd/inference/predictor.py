@@ -520,22 +520,13 @@ def open_detector(
         if text.endswith(".onnx"):
             if not Path(text).is_file():
                 raise InputError("ONNX file not found", text)
-            if compile:
-                raise InputError("compile applies to torch models, not to an .onnx graph", text)
-            if precision != "fp32":
-                raise InputError(
-                    f"precision {precision} applies to torch models; an .onnx graph runs at the "
-                    "precision it was exported with (mistd export --precision)",
-                    text,
-                )
+            what = "an .onnx graph (it runs at the precision it was exported with)"
+            _refuse_torch_options(what, compile, precision, text)
             return OnnxDetector(Path(text), input_size=input_size, threads=threads)
         from mistd.classical import CLASSICAL
 
         if text in CLASSICAL and not Path(text).is_file():
-            if compile:
-                raise InputError(f"compile applies to trained torch models, not to {text}")
-            if precision != "fp32":
-                raise InputError(f"precision {precision} applies to trained models, not to {text}")
+            _refuse_torch_options(text, compile, precision)
             return _classical(text, settings, input_size)
     if settings:
         raise InputError(
@@ -572,6 +563,17 @@ def open_detector(
 
     weights = model if isinstance(model, Weights) else read_weights(model)
     return TorchDetector.from_weights(weights, device=device, **options)
+
+
+def _refuse_torch_options(what: str, compile: bool, precision: str, source: Any = None) -> None:
+    """InputError when `compile` or a torch precision other than fp32 is asked of `what`, which is
+    not a trained torch model (an .onnx graph, a classical detector)."""
+    if compile:
+        raise InputError(f"compile applies to trained torch models, not to {what}", source)
+    if precision != "fp32":
+        raise InputError(
+            f"precision {precision} applies to trained torch models, not to {what}", source
+        )
 
 
 def _classical(name: str, settings, input_size) -> WindowDetector:
