@@ -247,11 +247,8 @@ class VideoPredictor:
         frame = np.asarray(frame)
         if frame.ndim != 2:
             raise ValueError(f"expected a single-channel frame [H, W], got shape {frame.shape}")
-        if bit_depth is None:
-            bit_depth = 16 if frame.dtype == np.uint16 else 8
-        tensor, info = to_model_input(frame[None], bit_depth, self.input_size, self.pad_only)
-        self.letterbox = info
-        return info.detections_to_original(self.push_torch(tensor[0], return_maps))
+        tensor = self._model_input(frame[None], bit_depth)
+        return self.letterbox.detections_to_original(self.push_torch(tensor[0], return_maps))
 
     def detect_window(self, frames: np.ndarray, bit_depth: int | None = None) -> Detections:
         """`detect_window_torch` of raw frames `[T, H, W]` (uint8/uint16, letterboxed as `push`
@@ -259,11 +256,16 @@ class VideoPredictor:
         frames = np.asarray(frames)
         if frames.ndim != 3:
             raise ValueError(f"expected a window of frames [T, H, W], got shape {frames.shape}")
+        tensor = self._model_input(frames, bit_depth)
+        return self.letterbox.detections_to_original(self.detect_window_torch(tensor))
+
+    def _model_input(self, frames: np.ndarray, bit_depth: int | None) -> torch.Tensor:
+        """Raw frames `[T, H, W]` -> model input `[T, 3, h, w]`, letterboxed (kept in
+        `self.letterbox`); `bit_depth` None: 16 for uint16 frames, else 8."""
         if bit_depth is None:
             bit_depth = 16 if frames.dtype == np.uint16 else 8
-        tensor, info = to_model_input(frames, bit_depth, self.input_size, self.pad_only)
-        self.letterbox = info
-        return info.detections_to_original(self.detect_window_torch(tensor))
+        tensor, self.letterbox = to_model_input(frames, bit_depth, self.input_size, self.pad_only)
+        return tensor
 
     def run(
         self, frames: Iterable[np.ndarray], bit_depth: int | None = None
