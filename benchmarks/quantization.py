@@ -6,7 +6,7 @@ on the real data, with the deltas to fp32.
     python benchmarks/quantization.py chal-ir-s --keep-fp32 /head/field/ --json quant.json
     python benchmarks/quantization.py yolox-gen-s --quick --sets "daub data20" --frame-check off
     python benchmarks/quantization.py chal-ir-s --precisions torch-bf16 torch-bf16-compiled \
-        --sets "anti_uav 4.avi"      # torch.compile'd streaming (the val sample is clip mode)
+        --sets "anti_uav 4.avi"      # torch.compile'd (the val sample too, window by window)
 
 Models are given by name (shipped weights) or checkpoint path, so the script reruns unchanged when
 the shipped weights change. Every precision runs as `mistd eval` runs the model by default: at each
